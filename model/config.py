@@ -1,0 +1,321 @@
+"""The one cell configuration object: loaded from TOML, validated once, shared by every stage."""
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .fixedpoint import (Fmt, FormatError, OVERFLOW_MODES, ROUNDING_MODES)
+
+KINDS = ("lstm", "gru")
+PEEPHOLES = ("none", "c_prev", "c_new")
+RESETS = ("after", "before")
+ACT_METHODS = ("exact", "lut", "lut_interp", "pwl", "hard")
+#: Methods whose data is a table with ``size`` entries over ``[-range, range)``.
+TABLE_METHODS = ("lut", "lut_interp")
+
+#: Tensors with their own format, and what each holds.
+TENSORS = {
+    "input": "x(t), the input vector",
+    "weight": "W_ih and W_hh",
+    "bias": "b_ih + b_hh (per gate row)",
+    "peephole": "peephole weights p_i, p_f, p_o",
+    "pre": "gate pre-activations (requantized accumulator)",
+    "gate": "sigmoid outputs i, f, o / r, z",
+    "candidate": "tanh candidate g / n",
+    "cell": "cell state c(t)",
+    "cell_act": "tanh(c(t))",
+    "hidden": "hidden state h(t)",
+}
+#: Named requantization points (see README, 'Numerics contract').
+POINTS = ("pre", "cell", "hidden", "gru_hn", "gru_rh")
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used; the message names the field."""
+
+
+@dataclass(frozen=True)
+class ActSpec:
+    """An activation approximation: ``method`` plus, for tables, ``size`` entries over ``[-range, range)``."""
+
+    method: str
+    size: int = 0
+    range: float = 0.0
+
+    def to_dict(self) -> dict:
+        if self.method in TABLE_METHODS:
+            return {"method": self.method, "size": self.size, "range": self.range}
+        return {"method": self.method}
+
+    def __str__(self) -> str:
+        return f"{self.method}/{self.size}/{self.range:g}" if self.method in TABLE_METHODS else self.method
+
+
+@dataclass(frozen=True)
+class Mode:
+    rounding: str = "half_even"
+    overflow: str = "saturate"
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    kind: str
+    input_size: int
+    hidden_size: int
+    formats: dict  # tensor name -> Fmt
+    sigmoid: ActSpec
+    tanh: ActSpec
+    peephole: str = "none"
+    reset: str = "after"
+    modes: dict = field(default_factory=dict)  # point name -> Mode
+    param_rounding: str = "half_even"
+    lanes: int = 1
+    beat: int = 1
+
+    # ---- derived ---------------------------------------------------------------
+    @property
+    def gates(self) -> int:
+        return 4 if self.kind == "lstm" else 3
+
+    @property
+    def rows(self) -> int:
+        return self.gates * self.hidden_size
+
+    @property
+    def variant(self) -> str:
+        if self.kind == "lstm":
+            return "lstm" if self.peephole == "none" else f"peephole-lstm ({self.peephole})"
+        return f"gru (reset-{self.reset})"
+
+    def fmt(self, tensor: str) -> Fmt:
+        return self.formats[tensor]
+
+    def mode(self, point: str) -> Mode:
+        return self.modes[point]
+
+    def replace(self, **changes) -> "Config":
+        """A new validated config with some fields changed (``formats``/``modes`` entries merge)."""
+        d = self.to_dict()
+        for k, v in changes.items():
+            if k in ("formats",):
+                d["formats"].update({t: str(Fmt.parse(f)) for t, f in v.items()})
+            elif k == "modes":
+                for p, m in v.items():
+                    d["modes"][p] = dataclasses.asdict(m) if isinstance(m, Mode) else dict(m)
+            elif k in ("sigmoid", "tanh") and isinstance(v, ActSpec):
+                d[k] = v.to_dict()
+            else:
+                d[k] = v
+        return Config.from_dict(d)
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name, "kind": self.kind, "input_size": self.input_size,
+            "hidden_size": self.hidden_size, "peephole": self.peephole, "reset": self.reset,
+            "formats": {t: str(f) for t, f in self.formats.items()},
+            "modes": {p: dataclasses.asdict(m) for p, m in self.modes.items()},
+            "param_rounding": self.param_rounding,
+            "sigmoid": self.sigmoid.to_dict(), "tanh": self.tanh.to_dict(),
+            "lanes": self.lanes, "beat": self.beat,
+        }
+
+    # ---- loading -----------------------------------------------------------------
+    @classmethod
+    def load(cls, path) -> "Config":
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {str(path)!r} does not exist")
+        try:
+            with open(path, "rb") as f:
+                raw = tomllib.load(f)
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{path}: not valid TOML: {e}") from None
+        d = _flatten_toml(raw, path)
+        d.setdefault("name", path.stem)
+        try:
+            return cls.from_dict(d)
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from None
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Config":
+        d = dict(d)
+        known = {"name", "kind", "input_size", "hidden_size", "peephole", "reset", "formats",
+                 "modes", "param_rounding", "sigmoid", "tanh", "lanes", "beat"}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"unknown field(s) {', '.join(unknown)}; accepted: {', '.join(sorted(known))}")
+        name = d.get("name", "unnamed")
+        if not isinstance(name, str) or not name or any(c in name for c in "/\\ "):
+            raise ConfigError(f"name must be a non-empty string without spaces or slashes, not {name!r}")
+        kind = _choice(d, "kind", KINDS, None)
+        input_size = _posint(d, "input_size")
+        hidden_size = _posint(d, "hidden_size")
+        peephole = _choice(d, "peephole", PEEPHOLES, "none")
+        if kind == "gru" and peephole != "none":
+            raise ConfigError(f"peephole = {peephole!r} is only for kind = 'lstm'; a GRU takes 'none'")
+        reset = _choice(d, "reset", RESETS, "after")
+        formats = _formats(d.get("formats"), peephole)
+        modes = _modes(d.get("modes", {}))
+        param_rounding = _choice(d, "param_rounding", ROUNDING_MODES, "half_even")
+        sigmoid = _act(d.get("sigmoid"), "sigmoid", formats)
+        tanh = _act(d.get("tanh"), "tanh", formats)
+        lanes = _posint(d, "lanes", 1)
+        beat = _posint(d, "beat", 1)
+        rows = (4 if kind == "lstm" else 3) * hidden_size
+        if lanes > rows:
+            raise ConfigError(f"lanes = {lanes} exceeds the number of weight rows ({rows} = gates x hidden_size)")
+        if beat != 1:
+            raise ConfigError(f"beat = {beat} is not supported; accepted: 1 (element-serial streams)")
+        return cls(name=name, kind=kind, input_size=input_size, hidden_size=hidden_size,
+                   formats=formats, sigmoid=sigmoid, tanh=tanh, peephole=peephole, reset=reset,
+                   modes=modes, param_rounding=param_rounding, lanes=lanes, beat=beat)
+
+
+def _flatten_toml(raw: dict, path) -> dict:
+    """TOML sections ``[cell] [formats] [modes] [activations] [hardware]`` -> one flat dict."""
+    d = {}
+    allowed = {"name", "cell", "formats", "modes", "activations", "hardware", "param_rounding"}
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise ConfigError(f"{path}: unknown section(s) {', '.join(unknown)}; accepted: {', '.join(sorted(allowed))}")
+    for k in ("name", "param_rounding"):
+        if k in raw:
+            d[k] = raw[k]
+    for section in ("cell", "hardware"):
+        sub = raw.get(section, {})
+        if not isinstance(sub, dict):
+            raise ConfigError(f"{path}: [{section}] must be a table")
+        d.update(sub)
+    if "formats" in raw:
+        d["formats"] = raw["formats"]
+    if "modes" in raw:
+        d["modes"] = raw["modes"]
+    acts = raw.get("activations", {})
+    for k, v in acts.items():
+        d[k] = v
+    return d
+
+
+def _choice(d, key, accepted, default):
+    v = d.get(key, default)
+    if v not in accepted:
+        raise ConfigError(f"{key} must be one of {', '.join(map(repr, accepted))}, not {v!r}")
+    return v
+
+
+def _posint(d, key, default=None):
+    v = d.get(key, default)
+    if v is None:
+        raise ConfigError(f"{key} is required (a positive integer)")
+    if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+        raise ConfigError(f"{key} must be a positive integer, not {v!r}")
+    return v
+
+
+def _formats(raw, peephole) -> dict:
+    if not isinstance(raw, dict):
+        raise ConfigError("formats is required: a table giving a format for each of " + ", ".join(TENSORS))
+    unknown = sorted(set(raw) - set(TENSORS))
+    if unknown:
+        raise ConfigError(f"formats: unknown tensor(s) {', '.join(unknown)}; accepted: {', '.join(TENSORS)}")
+    out = {}
+    for t in TENSORS:
+        if t not in raw:
+            if t == "peephole" and peephole == "none":
+                out[t] = Fmt.parse(raw.get("weight", "s1.1")) if "weight" in raw else None
+                continue
+            raise ConfigError(f"formats.{t} is required ({TENSORS[t]})")
+        try:
+            out[t] = Fmt.parse(raw[t])
+        except FormatError as e:
+            raise ConfigError(f"formats.{t}: {e}") from None
+    for t in ("gate",):
+        if out[t].frac_bits < 1:
+            raise ConfigError(f"formats.{t} = {out[t]} has no fractional bits; a gate in [0, 1] needs some")
+    for t in ("input", "weight", "bias", "peephole", "pre", "candidate", "cell", "cell_act", "hidden"):
+        if out[t] is not None and not out[t].signed:
+            raise ConfigError(f"formats.{t} = {out[t]} must be signed (values of both signs occur)")
+    if out["candidate"].int_bits < 1 or out["cell_act"].int_bits < 1:
+        raise ConfigError("formats.candidate and formats.cell_act hold tanh outputs in [-1, 1]: "
+                          "they need int_bits >= 1")
+    return out
+
+
+def _modes(raw) -> dict:
+    if not isinstance(raw, dict):
+        raise ConfigError("modes must be a table of point -> {rounding, overflow}")
+    default = Mode()
+    top = {k: v for k, v in raw.items() if k in ("rounding", "overflow")}
+    if top:
+        default = _mode(top, "modes")
+    out = {}
+    for k, v in raw.items():
+        if k in ("rounding", "overflow"):
+            continue
+        if k not in POINTS:
+            raise ConfigError(f"modes: unknown requantization point {k!r}; accepted: "
+                              f"rounding, overflow, {', '.join(POINTS)}")
+        if not isinstance(v, dict):
+            raise ConfigError(f"modes.{k} must be a table with rounding and/or overflow")
+        out[k] = _mode({**dataclasses.asdict(default), **v}, f"modes.{k}")
+    for p in POINTS:
+        out.setdefault(p, default)
+    return out
+
+
+def _mode(v, where) -> Mode:
+    unknown = sorted(set(v) - {"rounding", "overflow"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; accepted: rounding, overflow")
+    r = v.get("rounding", "half_even")
+    o = v.get("overflow", "saturate")
+    if r not in ROUNDING_MODES:
+        raise ConfigError(f"{where}.rounding must be one of {', '.join(ROUNDING_MODES)}, not {r!r}")
+    if o not in OVERFLOW_MODES:
+        raise ConfigError(f"{where}.overflow must be one of {', '.join(OVERFLOW_MODES)}, not {o!r}")
+    return Mode(r, o)
+
+
+def _act(raw, fn, formats) -> ActSpec:
+    if raw is None:
+        raise ConfigError(f"{fn} is required: a table like {{method = 'lut_interp', size = 64, range = 8.0}}")
+    if isinstance(raw, str):
+        raw = {"method": raw}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{fn} must be a table with method (and size, range for tables), not {raw!r}")
+    unknown = sorted(set(raw) - {"method", "size", "range"})
+    if unknown:
+        raise ConfigError(f"{fn}: unknown key(s) {', '.join(unknown)}; accepted: method, size, range")
+    method = raw.get("method")
+    if method not in ACT_METHODS:
+        raise ConfigError(f"{fn}.method must be one of {', '.join(ACT_METHODS)}, not {method!r}")
+    if method not in TABLE_METHODS:
+        for k in ("size", "range"):
+            if k in raw:
+                raise ConfigError(f"{fn}.{k} applies only to methods {', '.join(TABLE_METHODS)}, "
+                                  f"not to {method!r}")
+        return ActSpec(method)
+    size = raw.get("size")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 4 or size & (size - 1):
+        raise ConfigError(f"{fn}.size must be a power of two >= 4 (entries over the full range), not {size!r}")
+    if size > 1 << 16:
+        raise ConfigError(f"{fn}.size = {size} is too large; at most {1 << 16} entries")
+    rng = raw.get("range")
+    if not isinstance(rng, (int, float)) or isinstance(rng, bool) or rng <= 0:
+        raise ConfigError(f"{fn}.range must be a positive power of two (the table covers [-range, range)), "
+                          f"not {rng!r}")
+    m, e = math.frexp(float(rng))
+    if m != 0.5:
+        raise ConfigError(f"{fn}.range must be a power of two (e.g. 4.0 or 8.0), not {rng!r}")
+    step_exp = e - 1 + 1 - int(math.log2(size))  # log2(2*range/size)
+    in_fmt = formats["pre"]
+    if -step_exp > in_fmt.frac_bits:
+        raise ConfigError(f"{fn}: {size} entries over [-{rng}, {rng}) need a step of 2**{step_exp}, finer than "
+                          f"formats.pre = {in_fmt} resolves (2**-{in_fmt.frac_bits}); use size <= "
+                          f"{int(2 * rng * 2 ** in_fmt.frac_bits)}")
+    return ActSpec(method, size, float(rng))
