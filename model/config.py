@@ -20,7 +20,7 @@ TABLE_METHODS = ("lut", "lut_interp")
 TENSORS = {
     "input": "x(t), the input vector",
     "weight": "W_ih and W_hh",
-    "bias": "b_ih + b_hh (per gate row)",
+    "bias": "b_ih + b_hh per gate row (b_in and b_hn apart for a reset-after GRU)",
     "peephole": "peephole weights p_i, p_f, p_o",
     "pre": "gate pre-activations (requantized accumulator)",
     "gate": "sigmoid outputs i, f, o / r, z",
@@ -116,7 +116,7 @@ class Config:
         return {
             "name": self.name, "kind": self.kind, "input_size": self.input_size,
             "hidden_size": self.hidden_size, "peephole": self.peephole, "reset": self.reset,
-            "formats": {t: str(f) for t, f in self.formats.items()},
+            "formats": {t: str(f) for t, f in self.formats.items() if f is not None},
             "modes": {p: dataclasses.asdict(m) for p, m in self.modes.items()},
             "param_rounding": self.param_rounding,
             "sigmoid": self.sigmoid.to_dict(), "tanh": self.tanh.to_dict(),
@@ -227,7 +227,7 @@ def _formats(raw, peephole) -> dict:
     for t in TENSORS:
         if t not in raw:
             if t == "peephole" and peephole == "none":
-                out[t] = Fmt.parse(raw.get("weight", "s1.1")) if "weight" in raw else None
+                out[t] = None
                 continue
             raise ConfigError(f"formats.{t} is required ({TENSORS[t]})")
         try:

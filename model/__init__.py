@@ -1,0 +1,7 @@
+"""Numerics of the recurrent-cell kit: formats, activations, configs, parameters,
+the float reference and the bit-exact golden model.  Pure NumPy; never imports ``rtl``."""
+from .config import Config, ConfigError
+from .fixedpoint import Fmt
+from .params import CellParams, QParams, from_torch, quantize as quantize_params
+
+__all__ = ["Config", "ConfigError", "Fmt", "CellParams", "QParams", "from_torch", "quantize_params"]

@@ -1,0 +1,52 @@
+"""``make bench``: golden model versus float reference speed, measured in the same run."""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from . import golden, reference
+from .config import Config
+from .params import CellParams, quantize
+
+
+def _best_of(fn, repeats):
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def golden_vs_float(cfg: Config, batch: int, steps: int, repeats: int = 3) -> dict:
+    p = CellParams.for_config(cfg, seed=0)
+    q = quantize(p, cfg)
+    x = np.random.default_rng(0).uniform(-1, 1, (batch, steps, cfg.input_size))
+    xq = golden.quantize_input(x, cfg)
+    t_ref = _best_of(lambda: reference.run(p, x), repeats)
+    t_gold = _best_of(lambda: golden.run(q, xq, cfg), repeats)
+    return {"config": cfg.name, "kind": cfg.variant, "batch": batch, "steps": steps,
+            "float_s": t_ref, "golden_s": t_gold, "ratio": t_gold / t_ref}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--config", default="configs/default.toml")
+    ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--steps", type=int, default=40)
+    args = ap.parse_args(argv)
+    base = Config.load(args.config)
+    rows = [golden_vs_float(base, args.batch, args.steps)]
+    gru = base.replace(kind="gru", peephole="none")
+    rows.append(golden_vs_float(gru, args.batch, args.steps))
+    print(f"Golden model vs float reference ({args.batch} sequences x {args.steps} steps, best of 3)")
+    print(f"{'config':<10} {'cell':<26} {'float s':>9} {'golden s':>9} {'golden/float':>13}")
+    for r in rows:
+        print(f"{r['config']:<10} {r['kind']:<26} {r['float_s']:>9.3f} {r['golden_s']:>9.3f} {r['ratio']:>13.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

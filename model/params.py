@@ -1,0 +1,422 @@
+"""Cell parameters: float (PyTorch layout) and quantized (integer) forms.
+
+``CellParams`` holds float64 arrays laid out exactly as PyTorch's ``nn.LSTM`` /
+``nn.GRU`` store them, so a trained module imports with :func:`from_torch` and
+no reshuffling:
+
+===========  ==================  ===============================================
+field        shape               meaning
+===========  ==================  ===============================================
+``w_ih``     ``(G*H, I)``        input weights, gate blocks stacked row-wise
+``w_hh``     ``(G*H, H)``        recurrent weights
+``b_ih``     ``(G*H,)``          input bias
+``b_hh``     ``(G*H,)``          recurrent bias
+``w_peep``   ``(3, H)`` or None  peephole weights, rows ``p_i, p_f, p_o``
+===========  ==================  ===============================================
+
+Gate order is PyTorch's: ``i, f, g, o`` for an LSTM (``G = 4``), ``r, z, n``
+for a GRU (``G = 3``); gate ``k`` owns rows ``k*H .. (k+1)*H - 1``.
+
+``QParams`` holds the integers the hardware stores (int64 arrays): the weights
+in ``formats['weight']``, one bias per row in ``formats['bias']`` (``b_ih +
+b_hh`` summed in float, then quantized once) and the peephole weights in
+``formats['peephole']``.  The one exception is a GRU with ``reset = 'after'``:
+there ``b_hn`` sits inside the reset product ``r * (W_hn h + b_hn)``, so it
+cannot be folded into ``b_in``; the ``n`` rows of ``bias`` hold ``b_in`` alone
+and ``bias_hn`` holds ``b_hn``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import fixedpoint
+from .fixedpoint import Fmt
+
+KINDS = ("lstm", "gru")
+PEEPHOLES = ("none", "c_prev", "c_new")
+RESETS = ("after", "before")
+_GATES = {"lstm": 4, "gru": 3}
+_NPZ_VERSION = 1
+
+
+def _check_choice(name, value, accepted):
+    if value not in accepted:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, accepted))}, not {value!r}")
+
+
+def _check_common(kind, peephole, reset):
+    _check_choice("kind", kind, KINDS)
+    _check_choice("peephole", peephole, PEEPHOLES)
+    _check_choice("reset", reset, RESETS)
+    if kind == "gru" and peephole != "none":
+        raise ValueError(f"peephole = {peephole!r} is only for kind = 'lstm'; a GRU takes 'none'")
+
+
+def _check_shape(name, arr, expected, meaning):
+    if arr.shape != tuple(expected):
+        raise ValueError(f"{name} has shape {arr.shape}; expected {meaning} = {tuple(expected)}")
+
+
+def _arrays_equal(a, b):
+    if a is None or b is None:
+        return a is None and b is None
+    return a.shape == b.shape and bool(np.array_equal(a, b))
+
+
+@dataclass(eq=False)
+class CellParams:
+    """Float64 parameters of one LSTM or GRU cell in PyTorch layout (see the module docstring).
+
+    Parameters
+    ----------
+    kind : 'lstm' | 'gru'
+    w_ih, w_hh, b_ih, b_hh : arrays
+        Shapes ``(G*H, I)``, ``(G*H, H)``, ``(G*H,)``, ``(G*H,)``.
+    w_peep : array of shape (3, H) or None
+        Peephole weights (rows ``p_i, p_f, p_o``); required when ``peephole != 'none'``,
+        must be None otherwise.
+    peephole : 'none' | 'c_prev' | 'c_new'
+        ``c_prev``: all three gates see ``c(t-1)``; ``c_new``: ``i, f`` see ``c(t-1)``
+        and ``o`` sees ``c(t)``.
+    reset : 'after' | 'before'
+        GRU placement of the reset gate; ignored for an LSTM.
+
+    Raises
+    ------
+    ValueError
+        On an unknown kind/peephole/reset, a shape that does not match, or a
+        non-finite value; the message names the field.
+
+    ``==`` compares kind, peephole, reset and every array exactly.
+    """
+
+    kind: str
+    w_ih: np.ndarray
+    w_hh: np.ndarray
+    b_ih: np.ndarray
+    b_hh: np.ndarray
+    w_peep: np.ndarray | None = None
+    peephole: str = "none"
+    reset: str = "after"
+
+    def __post_init__(self):
+        _check_common(self.kind, self.peephole, self.reset)
+        for name in ("w_ih", "w_hh", "b_ih", "b_hh", "w_peep"):
+            v = getattr(self, name)
+            if v is None:
+                continue
+            try:
+                a = np.array(v, dtype=np.float64)  # a private copy
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"{name} must be a numeric array: {e}") from None
+            if not np.all(np.isfinite(a)):
+                raise ValueError(f"{name} contains NaN or infinite values")
+            setattr(self, name, a)
+        G = _GATES[self.kind]
+        if self.w_hh is None or self.w_hh.ndim != 2:
+            raise ValueError(f"w_hh must be a 2-D array of shape ({G}*hidden, hidden), "
+                             f"got {None if self.w_hh is None else self.w_hh.shape}")
+        H = self.w_hh.shape[1]
+        if H < 1:
+            raise ValueError(f"w_hh has shape {self.w_hh.shape}: hidden size must be at least 1")
+        _check_shape("w_hh", self.w_hh, (G * H, H), f"({G}*hidden, hidden) for a {self.kind.upper()}")
+        if self.w_ih is None or self.w_ih.ndim != 2 or self.w_ih.shape[1] < 1:
+            raise ValueError(f"w_ih must be a 2-D array of shape ({G}*hidden, input) with input >= 1, "
+                             f"got {None if self.w_ih is None else self.w_ih.shape}")
+        _check_shape("w_ih", self.w_ih, (G * H, self.w_ih.shape[1]),
+                     f"({G}*hidden, input) with hidden = {H} (from w_hh)")
+        for name in ("b_ih", "b_hh"):
+            v = getattr(self, name)
+            if v is None:
+                raise ValueError(f"{name} is required (use zeros for no bias)")
+            _check_shape(name, v, (G * H,), f"({G}*hidden,) with hidden = {H}")
+        if self.peephole == "none":
+            if self.w_peep is not None:
+                raise ValueError("w_peep is given but peephole = 'none'; pass w_peep=None "
+                                 "or choose peephole = 'c_prev' or 'c_new'")
+        else:
+            if self.w_peep is None:
+                raise ValueError(f"peephole = {self.peephole!r} needs w_peep, an array of shape (3, {H})")
+            _check_shape("w_peep", self.w_peep, (3, H), f"(3, hidden) (rows p_i, p_f, p_o) with hidden = {H}")
+
+    # ---- derived -----------------------------------------------------------------
+    @property
+    def gates(self) -> int:
+        return _GATES[self.kind]
+
+    @property
+    def hidden_size(self) -> int:
+        return self.w_hh.shape[1]
+
+    @property
+    def input_size(self) -> int:
+        return self.w_ih.shape[1]
+
+    def __eq__(self, other):
+        if not isinstance(other, CellParams):
+            return NotImplemented
+        return ((self.kind, self.peephole, self.reset) == (other.kind, other.peephole, other.reset)
+                and all(_arrays_equal(getattr(self, n), getattr(other, n))
+                        for n in ("w_ih", "w_hh", "b_ih", "b_hh", "w_peep")))
+
+    __hash__ = None
+
+    # ---- construction --------------------------------------------------------------
+    @classmethod
+    def random(cls, kind, input_size, hidden_size, seed, scale=None, peephole="none",
+               reset="after") -> "CellParams":
+        """Uniform ``(-k, k)`` parameters, ``k = 1/sqrt(hidden_size)`` as PyTorch initializes, or ``scale``.
+
+        ``seed`` feeds ``numpy.random.default_rng``: the same seed gives the same parameters.
+        """
+        _check_common(kind, peephole, reset)
+        for name, v in (("input_size", input_size), ("hidden_size", hidden_size)):
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, not {v!r}")
+        k = 1.0 / np.sqrt(hidden_size) if scale is None else float(scale)
+        if not np.isfinite(k) or k < 0:
+            raise ValueError(f"scale must be a finite number >= 0, not {scale!r}")
+        rng = np.random.default_rng(seed)
+        G, H, I = _GATES[kind], int(hidden_size), int(input_size)
+
+        def u(*shape):
+            return rng.uniform(-k, k, size=shape)
+
+        w_ih, w_hh, b_ih, b_hh = u(G * H, I), u(G * H, H), u(G * H), u(G * H)
+        w_peep = u(3, H) if peephole != "none" else None
+        return cls(kind, w_ih, w_hh, b_ih, b_hh, w_peep, peephole, reset)
+
+    @classmethod
+    def for_config(cls, config, seed, scale=None) -> "CellParams":
+        """Random parameters matching ``config`` (kind, sizes, peephole, reset); see :meth:`random`."""
+        return cls.random(config.kind, config.input_size, config.hidden_size, seed, scale=scale,
+                          peephole=config.peephole, reset=config.reset)
+
+    def check_matches(self, config) -> None:
+        """Raise ``ValueError`` naming the first field where these parameters and ``config`` disagree.
+
+        ``reset`` is compared only for a GRU (an LSTM ignores it).
+        """
+        pairs = [("kind", self.kind, config.kind),
+                 ("input_size", self.input_size, config.input_size),
+                 ("hidden_size", self.hidden_size, config.hidden_size),
+                 ("peephole", self.peephole, config.peephole)]
+        if self.kind == "gru":
+            pairs.append(("reset", self.reset, config.reset))
+        for name, mine, theirs in pairs:
+            if mine != theirs:
+                cname = getattr(config, "name", "the config")
+                raise ValueError(f"parameters do not match config {cname!r}: {name} is {mine!r} "
+                                 f"in the parameters but {theirs!r} in the config")
+
+    # ---- files -------------------------------------------------------------------
+    def save(self, path) -> None:
+        """Write to ``path`` as ``.npz`` (exactly ``path``; no suffix is added)."""
+        arrays = {"version": np.array(_NPZ_VERSION), "kind": np.array(self.kind),
+                  "peephole": np.array(self.peephole), "reset": np.array(self.reset),
+                  "w_ih": self.w_ih, "w_hh": self.w_hh, "b_ih": self.b_ih, "b_hh": self.b_hh}
+        if self.w_peep is not None:
+            arrays["w_peep"] = self.w_peep
+        with open(path, "wb") as f:
+            np.savez(f, **arrays)
+
+    @classmethod
+    def load(cls, path) -> "CellParams":
+        """Read a file written by :meth:`save`."""
+        with np.load(path, allow_pickle=False) as z:
+            missing = [k for k in ("kind", "peephole", "reset", "w_ih", "w_hh", "b_ih", "b_hh")
+                       if k not in z.files]
+            if missing:
+                raise ValueError(f"{path}: not a CellParams file (missing {', '.join(missing)})")
+            version = int(z["version"]) if "version" in z.files else _NPZ_VERSION
+            if version != _NPZ_VERSION:
+                raise ValueError(f"{path}: file version {version} is not supported (expected {_NPZ_VERSION})")
+            return cls(kind=str(z["kind"]), w_ih=z["w_ih"], w_hh=z["w_hh"], b_ih=z["b_ih"],
+                       b_hh=z["b_hh"], w_peep=z["w_peep"] if "w_peep" in z.files else None,
+                       peephole=str(z["peephole"]), reset=str(z["reset"]))
+
+
+def from_torch(module) -> CellParams:
+    """Parameters of a single-layer, unidirectional ``torch.nn.LSTM`` or ``torch.nn.GRU``.
+
+    ``batch_first`` does not matter (it does not change the weights). A module built
+    with ``bias=False`` gives zero biases. A GRU imports as ``reset = 'after'``
+    (PyTorch's formulation); an LSTM as ``peephole = 'none'``.
+
+    Raises
+    ------
+    TypeError
+        For any other module type.
+    ValueError
+        For ``num_layers != 1``, ``bidirectional=True`` or ``proj_size != 0``.
+    """
+    import torch.nn as nn
+
+    if isinstance(module, nn.LSTM):
+        kind = "lstm"
+    elif isinstance(module, nn.GRU):
+        kind = "gru"
+    else:
+        raise TypeError(f"from_torch takes a torch.nn.LSTM or torch.nn.GRU, not {type(module).__name__}")
+    name = type(module).__name__
+    if module.num_layers != 1:
+        raise ValueError(f"{name} has num_layers = {module.num_layers}; only single-layer modules "
+                         f"import (one cell); split a stack into one module per layer")
+    if module.bidirectional:
+        raise ValueError(f"{name} is bidirectional; only unidirectional modules import")
+    if getattr(module, "proj_size", 0):
+        raise ValueError(f"{name} has proj_size = {module.proj_size}; projected LSTMs are not supported "
+                         f"(proj_size must be 0)")
+
+    def get(attr):
+        return getattr(module, attr).detach().cpu().double().numpy().copy()
+
+    w_ih, w_hh = get("weight_ih_l0"), get("weight_hh_l0")
+    if module.bias:
+        b_ih, b_hh = get("bias_ih_l0"), get("bias_hh_l0")
+    else:
+        b_ih = np.zeros(w_ih.shape[0])
+        b_hh = np.zeros(w_ih.shape[0])
+    return CellParams(kind, w_ih, w_hh, b_ih, b_hh)
+
+
+# ---- quantized parameters ---------------------------------------------------------
+
+@dataclass(eq=False)
+class QParams:
+    """Integer (int64) parameters as the hardware stores them.
+
+    Members
+    -------
+    w_ih, w_hh : raw integers in ``formats['weight']``, shapes as in :class:`CellParams`.
+    bias : ``(G*H,)`` raw integers in ``formats['bias']``: ``quantize(b_ih + b_hh)`` per row,
+        except the ``n`` rows (the last ``H``) of a GRU with ``reset = 'after'``, which hold
+        ``quantize(b_in)`` alone.
+    bias_hn : ``(H,)`` raw ``quantize(b_hn)`` in ``formats['bias']`` for a GRU with
+        ``reset = 'after'``; None otherwise.
+    w_peep : ``(3, H)`` raw integers in ``formats['peephole']``, or None.
+    saturated : dict field name -> number of values whose rounded value lay outside the
+        format and was saturated (keys: the fields present, e.g. ``w_ih``, ``bias``).
+    """
+
+    kind: str
+    w_ih: np.ndarray
+    w_hh: np.ndarray
+    bias: np.ndarray
+    bias_hn: np.ndarray | None = None
+    w_peep: np.ndarray | None = None
+    peephole: str = "none"
+    reset: str = "after"
+    saturated: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        _check_common(self.kind, self.peephole, self.reset)
+        for name in ("w_ih", "w_hh", "bias", "bias_hn", "w_peep"):
+            v = getattr(self, name)
+            if v is not None:
+                a = np.asarray(v)
+                if a.dtype.kind not in "iu":
+                    raise ValueError(f"{name} must hold integers, not {a.dtype}")
+                setattr(self, name, a.astype(np.int64))
+        G = _GATES[self.kind]
+        if self.w_hh.ndim != 2 or self.w_ih.ndim != 2:
+            raise ValueError(f"w_ih and w_hh must be 2-D, got shapes {self.w_ih.shape} and {self.w_hh.shape}")
+        H, I = self.w_hh.shape[1], self.w_ih.shape[1]
+        _check_shape("w_hh", self.w_hh, (G * H, H), f"({G}*hidden, hidden)")
+        _check_shape("w_ih", self.w_ih, (G * H, I), f"({G}*hidden, input)")
+        _check_shape("bias", self.bias, (G * H,), f"({G}*hidden,)")
+        split = self.kind == "gru" and self.reset == "after"
+        if split != (self.bias_hn is not None):
+            raise ValueError("bias_hn is required for a GRU with reset = 'after' and must be None otherwise")
+        if split:
+            _check_shape("bias_hn", self.bias_hn, (H,), "(hidden,)")
+        if (self.peephole != "none") != (self.w_peep is not None):
+            raise ValueError(f"w_peep must be given exactly when peephole != 'none' (peephole = {self.peephole!r})")
+        if self.w_peep is not None:
+            _check_shape("w_peep", self.w_peep, (3, H), "(3, hidden)")
+
+    @property
+    def gates(self) -> int:
+        return _GATES[self.kind]
+
+    @property
+    def hidden_size(self) -> int:
+        return self.w_hh.shape[1]
+
+    @property
+    def input_size(self) -> int:
+        return self.w_ih.shape[1]
+
+    @property
+    def total_saturated(self) -> int:
+        return int(sum(self.saturated.values()))
+
+    def __eq__(self, other):
+        if not isinstance(other, QParams):
+            return NotImplemented
+        return ((self.kind, self.peephole, self.reset) == (other.kind, other.peephole, other.reset)
+                and all(_arrays_equal(getattr(self, n), getattr(other, n))
+                        for n in ("w_ih", "w_hh", "bias", "bias_hn", "w_peep")))
+
+    __hash__ = None
+
+    def dequantize(self, config) -> CellParams:
+        """The float values of these integers, as :class:`CellParams` (formats from ``config``).
+
+        Combined biases go to ``b_ih`` with ``b_hh = 0``; for a GRU with ``reset = 'after'``
+        the ``n`` rows of ``b_hh`` hold ``bias_hn``.
+        """
+        wf, bf = config.formats["weight"], config.formats["bias"]
+        H = self.hidden_size
+        b_ih = bf.to_float(self.bias)
+        b_hh = np.zeros_like(b_ih)
+        if self.bias_hn is not None:
+            b_hh[2 * H:] = bf.to_float(self.bias_hn)
+        w_peep = None if self.w_peep is None else config.formats["peephole"].to_float(self.w_peep)
+        return CellParams(self.kind, wf.to_float(self.w_ih), wf.to_float(self.w_hh), b_ih, b_hh,
+                          w_peep, self.peephole, self.reset)
+
+
+def _round_unbounded(x, fmt: Fmt, rounding: str):
+    """``x * 2**frac_bits`` rounded as :func:`fixedpoint.quantize` rounds, before any overflow (float)."""
+    y = np.ldexp(np.asarray(x, dtype=np.float64), fmt.frac_bits)
+    if rounding == "truncate":
+        return np.floor(y)
+    if rounding == "half_up":
+        return np.where(np.abs(y) >= 2.0 ** 52, y, np.floor(y + 0.5))
+    return np.round(y)  # half_even
+
+
+def _quantize_counted(x, fmt: Fmt, rounding: str):
+    q = fixedpoint.quantize(x, fmt, rounding, "saturate")
+    r = _round_unbounded(x, fmt, rounding)
+    return q, int(np.count_nonzero((r > fmt.max_int) | (r < fmt.min_int)))
+
+
+def quantize(params: CellParams, config) -> QParams:
+    """Quantize ``params`` into ``config``'s formats with ``config.param_rounding``, saturating.
+
+    Checks ``params`` against ``config`` first (:meth:`CellParams.check_matches`).
+    ``QParams.saturated`` records how many values of each field saturated.
+    """
+    params.check_matches(config)
+    rounding = config.param_rounding
+    wf, bf = config.formats["weight"], config.formats["bias"]
+    sat = {}
+    w_ih, sat["w_ih"] = _quantize_counted(params.w_ih, wf, rounding)
+    w_hh, sat["w_hh"] = _quantize_counted(params.w_hh, wf, rounding)
+    H = params.hidden_size
+    bias_hn = None
+    if params.kind == "gru" and params.reset == "after":
+        b = params.b_ih + params.b_hh
+        b[2 * H:] = params.b_ih[2 * H:]
+        bias, sat["bias"] = _quantize_counted(b, bf, rounding)
+        bias_hn, sat["bias_hn"] = _quantize_counted(params.b_hh[2 * H:], bf, rounding)
+    else:
+        bias, sat["bias"] = _quantize_counted(params.b_ih + params.b_hh, bf, rounding)
+    w_peep = None
+    if params.w_peep is not None:
+        w_peep, sat["w_peep"] = _quantize_counted(params.w_peep, config.formats["peephole"], rounding)
+    return QParams(params.kind, w_ih, w_hh, bias, bias_hn, w_peep, params.peephole, params.reset, sat)
