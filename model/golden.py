@@ -165,7 +165,7 @@ def run(qparams: QParams, x, config: Config, state=None, trace: bool = False) ->
         f = config.fmt("input")
         raise ValueError(f"raw x values must lie in formats.input = {f} range [{f.min_int}, {f.max_int}], "
                          f"got [{x.min()}, {x.max()}]")
-    _check_qparams(qparams, config)
+    qparams.check_matches(config)
     B, T, _ = x.shape
     state = initial_state(config, B) if state is None else _check_state(state, config, B)
     cell = _Cell(config, qparams)
@@ -183,18 +183,6 @@ def run(qparams: QParams, x, config: Config, state=None, trace: bool = False) ->
     final = (h, c) if config.kind == "lstm" else (h,)
     traced = {k: np.stack(v, axis=1) for k, v in tr.items()} if trace else None
     return GoldenResult(config, outs, final, dict(cell.sat), traced)
-
-
-def _check_qparams(q: QParams, cfg: Config):
-    want = {"kind": cfg.kind, "peephole": cfg.peephole if cfg.kind == "lstm" else q.peephole,
-            "reset": cfg.reset if cfg.kind == "gru" else q.reset}
-    for k, v in want.items():
-        if getattr(q, k) != v:
-            raise ValueError(f"qparams.{k} = {getattr(q, k)!r} does not match the config's {k} = {v!r}")
-    shapes = {"w_ih": (cfg.rows, cfg.input_size), "w_hh": (cfg.rows, cfg.hidden_size), "bias": (cfg.rows,)}
-    for k, s in shapes.items():
-        if getattr(q, k).shape != s:
-            raise ValueError(f"qparams.{k} has shape {getattr(q, k).shape}; config {cfg.name!r} needs {s}")
 
 
 def _check_state(state, cfg: Config, batch: int) -> tuple:

@@ -362,6 +362,29 @@ class QParams:
 
     __hash__ = None
 
+    def check_matches(self, config) -> None:
+        """Raise ValueError unless cell kind, variant, sizes and value ranges fit ``config``."""
+        want = {"kind": config.kind}
+        if config.kind == "lstm":
+            want["peephole"] = config.peephole
+        else:
+            want["reset"] = config.reset
+        for k, v in want.items():
+            if getattr(self, k) != v:
+                raise ValueError(f"qparams.{k} = {getattr(self, k)!r} does not match the config's {k} = {v!r}")
+        shapes = {"w_ih": (config.rows, config.input_size), "w_hh": (config.rows, config.hidden_size)}
+        for k, shp in shapes.items():
+            if getattr(self, k).shape != shp:
+                raise ValueError(f"qparams.{k} has shape {getattr(self, k).shape}; "
+                                 f"config {config.name!r} needs {shp}")
+        fmts = {"w_ih": "weight", "w_hh": "weight", "bias": "bias", "bias_hn": "bias", "w_peep": "peephole"}
+        for k, t in fmts.items():
+            v = getattr(self, k)
+            if v is not None and not config.fmt(t).contains(v):
+                f = config.fmt(t)
+                raise ValueError(f"qparams.{k} holds values outside formats.{t} = {f} "
+                                 f"(raw range [{f.min_int}, {f.max_int}])")
+
     def dequantize(self, config) -> CellParams:
         """The float values of these integers, as :class:`CellParams` (formats from ``config``).
 

@@ -82,7 +82,13 @@ class LSTMCell(wiring.Component):
     """LSTM / peephole-LSTM (``c_prev``) step engine; weights baked in from ``qparams``."""
 
     def __init__(self, config: Config, qparams: QParams | None = None):
-        check_buildable(config)
+        try:
+            check_buildable(config)
+        except HardwareLimitError:
+            self._MustUse__silence = True  # refused before construction: nothing to elaborate
+            raise
+        if qparams is not None:
+            qparams.check_matches(config)
         self._cfg = config
         self._q = qparams
         self._dp = Datapath.from_config(config)

@@ -1,0 +1,1 @@
+"""Amaranth gateware for the recurrent-cell kit; imports model/ for formats and tables."""

@@ -1,0 +1,135 @@
+"""LSTM gate pipeline in Amaranth's simulator: bit-exact with model.golden, cycle counts as modelled."""
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from model import golden
+from model.config import Config
+from model.cycles import CycleModel
+from model.params import CellParams, quantize
+from rtl.cell import HardwareLimitError, LSTMCell
+from rtl.layout import write_stream
+from sim import amsim
+
+CONFIGS = Path(__file__).parent.parent / "configs"
+
+
+def load(name):
+    return Config.load(CONFIGS / f"{name}.toml")
+
+
+def sequences(cfg, lengths, seed):
+    rng = np.random.default_rng(seed)
+    return [golden.quantize_input(rng.uniform(-2, 2, (1, n, cfg.input_size)), cfg)[0] for n in lengths]
+
+
+def assert_matches_golden(cfg, q, seqs, res):
+    for n, (x, got) in enumerate(zip(seqs, res.outputs)):
+        want = golden.run(q, x[None], cfg).outputs[0]
+        bad = np.argwhere(got != want)
+        assert bad.size == 0, (f"sequence {n}: {len(bad)} mismatches, first at step {bad[0][0]} element "
+                               f"{bad[0][1]}: expected {want[tuple(bad[0])]}, got {got[tuple(bad[0])]}")
+    hidden = cfg.hidden_size
+    assert res.last_flags == [int(e % hidden == hidden - 1) for e in range(len(res.last_flags))]
+
+
+@pytest.mark.parametrize("name", ["tiny", "odd", "peephole"])
+def test_bit_exact_under_backpressure(name):
+    """Random idle input cycles and low ready on the output; three sequences back to back."""
+    cfg = load(name)
+    q = quantize(CellParams.for_config(cfg, seed=4, scale=1.0), cfg)
+    seqs = sequences(cfg, (5, 1, 4), seed=9)
+    res = amsim.run(cfg, q, seqs, seed=2, in_idle=0.4, out_stall=0.4, max_stall=30)
+    assert_matches_golden(cfg, q, seqs, res)
+    assert not res.status["err_framing"] and not res.status["err_overrun"]
+
+
+def test_default_config_bit_exact():
+    """Default size (input 13, hidden 100, 16 lanes); a new sequence starts in the middle of the run."""
+    cfg = load("default")
+    q = quantize(CellParams.for_config(cfg, seed=1), cfg)
+    seqs = sequences(cfg, (2, 2), seed=3)
+    res = amsim.run(cfg, q, seqs, seed=5, in_idle=0.2, out_stall=0.2, max_stall=40)
+    assert_matches_golden(cfg, q, seqs, res)
+
+
+@pytest.mark.parametrize("name", ["tiny", "odd", "peephole", "default"])
+def test_cycles_match_model(name):
+    """Streams never stall: every step takes exactly the modelled cycles, first output on time."""
+    cfg = load(name)
+    cm = CycleModel.for_config(cfg)
+    steps = 2 if name == "default" else 4
+    q = quantize(CellParams.for_config(cfg, seed=1), cfg)
+    res = amsim.run(cfg, q, sequences(cfg, (steps, steps), seed=1))
+    per_step = res.step_cycles(cfg.hidden_size).tolist()
+    want = [cm.cycles_per_step] * (steps - 1) + [cm.first_step_cycles] + [cm.cycles_per_step] * (steps - 1)
+    assert per_step == want
+    assert res.out_cycles[0] - res.in_cycles[0] == cm.first_output_latency
+    if name == "default":
+        assert cm.mac_utilization >= 0.95
+
+
+def test_weight_reload_through_write_port():
+    """Built with parameters A, loaded with B through the write port: outputs follow B."""
+    cfg = load("peephole")
+    qa = quantize(CellParams.for_config(cfg, seed=1), cfg)
+    qb = quantize(CellParams.for_config(cfg, seed=2), cfg)
+    seqs = sequences(cfg, (3,), seed=4)
+    res = amsim.run(cfg, qa, seqs, writes=write_stream(cfg, qb))
+    assert_matches_golden(cfg, qb, seqs, res)
+    assert not np.array_equal(golden.run(qa, seqs[0][None], cfg).outputs[0], res.outputs[0])
+
+
+def test_saturation_reported():
+    """A cell format too narrow for the data: golden counts saturations, the status bit is set."""
+    cfg = load("tiny").replace(formats={"cell": "s1.10"})
+    q = quantize(CellParams.for_config(cfg, seed=1, scale=2.0), cfg)
+    seqs = [np.full((6, cfg.input_size), cfg.fmt("input").max_int, dtype=np.int64)]
+    res = amsim.run(cfg, q, seqs)
+    assert golden.run(q, seqs[0][None], cfg).saturated["cell"] > 0
+    assert res.status["sat_cell"] == 1
+    assert_matches_golden(cfg, q, seqs, res)
+
+
+def test_framing_error_is_sticky():
+    """``last`` on element 0 of a 3-element vector sets err_framing; the vector still ends at element 2."""
+    cfg = load("tiny")
+    dut = LSTMCell(cfg, None)
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    seen = []
+
+    async def bench(ctx):
+        for e in range(cfg.input_size):
+            ctx.set(dut.i.payload, {"data": 1, "last": int(e == 0), "first": int(e == 0)})
+            ctx.set(dut.i.valid, 1)
+            await ctx.tick().until(dut.i.ready)
+        ctx.set(dut.i.valid, 0)
+        await ctx.tick().repeat(2)
+        seen.append(ctx.get(dut.status.err_framing))
+
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen == [1]
+
+
+@pytest.mark.parametrize("changes,needle", [
+    ({"kind": "gru"}, "kind = 'gru'"),
+    ({"peephole": "c_new", "formats": {"peephole": "s2.8"}}, "peephole = 'c_new' is not built"),
+    ({"sigmoid": {"method": "exact"}}, "sigmoid.method = 'exact' has no hardware"),
+    ({"lanes": 8}, "lanes = 8 exceeds input_size + hidden_size = 7"),
+    ({"formats": {"weight": "s4.16"}}, "formats.weight = s4.16 is 20 bits wide"),
+])
+def test_hardware_limits_refused(changes, needle):
+    d = load("tiny").to_dict()
+    for k, v in changes.items():
+        if isinstance(v, dict):
+            d[k] = {**d[k], **v} if k == "formats" else v
+        else:
+            d[k] = v
+    cfg = Config.from_dict(d)
+    with pytest.raises(HardwareLimitError, match=re.escape(needle)):
+        LSTMCell(cfg)
