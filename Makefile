@@ -24,6 +24,7 @@ sim: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m model.bench
+	$(PY) -m sim.bench
 
 clean:
 	rm -rf build .pytest_cache .hypothesis
