@@ -32,6 +32,14 @@ ROW_TO_ACT = 3
 #: Gate value (P6) -> cell sum (P7) -> c(t) register (P8) -> tanh(c) (P11) -> h register (P12).
 ACT_TO_H = 1 + 1 + ACT_LATENCY + 1
 ROW_TO_H = ROW_TO_ACT + ACT_LATENCY + ACT_TO_H
+#: Peephole ``c_new``: o's pre-activation waits for c(t): add p_o*c(t) (P9), requantize (P10),
+#: a second sigmoid (P13), then h (P14): two cycles more than the tanh(c) path.
+C_NEW_EXTRA = 2
+
+
+def row_to_h(cfg: Config) -> int:
+    """Cycles from a unit's last row entering the post-processor to its h register."""
+    return ROW_TO_H + (C_NEW_EXTRA if cfg.kind == "lstm" and cfg.peephole == "c_new" else 0)
 #: Output FIFO (first-word-fall-through, buffered): h register -> element valid on the output stream.
 FIFO_LATENCY = 2
 #: Input: the vector is usable the cycle after its last element's handshake.
@@ -66,12 +74,12 @@ class CycleModel:
         last = rows - (slots - 1) * lanes
         # last issue of a step at cycle 0; its last row enters the post-processor at
         # LANE_LATENCY + last - 1 and h(t) is complete ROW_TO_H + 1 cycles later.
-        h_done = LANE_LATENCY + last - 1 + ROW_TO_H + 1
+        h_done = LANE_LATENCY + last - 1 + row_to_h(cfg) + 1
         h_wait = max(0, h_done - (1 + cfg.input_size))
         # first output: unit 0's last row (g, row 3) sits in slot 3 // lanes at position 3 % lanes
         g_slot, g_pos = divmod(len(HW_GATE_ORDER) - 1, lanes)
         first = (cfg.input_size - 1 + INPUT_LATENCY + (g_slot + 1) * k - 1 + LANE_LATENCY + g_pos
-                 + ROW_TO_H + FIFO_LATENCY)
+                 + row_to_h(cfg) + FIFO_LATENCY)
         return cls(rows=rows, slots=slots, slot_cycles=k, last_slot_rows=last, h_wait=h_wait,
                    cycles_per_step=slots * k + h_wait, first_step_cycles=slots * k,
                    first_output_latency=first, ideal_cycles_per_step=rows * k / lanes)

@@ -12,6 +12,7 @@
        P0 hold[q], bias/peephole/c(t-1) reads  P1 sum = acc + b + p*c  P2 [pre] requant
        P3..P6 sigmoid / tanh unit   P6 (g row) f*c + i*g  P7 [cell] requant -> c memory
        P8..P11 tanh(c)   P11 [hidden] requant o*tanh(c)  P12 h memory + output FIFO --> o
+       (peephole c_new: P8 o sum + p_o*c(t), P9 [pre], P10..P13 sigmoid, h two cycles later)
 
 Timing is fixed; ``model.cycles`` holds the stage latencies and predicts cycles
 per step and first-output latency from them.  Ports:
@@ -54,8 +55,6 @@ def check_buildable(cfg: Config):
     """Raise :class:`HardwareLimitError` for configs outside the gateware's limits."""
     if cfg.kind != "lstm":
         raise HardwareLimitError(f"kind = {cfg.kind!r}: the gate pipeline builds kind = 'lstm' only")
-    if cfg.peephole == "c_new":
-        raise HardwareLimitError("peephole = 'c_new' is not built in hardware; accepted: 'none', 'c_prev'")
     for fn in ("sigmoid", "tanh"):
         if getattr(cfg, fn).method == "exact":
             raise HardwareLimitError(f"{fn}.method = 'exact' has no hardware; accepted: lut, lut_interp, pwl, hard")
@@ -79,7 +78,7 @@ STATUS = data.StructLayout({"sat_pre": 1, "sat_cell": 1, "sat_hidden": 1, "err_f
 
 
 class LSTMCell(wiring.Component):
-    """LSTM / peephole-LSTM (``c_prev``) step engine; weights baked in from ``qparams``."""
+    """LSTM / peephole-LSTM (``c_prev`` or ``c_new``) step engine; weights baked in from ``qparams``."""
 
     def __init__(self, config: Config, qparams: QParams | None = None):
         try:
@@ -125,6 +124,7 @@ class LSTMCell(wiring.Component):
         H, I, L, S, R, K = cfg.hidden_size, cfg.input_size, cfg.lanes, lay.slots, cfg.rows, lay.slot_cycles
         last_rows = R - (S - 1) * L
         peep = cfg.peephole != "none"
+        c_new = cfg.peephole == "c_new"
         img = memory_images(cfg, self._q)
         st = self.status
 
@@ -261,7 +261,9 @@ class LSTMCell(wiring.Component):
         m.d.comb += cprev1.eq(Mux(ps1, 0, cr.data))
         total = a1 + (br.data << dp.b_shift)
         if peep:
-            total = total + (Mux(hg1 == 3, 0, pr.data * cprev1) << dp.p_shift)
+            # c_new: o (hw gate 0) gets its peephole term from c(t) later, at P8
+            skip = (hg1 == 3) | (hg1 == 0) if c_new else (hg1 == 3)
+            total = total + (Mux(skip, 0, pr.data * cprev1) << dp.p_shift)
         # P2: requantize to the pre-activation format
         pv2, sum2, hg2, u2, pp2, c2 = (Signal(name="pv2"), Signal(signed(dp.acc_width + 1), name="sum2"),
                                        Signal(2, name="hg2"), Signal.like(unit, name="u2"), Signal(name="pp2"),
@@ -269,8 +271,20 @@ class LSTMCell(wiring.Component):
         m.d.sync += [pv2.eq(pv1), sum2.eq(total), hg2.eq(hg1), u2.eq(u1), pp2.eq(pp1), c2.eq(cprev1)]
         mp = cfg.mode("pre")
         pre, sat = requantize(sum2, dp.acc_frac, f["pre"], mp.rounding, mp.overflow)
-        with m.If(pv2 & sat):
+        with m.If(pv2 & sat & ((hg2 != 0) if c_new else 1)):
             m.d.sync += st.sat_pre.eq(1)
+        if c_new:
+            # o row: keep its sum and p_o; the unit's g row takes them along (P2..P8)
+            p2 = Signal(signed(f["peephole"].width), name="p2")
+            osum_r, po_r = Signal.like(sum2, name="osum_r"), Signal.like(p2, name="po_r")
+            m.d.sync += p2.eq(pr.data)
+            with m.If(pv2 & (hg2 == 0)):
+                m.d.sync += [osum_r.eq(sum2), po_r.eq(p2)]
+            osum_d, po_d = osum_r, po_r
+            for n in range(3, 9):
+                no, npo = Signal.like(sum2, name=f"osum{n}"), Signal.like(p2, name=f"po{n}")
+                m.d.sync += [no.eq(osum_d), npo.eq(po_d)]
+                osum_d, po_d = no, npo
         # P3: activation units
         pv3, pre3, hg3, u3, pp3, c3 = (Signal(name="pv3"), Signal(_shape(f["pre"]), name="pre3"),
                                        Signal(2, name="hg3"), Signal.like(unit, name="u3"), Signal(name="pp3"),
@@ -314,14 +328,33 @@ class LSTMCell(wiring.Component):
         m.d.sync += [cv8.eq(cv7), c8.eq(cnew), o8.eq(o7), u8.eq(u7), pp8.eq(pp7)]
         m.d.comb += [cw.addr.eq(u8), cw.data.eq(c8), cw.en.eq(cv8), tnc.x.eq(c8), tnc.valid_in.eq(cv8)]
         v, od, ud, ppd = cv8, o8, u8, pp8
-        for n in range(cycles.ACT_LATENCY):
+        tc_y = tnc.y
+        if c_new:
+            # P8: o's pre-activation with p_o * c(t); P9: [pre] requantize; P10..P13: sigmoid
+            osum9 = Signal(signed(len(sum2) + 1), name="osum9")
+            m.d.sync += osum9.eq(osum_d + ((po_d * c8) << dp.p_shift))
+            pre_o, osat = requantize(osum9, dp.acc_frac, f["pre"], mp.rounding, mp.overflow)
+            pre10 = Signal(_shape(f["pre"]), name="pre10")
+            m.d.sync += pre10.eq(pre_o)
+            m.submodules.sig_o = sig_o = ActivationUnit(
+                make_activation("sigmoid", cfg.sigmoid, f["pre"], f["gate"]))
+            v9 = Signal(name="ov9")
+            m.d.sync += v9.eq(cv8)
+            with m.If(v9 & osat):
+                m.d.sync += st.sat_pre.eq(1)
+            m.d.comb += [sig_o.x.eq(pre10), sig_o.valid_in.eq(1)]
+            tc12, tc13 = Signal.like(tnc.y, name="tc12"), Signal.like(tnc.y, name="tc13")
+            m.d.sync += [tc12.eq(tnc.y), tc13.eq(tc12)]
+            tc_y = tc13
+        for n in range(cycles.row_to_h(cfg) - 9):
             nv, no, nu, npp = (Signal(name=f"cv{9 + n}"), Signal.like(o_r, name=f"o{9 + n}"),
                                Signal.like(unit, name=f"u{9 + n}"), Signal(name=f"pp{9 + n}"))
             m.d.sync += [nv.eq(v), no.eq(od), nu.eq(ud), npp.eq(ppd)]
             v, od, ud, ppd = nv, no, nu, npp
-        # P11: h = o * tanh(c)
+        # P11 (P13 for c_new): h = o * tanh(c)
         mh = cfg.mode("hidden")
-        hval, hsat = requantize(od * tnc.y, dp.out_frac, f["hidden"], mh.rounding, mh.overflow)
+        o_final = sig_o.y if c_new else od
+        hval, hsat = requantize(o_final * tc_y, dp.out_frac, f["hidden"], mh.rounding, mh.overflow)
         with m.If(v & hsat):
             m.d.sync += st.sat_hidden.eq(1)
         hv12, h12, u12, pp12 = (Signal(name="hv12"), Signal(signed(f["hidden"].width), name="h12"),

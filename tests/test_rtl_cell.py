@@ -36,7 +36,7 @@ def assert_matches_golden(cfg, q, seqs, res):
     assert res.last_flags == [int(e % hidden == hidden - 1) for e in range(len(res.last_flags))]
 
 
-@pytest.mark.parametrize("name", ["tiny", "odd", "peephole"])
+@pytest.mark.parametrize("name", ["tiny", "odd", "peephole", "peephole_cnew"])
 def test_bit_exact_under_backpressure(name):
     """Random idle input cycles and low ready on the output; three sequences back to back."""
     cfg = load(name)
@@ -56,7 +56,7 @@ def test_default_config_bit_exact():
     assert_matches_golden(cfg, q, seqs, res)
 
 
-@pytest.mark.parametrize("name", ["tiny", "odd", "peephole", "default"])
+@pytest.mark.parametrize("name", ["tiny", "odd", "peephole", "peephole_cnew", "default"])
 def test_cycles_match_model(name):
     """Streams never stall: every step takes exactly the modelled cycles, first output on time."""
     cfg = load(name)
@@ -118,7 +118,6 @@ def test_framing_error_is_sticky():
 
 @pytest.mark.parametrize("changes,needle", [
     ({"kind": "gru"}, "kind = 'gru'"),
-    ({"peephole": "c_new", "formats": {"peephole": "s2.8"}}, "peephole = 'c_new' is not built"),
     ({"sigmoid": {"method": "exact"}}, "sigmoid.method = 'exact' has no hardware"),
     ({"lanes": 8}, "lanes = 8 exceeds input_size + hidden_size = 7"),
     ({"formats": {"weight": "s4.16"}}, "formats.weight = s4.16 is 20 bits wide"),
