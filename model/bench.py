@@ -39,12 +39,12 @@ def main(argv=None):
     args = ap.parse_args(argv)
     base = Config.load(args.config)
     rows = [golden_vs_float(base, args.batch, args.steps)]
-    gru = base.replace(kind="gru", peephole="none")
+    gru = base.replace(kind="gru", peephole="none", name=f"{base.name}-gru")
     rows.append(golden_vs_float(gru, args.batch, args.steps))
     print(f"Golden model vs float reference ({args.batch} sequences x {args.steps} steps, best of 3)")
-    print(f"{'config':<10} {'cell':<26} {'float s':>9} {'golden s':>9} {'golden/float':>13}")
+    print(f"{'config':<12} {'cell':<26} {'float s':>9} {'golden s':>9} {'golden/float':>13}")
     for r in rows:
-        print(f"{r['config']:<10} {r['kind']:<26} {r['float_s']:>9.3f} {r['golden_s']:>9.3f} {r['ratio']:>13.2f}")
+        print(f"{r['config']:<12} {r['kind']:<26} {r['float_s']:>9.3f} {r['golden_s']:>9.3f} {r['ratio']:>13.2f}")
     return 0
 
 

@@ -171,9 +171,19 @@ class Config:
             raise ConfigError(f"lanes = {lanes} exceeds the number of weight rows ({rows} = gates x hidden_size)")
         if beat != 1:
             raise ConfigError(f"beat = {beat} is not supported; accepted: 1 (element-serial streams)")
-        return cls(name=name, kind=kind, input_size=input_size, hidden_size=hidden_size,
-                   formats=formats, sigmoid=sigmoid, tanh=tanh, peephole=peephole, reset=reset,
-                   modes=modes, param_rounding=param_rounding, lanes=lanes, beat=beat)
+        cfg = cls(name=name, kind=kind, input_size=input_size, hidden_size=hidden_size,
+                  formats=formats, sigmoid=sigmoid, tanh=tanh, peephole=peephole, reset=reset,
+                  modes=modes, param_rounding=param_rounding, lanes=lanes, beat=beat)
+        from .datapath import Datapath  # the accumulator must fit: checked once, here
+        Datapath.from_config(cfg)
+        return cfg
+
+
+SECTION_KEYS = {
+    "cell": ("kind", "peephole", "reset", "input_size", "hidden_size"),
+    "hardware": ("lanes", "beat"),
+    "activations": ("sigmoid", "tanh"),
+}
 
 
 def _flatten_toml(raw: dict, path) -> dict:
@@ -186,18 +196,21 @@ def _flatten_toml(raw: dict, path) -> dict:
     for k in ("name", "param_rounding"):
         if k in raw:
             d[k] = raw[k]
-    for section in ("cell", "hardware"):
+    for section, keys in SECTION_KEYS.items():
         sub = raw.get(section, {})
         if not isinstance(sub, dict):
             raise ConfigError(f"{path}: [{section}] must be a table")
-        d.update(sub)
+        unknown = sorted(set(sub) - set(keys))
+        if unknown:
+            raise ConfigError(f"{path}: [{section}]: unknown key(s) {', '.join(unknown)}; "
+                              f"accepted: {', '.join(keys)}")
+        if section != "activations":
+            d.update(sub)
     if "formats" in raw:
         d["formats"] = raw["formats"]
     if "modes" in raw:
         d["modes"] = raw["modes"]
-    acts = raw.get("activations", {})
-    for k, v in acts.items():
-        d[k] = v
+    d.update(raw.get("activations", {}))
     return d
 
 
@@ -240,9 +253,6 @@ def _formats(raw, peephole) -> dict:
     for t in ("input", "weight", "bias", "peephole", "pre", "candidate", "cell", "cell_act", "hidden"):
         if out[t] is not None and not out[t].signed:
             raise ConfigError(f"formats.{t} = {out[t]} must be signed (values of both signs occur)")
-    if out["candidate"].int_bits < 1 or out["cell_act"].int_bits < 1:
-        raise ConfigError("formats.candidate and formats.cell_act hold tanh outputs in [-1, 1]: "
-                          "they need int_bits >= 1")
     return out
 
 

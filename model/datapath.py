@@ -67,12 +67,16 @@ class Datapath:
             acc_max += (f["peephole"].max_abs_int * f["cell"].max_abs_int) << (acc_frac - fp - fc)
         proj_max = max(xproj, hproj)
         acc_width = bits_for(acc_max)
-        if proj_max >= FLOAT_EXACT or acc_width > MAX_ACC_WIDTH:
+        if acc_width > MAX_ACC_WIDTH:
             raise ConfigError(
                 f"formats too wide for hidden_size={cfg.hidden_size}, input_size={cfg.input_size}: the "
-                f"accumulator needs {acc_width} bits (limit {MAX_ACC_WIDTH}) and a dot product reaches "
-                f"2**{proj_max.bit_length()} (limit 2**53); narrow formats.weight, input or hidden")
-        one = 1 << fg
+                f"accumulator needs {acc_width} bits (limit {MAX_ACC_WIDTH}); narrow formats.weight, "
+                f"input, hidden or bias")
+        if proj_max >= FLOAT_EXACT:
+            raise ConfigError(
+                f"formats too wide for hidden_size={cfg.hidden_size}, input_size={cfg.input_size}: a dot "
+                f"product reaches 2**{proj_max.bit_length()} (limit 2**53 for exact float64 sums); "
+                f"narrow formats.weight, input or hidden")
         cell_frac = max(fg + fc, fg + fcand)
         if cfg.kind == "lstm":
             out_frac = fg + fca
@@ -81,7 +85,6 @@ class Datapath:
             out_frac = max(fg + fcand, fg + fh)
             zn_shift, zh_shift = out_frac - fg - fcand, out_frac - fg - fh
         nh_frac = max(acc_frac, fg + fpre)
-        del one
         return cls(
             acc_frac=acc_frac, x_shift=acc_frac - fw - fx, h_shift=acc_frac - fw - fh,
             b_shift=acc_frac - fb, p_shift=(acc_frac - fp - fc) if peep else 0,

@@ -100,7 +100,7 @@ def test_rejects(changes, needle):
 def test_accumulator_too_wide_rejected():
     wide = {"input": "s8.30", "weight": "s8.30", "hidden": "s8.30"}
     with pytest.raises(ConfigError, match="accumulator needs"):
-        Datapath.from_config(make(formats=wide, hidden_size=1000))
+        make(formats=wide, hidden_size=1000)
 
 
 def test_load_errors(tmp_path):
@@ -112,4 +112,7 @@ def test_load_errors(tmp_path):
         Config.load(bad)
     bad.write_text("[cells]\nkind='lstm'\n")
     with pytest.raises(ConfigError, match=r"bad\.toml: unknown section\(s\) cells"):
+        Config.load(bad)
+    bad.write_text("[hardware]\nkind='lstm'\n")
+    with pytest.raises(ConfigError, match=r"\[hardware\]: unknown key\(s\) kind; accepted: lanes, beat"):
         Config.load(bad)
