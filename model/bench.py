@@ -10,6 +10,9 @@ from . import golden, reference
 from .config import Config
 from .params import CellParams, quantize
 
+#: The golden model may take at most this many times the float reference's time.
+TARGET_RATIO = 3.0
+
 
 def _best_of(fn, repeats):
     best = float("inf")
@@ -45,7 +48,10 @@ def main(argv=None):
     print(f"{'config':<12} {'cell':<26} {'float s':>9} {'golden s':>9} {'golden/float':>13}")
     for r in rows:
         print(f"{r['config']:<12} {r['kind']:<26} {r['float_s']:>9.3f} {r['golden_s']:>9.3f} {r['ratio']:>13.2f}")
-    return 0
+    worst = max(r["ratio"] for r in rows)
+    print(f"target golden/float <= {TARGET_RATIO:g}: {'met' if worst <= TARGET_RATIO else 'MISSED'} "
+          f"(worst {worst:.2f})")
+    return 0 if worst <= TARGET_RATIO else 1
 
 
 if __name__ == "__main__":
