@@ -3,9 +3,14 @@ PYTHON  ?= python3
 VENV    := .venv
 PY      := $(VENV)/bin/python
 CONFIG  ?= configs/default.toml
+SIM     ?= verilator
+SEED    ?= 1
+SEQS    ?= 3
+STEPS   ?= 4
+WAVES   ?= 0
 STAMP   := $(VENV)/.installed
 
-.PHONY: venv test sim bench clean
+.PHONY: venv iverilog test sim bench verilog synth clean
 
 venv: $(STAMP)
 
@@ -16,15 +21,31 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -q --no-deps -e .
 	@touch $@
 
-test: $(STAMP)
+# Icarus Verilog comes from Debian; installed only when missing and apt-get can run as root.
+iverilog:
+	@if command -v iverilog >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing iverilog with apt-get"; \
+	  (apt-get install -y -q iverilog >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q iverilog >/dev/null)) \
+	  || echo "apt-get could not install iverilog; Icarus tests will skip"; \
+	else echo "iverilog not found and cannot be installed here (needs root and apt-get): Icarus tests will skip"; fi
+
+test: $(STAMP) iverilog
 	$(PY) -m pytest -n 2 -q tests
 
-sim: $(STAMP)
-	$(PY) -m model.summary --config $(CONFIG)
+sim: $(STAMP) $(if $(filter icarus,$(SIM)),iverilog)
+	$(PY) -m sim.main --config $(CONFIG) --sim $(SIM) --seed $(SEED) --seqs $(SEQS) --steps $(STEPS) \
+	  $(if $(filter 1,$(WAVES)),--waves)
 
 bench: $(STAMP)
 	$(PY) -m model.bench
 	$(PY) -m sim.bench
+
+verilog: $(STAMP)
+	$(PY) -m rtl.export --config $(CONFIG) --out build
+
+synth: $(STAMP)
+	$(PY) -m rtl.synth --config $(CONFIG) --out build
 
 clean:
 	rm -rf build .pytest_cache .hypothesis

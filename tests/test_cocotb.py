@@ -1,0 +1,164 @@
+"""cocotb benches of the exported Verilog on Verilator and Icarus (pytest launchers for sim.bench_cell).
+
+- tiny: every check (bit-exact under random valid/ready with long stalls, sequences
+  back to back, weight reload through ``w``, 1,000-step sequence, reset mid-transfer,
+  protocol and X/Z checker self-test, cycle model, float bound);
+- default: a couple of steps, bit-exact and cycle-exact;
+- an injected bug (one sigmoid table entry changed in the Verilog text) must be
+  reported at the right sequence / step / element.
+
+Icarus tests skip with an install hint when ``iverilog`` is missing, unless
+``RNNKIT_REQUIRE_ICARUS=1``, which turns the skip into a failure.  Stimulus seed:
+``RNNKIT_TEST_SEED`` (default 1).  Each (config, simulator) builds once per xdist
+worker under ``build/sim/``.
+"""
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model import golden
+from model.config import Config
+from model.cycles import CycleModel
+from sim import runner
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+SEED = int(os.environ.get("RNNKIT_TEST_SEED", "1"))
+
+
+def need(sim):
+    """Skip (or fail, for Icarus with RNNKIT_REQUIRE_ICARUS=1) when the simulator is missing."""
+    try:
+        runner.require_simulator(sim)
+    except runner.SimulatorMissing as e:
+        if sim == "icarus" and os.environ.get("RNNKIT_REQUIRE_ICARUS") == "1":
+            pytest.fail(f"{e} (RNNKIT_REQUIRE_ICARUS=1 makes this a failure)")
+        pytest.skip(str(e))
+
+
+def check_cycles(res, cfg):
+    cm = CycleModel.for_config(cfg)
+    c = res.report["test_cycles"]["cycles"]
+    assert c["first_output_latency"] == cm.first_output_latency
+    assert c["cycles_per_step"] == cm.cycles_per_step
+    assert c["mac_utilization"] == pytest.approx(cm.mac_utilization)
+
+
+@pytest.mark.parametrize("sim", runner.SIMULATORS)
+def test_tiny_all_checks(sim):
+    need(sim)
+    cfg = Config.load(CONFIGS / "tiny.toml")
+    b = runner.build(CONFIGS / "tiny.toml", sim)
+    res = runner.run(b, runner.SimJob(mode="full", seed=SEED))
+    assert res.passed, res.failure_summary()
+    rep = res.report
+    check_cycles(res, cfg)
+    assert rep["test_long_sequence"]["long_steps"] >= 1000
+    assert rep["test_long_sequence"]["compared"] >= 1000 * cfg.hidden_size
+    assert rep["test_weight_reload"]["b_differs_from_a"]
+    assert [r["round"] for r in rep["test_reset_recovery"]["resets"]] == [0, 1]
+    caught = rep["test_checker_selftest"]["caught"]
+    assert any("i__payload changed" in v for v in caught) and any("i__valid dropped" in v for v in caught)
+    if sim == "icarus":
+        assert rep["test_checker_selftest"]["x_caught"]
+    for name, t in rep.items():
+        assert t["mismatches"] == 0 and not t["violations"], name
+
+
+@pytest.mark.parametrize("sim", runner.SIMULATORS)
+def test_default_bit_exact_and_cycles(sim):
+    need(sim)
+    cfg = Config.load(CONFIGS / "default.toml")
+    b = runner.build(CONFIGS / "default.toml", sim)
+    res = runner.run(b, runner.SimJob(mode="quick", seed=SEED, seqs=2, steps=2))
+    assert res.passed, res.failure_summary()
+    check_cycles(res, cfg)
+    assert res.report["test_cycles"]["compared"] == 2 * 2 * cfg.hidden_size
+
+
+# ---- injected bug ------------------------------------------------------------------------------
+
+_ENTRY = re.compile(r"(\\table \[(\d+)\] = (\d+)'h([0-9a-f]+);)")
+
+
+def sigmoid_table(text):
+    """(start, end) of the sigmoid unit's module and its table entries {index: (line, width, value)}."""
+    m = re.search(r"^module \\\S+\.sig \(", text, flags=re.M)
+    assert m, "no sigmoid unit module (*.sig) in the Verilog"
+    end = text.index("endmodule", m.start())
+    entries = {int(k): (line, int(w), int(v, 16)) for line, k, w, v in _ENTRY.findall(text[m.start():end])}
+    return m.start(), end, entries
+
+
+def first_difference(cfg, q, seqs, k, delta):
+    """Flat (sequence, step, element) of the first h that changes when sigmoid table entry k moves
+    by delta, with the golden and the changed values; None when nothing changes."""
+    real = golden.make_activation
+
+    def patched(fn, spec, i, o):
+        act = real(fn, spec, i, o)
+        if fn == "sigmoid":
+            t = act._table.copy()
+            t[k] += delta
+            act._table, act._direct = t, None
+        return act
+
+    golden.make_activation = patched
+    try:
+        bad = [golden.run(q, x[None], cfg).outputs[0] for x in seqs]
+    finally:
+        golden.make_activation = real
+    good = [golden.run(q, x[None], cfg).outputs[0] for x in seqs]
+    for s, (g, b) in enumerate(zip(good, bad)):
+        diff = np.argwhere(g != b)
+        if diff.size:
+            t, e = diff[0]
+            return (s, int(t), int(e)), int(g[t, e]), int(b[t, e])
+    return None
+
+
+def test_injected_bug_is_located():
+    """One sigmoid table entry off by one LSB in the exported Verilog: the bench must fail and name
+    the first wrong h element (sequence, step, element) with the golden and the gateware value."""
+    sim = "verilator" if runner.verilator_bin_dir() else "icarus"
+    need(sim)
+    from sim.bench_cell import DEFAULT_SIZES, baked_qparams, make_sequences, rng_for  # noqa: PLC0415
+    cfg = Config.load(CONFIGS / "tiny.toml")
+    q = baked_qparams(cfg, 1)
+    seqs_n, steps = DEFAULT_SIZES["cycles"]
+    seqs = make_sequences(cfg, rng_for(SEED, "test_cycles", 0), [steps] * seqs_n)
+    hw_table = golden.make_activation("sigmoid", cfg.sigmoid, cfg.fmt("pre"), cfg.fmt("gate")).hw()["table"]
+
+    # among the entries the stimulus exercises, the one whose first visible effect comes earliest
+    # after step 0 (so that the step and sequence bookkeeping is tested too)
+    found = {}
+    for k in range(len(hw_table)):
+        r = first_difference(cfg, q, seqs, k, 1)
+        if r is not None:
+            found[k] = r
+    assert found, "no sigmoid table entry is exercised by the stimulus"
+    k = min(found, key=lambda j: (found[j][0][:2] == (0, 0), found[j][0]))
+    (s, t, e), want, got = found[k]
+
+    def mutate(text):
+        start, end, entries = sigmoid_table(text)
+        assert [entries[j][2] for j in sorted(entries)] == hw_table, "Verilog table differs from the model's"
+        line, width, value = entries[k]
+        new = f"\\table [{k}] = {width}'h{value + 1:x};"
+        return text[:start] + text[start:end].replace(line, new, 1) + text[end:]
+
+    b = runner.build(CONFIGS / "tiny.toml", sim, variant=f"bug-sigmoid{k}", transform=mutate)
+    res = runner.run(b, runner.SimJob(mode="cycles", seed=SEED))
+    assert not res.passed, "the bench did not notice a wrong sigmoid table entry"
+    rep = res.report["test_cycles"]
+    assert rep["mismatches"] > 0
+    first = rep["first_mismatches"][0]
+    assert (first["sequence"], first["step"], first["element"]) == (s, t, e), first
+    assert (first["expected"], first["got"]) == (want, got), first
+    assert set(first["trace"]) >= {"pre", "gates", "cell", "cell_act"}
+    msg = res.tests["test_cycles"]["message"]
+    assert f"sequence {s}, step {t}, element {e}" in msg and f"expected {want}" in msg, msg
+    # the cycle model still holds: the bug is in the numbers, not the timing
+    assert rep["cycles"]["cycles_per_step"] == CycleModel.for_config(cfg).cycles_per_step
