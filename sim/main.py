@@ -15,7 +15,6 @@ is missing.  Full log: ``build/sim/<config>-<sim>/main/run/sim.log``.
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import sys
 import threading
