@@ -65,8 +65,24 @@ def _arrays_equal(a, b):
     return a.shape == b.shape and bool(np.array_equal(a, b))
 
 
+class _Sizes:
+    """Sizes derived from the weight shapes, shared by float and integer parameters."""
+
+    @property
+    def gates(self) -> int:
+        return _GATES[self.kind]
+
+    @property
+    def hidden_size(self) -> int:
+        return self.w_hh.shape[1]
+
+    @property
+    def input_size(self) -> int:
+        return self.w_ih.shape[1]
+
+
 @dataclass(eq=False)
-class CellParams:
+class CellParams(_Sizes):
     """Float64 parameters of one LSTM or GRU cell in PyTorch layout (see the module docstring).
 
     Parameters
@@ -140,19 +156,6 @@ class CellParams:
             if self.w_peep is None:
                 raise ValueError(f"peephole = {self.peephole!r} needs w_peep, an array of shape (3, {H})")
             _check_shape("w_peep", self.w_peep, (3, H), f"(3, hidden) (rows p_i, p_f, p_o) with hidden = {H}")
-
-    # ---- derived -----------------------------------------------------------------
-    @property
-    def gates(self) -> int:
-        return _GATES[self.kind]
-
-    @property
-    def hidden_size(self) -> int:
-        return self.w_hh.shape[1]
-
-    @property
-    def input_size(self) -> int:
-        return self.w_ih.shape[1]
 
     def __eq__(self, other):
         if not isinstance(other, CellParams):
@@ -285,7 +288,7 @@ def from_torch(module) -> CellParams:
 # ---- quantized parameters ---------------------------------------------------------
 
 @dataclass(eq=False)
-class QParams:
+class QParams(_Sizes):
     """Integer (int64) parameters as the hardware stores them.
 
     Members
@@ -336,18 +339,6 @@ class QParams:
             raise ValueError(f"w_peep must be given exactly when peephole != 'none' (peephole = {self.peephole!r})")
         if self.w_peep is not None:
             _check_shape("w_peep", self.w_peep, (3, H), "(3, hidden)")
-
-    @property
-    def gates(self) -> int:
-        return _GATES[self.kind]
-
-    @property
-    def hidden_size(self) -> int:
-        return self.w_hh.shape[1]
-
-    @property
-    def input_size(self) -> int:
-        return self.w_ih.shape[1]
 
     @property
     def total_saturated(self) -> int:
