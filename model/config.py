@@ -75,6 +75,7 @@ class Config:
     param_rounding: str = "half_even"
     lanes: int = 1
     beat: int = 1
+    params: str | None = None  # absolute path of a CellParams .npz, or None (random seeded parameters)
 
     # ---- derived ---------------------------------------------------------------
     @property
@@ -121,6 +122,7 @@ class Config:
             "param_rounding": self.param_rounding,
             "sigmoid": self.sigmoid.to_dict(), "tanh": self.tanh.to_dict(),
             "lanes": self.lanes, "beat": self.beat,
+            **({"params": self.params} if self.params is not None else {}),
         }
 
     # ---- loading -----------------------------------------------------------------
@@ -136,6 +138,8 @@ class Config:
             raise ConfigError(f"{path}: not valid TOML: {e}") from None
         d = _flatten_toml(raw, path)
         d.setdefault("name", path.stem)
+        if isinstance(d.get("params"), str):
+            d["params"] = str((path.parent / d["params"]).resolve())
         try:
             return cls.from_dict(d)
         except ConfigError as e:
@@ -145,7 +149,7 @@ class Config:
     def from_dict(cls, d: dict) -> "Config":
         d = dict(d)
         known = {"name", "kind", "input_size", "hidden_size", "peephole", "reset", "formats",
-                 "modes", "param_rounding", "sigmoid", "tanh", "lanes", "beat"}
+                 "modes", "param_rounding", "sigmoid", "tanh", "lanes", "beat", "params"}
         unknown = sorted(set(d) - known)
         if unknown:
             raise ConfigError(f"unknown field(s) {', '.join(unknown)}; accepted: {', '.join(sorted(known))}")
@@ -171,9 +175,10 @@ class Config:
             raise ConfigError(f"lanes = {lanes} exceeds the number of weight rows ({rows} = gates x hidden_size)")
         if beat != 1:
             raise ConfigError(f"beat = {beat} is not supported; accepted: 1 (element-serial streams)")
+        params = _params_path(d.get("params"))
         cfg = cls(name=name, kind=kind, input_size=input_size, hidden_size=hidden_size,
                   formats=formats, sigmoid=sigmoid, tanh=tanh, peephole=peephole, reset=reset,
-                  modes=modes, param_rounding=param_rounding, lanes=lanes, beat=beat)
+                  modes=modes, param_rounding=param_rounding, lanes=lanes, beat=beat, params=params)
         from .datapath import Datapath  # the accumulator must fit: checked once, here
         Datapath.from_config(cfg)
         return cfg
@@ -189,11 +194,11 @@ SECTION_KEYS = {
 def _flatten_toml(raw: dict, path) -> dict:
     """TOML sections ``[cell] [formats] [modes] [activations] [hardware]`` -> one flat dict."""
     d = {}
-    allowed = {"name", "cell", "formats", "modes", "activations", "hardware", "param_rounding"}
+    allowed = {"name", "cell", "formats", "modes", "activations", "hardware", "param_rounding", "params"}
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(unknown)}; accepted: {', '.join(sorted(allowed))}")
-    for k in ("name", "param_rounding"):
+    for k in ("name", "param_rounding", "params"):
         if k in raw:
             d[k] = raw[k]
     for section, keys in SECTION_KEYS.items():
@@ -212,6 +217,21 @@ def _flatten_toml(raw: dict, path) -> dict:
         d["modes"] = raw["modes"]
     d.update(raw.get("activations", {}))
     return d
+
+
+def _params_path(v) -> str | None:
+    """The ``params`` field: None, or an existing ``.npz`` file (made absolute)."""
+    if v is None:
+        return None
+    if not isinstance(v, str) or not v:
+        raise ConfigError(f"params must be the path of a parameter file (.npz, relative to the config file), "
+                          f"not {v!r}")
+    p = Path(v)
+    if p.suffix != ".npz":
+        raise ConfigError(f"params = {v!r} must name a .npz file written by CellParams.save")
+    if not p.is_file():
+        raise ConfigError(f"params = {v!r}: the file does not exist (make train writes the trained models)")
+    return str(p.resolve())
 
 
 def _choice(d, key, accepted, default):

@@ -193,7 +193,18 @@ class CellParams(_Sizes):
 
     @classmethod
     def for_config(cls, config, seed, scale=None) -> "CellParams":
-        """Random parameters matching ``config`` (kind, sizes, peephole, reset); see :meth:`random`."""
+        """The parameters a config runs with.
+
+        When the config names a parameter file (top-level ``params``), that file's
+        parameters, checked against the config (``seed`` and ``scale`` are then
+        ignored); otherwise random parameters matching ``config`` (kind, sizes,
+        peephole, reset), see :meth:`random`.
+        """
+        path = getattr(config, "params", None)
+        if path is not None:
+            p = cls.load(path)
+            p.check_matches(config)
+            return p
         return cls.random(config.kind, config.input_size, config.hidden_size, seed, scale=scale,
                           peephole=config.peephole, reset=config.reset)
 

@@ -1,0 +1,134 @@
+"""Calibration: pick each tensor's integer bits from the ranges observed on training data.
+
+:func:`observe_ranges` runs the float cell (float64, the same equations as
+:mod:`model.reference`) over the training sequences and records the largest
+magnitude of every tensor of the numerics contract; :func:`int_bits` turns a
+magnitude into integer bits (sign bit included, as in ``ap_fixed<W,I>``); and
+:func:`choose_formats` gives each tensor a format of the requested width with
+those integer bits and the rest as fraction bits.
+
+``margin`` multiplies the observed magnitude before the bits are chosen
+(1.0 = exactly the observed range, 2.0 = one spare integer bit), for data that
+may reach further than the training set did.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from model.fixedpoint import Fmt
+from model.params import CellParams
+from model.reference import sigmoid
+
+from .data import by_length
+
+#: Tensors whose values lie in [0, 1]: unsigned formats.
+UNSIGNED = ("gate",)
+
+
+class CalibrationError(ValueError):
+    """A width, margin or range that cannot give a format."""
+
+
+def observe_ranges(params: CellParams, seqs) -> dict:
+    """``{tensor: max |value|}`` over ``seqs`` (each run alone from a zero state), float64.
+
+    Keys: ``input``, ``weight``, ``bias``, ``pre``, ``gate``, ``candidate``,
+    ``hidden`` and, for an LSTM, ``cell`` and ``cell_act`` (a GRU reports 0 for those).
+    ``pre`` covers every pre-activation the golden model requantizes to ``pre``
+    (for a reset-after GRU also ``W_hn h + b_hn``).  Peephole cells are not supported.
+    """
+    if params.peephole != "none":
+        raise CalibrationError("observe_ranges supports cells without peepholes only")
+    H = params.hidden_size
+    r = {k: 0.0 for k in ("input", "pre", "gate", "candidate", "cell", "cell_act", "hidden")}
+    r["weight"] = float(max(np.abs(params.w_ih).max(), np.abs(params.w_hh).max()))
+    if params.kind == "gru":
+        b = params.b_ih + params.b_hh
+        b[2 * H:] = params.b_ih[2 * H:]
+        r["bias"] = float(max(np.abs(b).max(), np.abs(params.b_hh[2 * H:]).max()))
+    else:
+        r["bias"] = float(np.abs(params.b_ih + params.b_hh).max())
+
+    def upd(k, v):
+        r[k] = max(r[k], float(np.abs(v).max()))
+
+    for _, idx in by_length(seqs).items():
+        x = np.stack([np.asarray(seqs[i], dtype=np.float64) for i in idx])
+        upd("input", x)
+        xp = x @ params.w_ih.T + params.b_ih
+        h = np.zeros((len(idx), H))
+        c = np.zeros((len(idx), H))
+        for t in range(x.shape[1]):
+            hp = h @ params.w_hh.T + params.b_hh
+            if params.kind == "lstm":
+                pre = xp[:, t] + hp
+                upd("pre", pre)
+                i, f, o = sigmoid(pre[:, :H]), sigmoid(pre[:, H:2 * H]), sigmoid(pre[:, 3 * H:])
+                g = np.tanh(pre[:, 2 * H:3 * H])
+                c = f * c + i * g
+                tc = np.tanh(c)
+                h = o * tc
+                upd("gate", np.concatenate([i, f, o], axis=1))
+                upd("candidate", g)
+                upd("cell", c)
+                upd("cell_act", tc)
+            else:
+                pre_rz = xp[:, t, :2 * H] + hp[:, :2 * H]
+                rg, z = sigmoid(pre_rz[:, :H]), sigmoid(pre_rz[:, H:])
+                hn = hp[:, 2 * H:]
+                if params.reset == "after":
+                    pre_n = xp[:, t, 2 * H:] + rg * hn
+                    upd("pre", hn)
+                else:
+                    pre_n = xp[:, t, 2 * H:] + (rg * h) @ params.w_hh[2 * H:].T + params.b_hh[2 * H:]
+                n = np.tanh(pre_n)
+                h = (1 - z) * n + z * h
+                upd("pre", pre_rz)
+                upd("pre", pre_n)
+                upd("gate", np.concatenate([rg, z], axis=1))
+                upd("candidate", n)
+            upd("hidden", h)
+    return r
+
+
+def int_bits(max_abs: float, signed: bool = True, margin: float = 1.0) -> int:
+    """Fewest integer bits (sign included when ``signed``) whose range reaches ``margin * max_abs``.
+
+    Signed ``I`` covers ``[-2**(I-1), 2**(I-1))``; unsigned ``I`` covers ``[0, 2**I)``.  A
+    magnitude equal to the upper limit counts as covered (it saturates by less than one LSB).
+    """
+    if not isinstance(margin, (int, float)) or isinstance(margin, bool) or not margin >= 1.0 \
+            or not math.isfinite(margin):
+        raise CalibrationError(f"margin must be a number >= 1.0 (the factor on the observed range), not {margin!r}")
+    if not math.isfinite(max_abs) or max_abs < 0:
+        raise CalibrationError(f"an observed range must be a finite magnitude >= 0, not {max_abs!r}")
+    m = max_abs * margin
+    bits = 0 if m <= 1.0 else math.ceil(math.log2(m))
+    while 2.0 ** bits < m:  # guard against rounding in log2
+        bits += 1
+    return bits + 1 if signed else bits
+
+
+def choose_format(tensor: str, width: int, max_abs: float, margin: float = 1.0) -> Fmt:
+    """The ``width``-bit format for ``tensor`` with integer bits from :func:`int_bits`.
+
+    When the range needs more integer bits than the width holds, the format keeps
+    every bit for the integer part (gates keep one fraction bit): values beyond
+    it saturate, which the saturation counts then show.
+    """
+    if not isinstance(width, int) or isinstance(width, bool) or not 2 <= width <= 40:
+        raise CalibrationError(f"width of {tensor} must be an integer from 2 to 40, not {width!r}")
+    signed = tensor not in UNSIGNED
+    i = int_bits(max_abs, signed, margin)
+    i = min(i, width - 1 if tensor == "gate" else width)
+    return Fmt(signed, i, width - i)
+
+
+def choose_formats(ranges: dict, widths: dict, margin: float = 1.0) -> dict:
+    """``{tensor: Fmt}`` for every tensor in ``widths`` (``{tensor: bits}``), from ``ranges``."""
+    missing = sorted(set(widths) - set(ranges))
+    if missing:
+        raise CalibrationError(f"no observed range for {', '.join(missing)}; have {', '.join(sorted(ranges))}")
+    return {t: choose_format(t, w, ranges[t], margin) for t, w in widths.items()}

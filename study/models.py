@@ -1,0 +1,95 @@
+"""Trained models as committed under ``models/``: ``<name>.npz`` (cell parameters) + ``<name>.json``.
+
+The ``.npz`` is written by :meth:`model.params.CellParams.save`; the ``.json``
+holds everything else needed to reproduce the numbers: task, split (seed and
+indices), normalisation, the linear head on the last hidden state, the
+training settings and the float accuracy measured by PyTorch.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from model.params import CellParams
+from model import reference
+
+from . import data
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS_DIR = ROOT / "models"
+
+
+class ModelError(ValueError):
+    """A trained-model name or file that cannot be used."""
+
+
+@dataclass
+class TrainedModel:
+    name: str
+    params: CellParams
+    head_w: np.ndarray     # (classes, hidden)
+    head_b: np.ndarray     # (classes,)
+    norm: data.Normalizer
+    meta: dict
+    path: Path
+
+    @property
+    def task(self) -> str:
+        return self.meta["task"]
+
+    def split(self) -> tuple[np.ndarray, np.ndarray]:
+        s = self.meta["split"]
+        return np.asarray(s["train"], dtype=np.int64), np.asarray(s["test"], dtype=np.int64)
+
+    def datasets(self) -> tuple[data.Dataset, data.Dataset]:
+        """(train, test) with the normalisation applied (float64 sequences)."""
+        ds = data.load(self.task)
+        tr, te = self.split()
+        train, test = ds.subset(tr), ds.subset(te)
+        train.seqs, test.seqs = self.norm(train.seqs), self.norm(test.seqs)
+        return train, test
+
+    def head(self, h) -> np.ndarray:
+        """Logits of the float head for hidden states ``h`` (..., hidden)."""
+        return np.asarray(h, dtype=np.float64) @ self.head_w.T + self.head_b
+
+    def float_last_h(self, seqs) -> np.ndarray:
+        """Last hidden state of the float64 reference for each sequence (run alone, zero initial state)."""
+        out = np.empty((len(seqs), self.params.hidden_size))
+        for n, idx in data.by_length(seqs).items():
+            x = np.stack([seqs[i] for i in idx])
+            h, _ = reference.run(self.params, x)
+            out[idx] = h[:, -1]
+        return out
+
+
+def resolve(name_or_path) -> Path:
+    """``fsdd_lstm32`` -> ``models/fsdd_lstm32.json``; a path to a ``.json`` or ``.npz`` is taken as given."""
+    p = Path(name_or_path)
+    if p.suffix in (".json", ".npz"):
+        p = p.with_suffix(".json")
+    else:
+        p = MODELS_DIR / f"{name_or_path}.json"
+    if not p.is_file():
+        have = sorted(q.stem for q in MODELS_DIR.glob("*.json"))
+        raise ModelError(f"model {str(name_or_path)!r}: {p} does not exist; available: {', '.join(have) or 'none'} "
+                         f"(make train creates them)")
+    return p
+
+
+def load(name_or_path) -> TrainedModel:
+    p = resolve(name_or_path)
+    meta = json.loads(p.read_text())
+    params = CellParams.load(p.with_name(meta["params"]))
+    return TrainedModel(meta["name"], params, np.asarray(meta["head"]["weight"], dtype=np.float64),
+                        np.asarray(meta["head"]["bias"], dtype=np.float64),
+                        data.Normalizer.from_dict(meta["normalisation"]), meta, p)
+
+
+def for_params_file(npz_path) -> TrainedModel | None:
+    """The trained model whose parameter file is ``npz_path`` (its ``.json`` beside it), or None."""
+    p = Path(npz_path).with_suffix(".json")
+    return load(p) if p.is_file() else None
