@@ -9,8 +9,9 @@ SEQS    ?= 3
 STEPS   ?= 4
 WAVES   ?= 0
 STAMP   := $(VENV)/.installed
+STUDY   ?= configs/studies/default.toml
 
-.PHONY: venv iverilog test sim bench verilog synth clean
+.PHONY: venv iverilog gxx test sim bench verilog synth hls vectors train quant clean
 
 venv: $(STAMP)
 
@@ -30,7 +31,7 @@ iverilog:
 	  || echo "apt-get could not install iverilog; Icarus tests will skip"; \
 	else echo "iverilog not found and cannot be installed here (needs root and apt-get): Icarus tests will skip"; fi
 
-test: $(STAMP) iverilog
+test: $(STAMP) iverilog gxx
 	$(PY) -m pytest -n 2 -q tests
 
 sim: $(STAMP) $(if $(filter icarus,$(SIM)),iverilog)
@@ -46,6 +47,29 @@ verilog: $(STAMP)
 
 synth: $(STAMP)
 	$(PY) -m rtl.synth --config $(CONFIG) --out build
+
+# g++ builds the C++ reference's testbench; installed only when missing and apt-get can run as root.
+gxx:
+	@if command -v g++ >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing g++ with apt-get"; \
+	  (apt-get install -y -q g++ >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q g++ >/dev/null)) \
+	  || echo "apt-get could not install g++; the C++ testbench cannot be built"; \
+	else echo "g++ not found and cannot be installed here (needs root and apt-get): the C++ testbench cannot be built"; fi
+
+hls: $(STAMP) gxx
+	$(PY) -m model.hls --config $(CONFIG) --out build --compile
+
+vectors: $(STAMP)
+	$(PY) -m model.vectors --config $(CONFIG) --out build --seqs $(SEQS) --steps $(STEPS) --seed $(SEED)
+
+# Trains the study's LSTM/GRU models (PyTorch) into models/; the committed files are what it writes.
+train: $(STAMP)
+	$(PY) -m study.train
+
+# Runs a quantization sweep (golden model + synthesis cost) into reports/quant/<study>/.
+quant: $(STAMP)
+	$(PY) -m study.run $(STUDY)
 
 clean:
 	rm -rf build .pytest_cache .hypothesis

@@ -1,0 +1,303 @@
+"""Study outputs: ``results.csv``, ``report.md`` and PNG plots in ``reports/quant/<study>/``."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+from model.fixedpoint import Fmt
+
+from .run import SAT_KEYS
+
+TENSOR_ORDER = ("input", "weight", "bias", "pre", "gate", "candidate", "cell", "cell_act", "hidden")
+COST_COLS = ("luts", "ffs", "dsps", "brams")
+SETTING_COLS = ("weight_bits", "act_bits", "input_bits", "cell_bits", "acc_bits", "bias_bits", "rounding",
+                "overflow", "sigmoid", "tanh", "uniform", "lanes")
+
+
+def _act(v) -> str:
+    if isinstance(v, dict):
+        return f"{v['method']}/{v['size']}" if "size" in v else v["method"]
+    return str(v)
+
+
+def pareto(rows, cost: str) -> list[int]:
+    """Indices of the rows on the accuracy/cost Pareto front (higher accuracy, lower cost), cheapest first."""
+    cand = [r for r in rows if r.get("hw_status") == "ok"]
+    cand.sort(key=lambda r: (r[cost], -r["accuracy"], r["index"]))
+    front, best = [], -1.0
+    for r in cand:
+        if r["accuracy"] > best:
+            front.append(r["index"])
+            best = r["accuracy"]
+    return front
+
+
+def _formats_str(fm: dict) -> str:
+    return " ".join(f"{t}={fm[t]}" for t in TENSOR_ORDER if t in fm)
+
+
+def write_csv(rows, path: Path, front: set):
+    cols = (["index", "label", "group"] + list(SETTING_COLS) + ["formats", "accuracy", "agreement", "max_abs",
+            "rms"] + [f"sat_{k}" for k in SAT_KEYS] + ["head_format", "hw_status"] + list(COST_COLS)
+            + ["pareto", "hw_reason"])
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(cols)
+        for r in rows:
+            s = r["settings"]
+            vals = {**{k: _act(s[k]) if k in ("sigmoid", "tanh") else s[k] for k in SETTING_COLS},
+                    **{k: v for k, v in r.items() if k not in ("settings", "formats")},
+                    "formats": _formats_str(r["formats"]), "pareto": int(r["index"] in front)}
+            w.writerow(["" if vals.get(c) is None else vals.get(c) for c in cols])
+
+
+def _pct(x) -> str:
+    return f"{100 * x:.2f} %"
+
+
+def _cost(r, k):
+    return str(r[k]) if r.get("hw_status") == "ok" else "n/a"
+
+
+def _sat_total(r) -> int:
+    return int(sum(r[f"sat_{k}"] for k in SAT_KEYS))
+
+
+def _sat_str(r) -> str:
+    parts = [f"{k} {r[f'sat_{k}']}" for k in SAT_KEYS if r[f"sat_{k}"]]
+    return ", ".join(parts) or "none"
+
+
+def headline_rows(res) -> list:
+    return [r for r, p in zip(res["rows"], res["context"].sweep.points) if not p.axes]
+
+
+def _widths(r) -> str:
+    s = r["settings"]
+    if s["uniform"]:
+        return f"all {Fmt.parse(s['uniform']).ap}"
+    return (f"w{s['weight_bits']} a{s['act_bits']} c{s['cell_bits']} acc{s['acc_bits']} b{s['bias_bits']}"
+            + (f" in{s['input_bits']}" if s["input_bits"] else ""))
+
+
+def _table(head, rows) -> list[str]:
+    out = ["| " + " | ".join(head) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in range(len(head))) + "|"]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return out
+
+
+def plots(res, out: Path) -> list[str]:
+    """accuracy_vs_weight_bits.png, error_vs_bits.png and pareto.png (those the sweep has data for)."""
+    import matplotlib  # noqa: PLC0415
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    ctx, rows = res["context"], res["rows"]
+    pts = ctx.sweep.points
+    float_acc = float(np.mean(ctx.float_pred == ctx.test.labels))
+    written = []
+
+    def grid_with(axis):
+        for r, p in zip(rows, pts):
+            if axis in p.axes:
+                return p.group, [(rr, pp) for rr, pp in zip(rows, pts) if pp.group == p.group]
+        return None, []
+
+    def lines(sel, x, by):
+        groups = {}
+        for r, p in sel:
+            key = p.settings[by] if by in p.axes else None
+            groups.setdefault(key, []).append((p.settings[x], r))
+        return {k: sorted(v, key=lambda t: t[0]) for k, v in sorted(groups.items(), key=lambda kv: str(kv[0]))}
+
+    g, sel = grid_with("weight_bits")
+    if sel:
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for k, v in lines(sel, "weight_bits", "act_bits").items():
+            ax.plot([a for a, _ in v], [100 * r["accuracy"] for _, r in v], "o-",
+                    label=f"activation/hidden {k} bits" if k is not None else "accuracy")
+        ax.axhline(100 * float_acc, color="k", ls="--", lw=1, label=f"float {100 * float_acc:.2f} %")
+        ax.set_xlabel("weight bits")
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title(f"{ctx.sweep.name}: accuracy against weight bits ({ctx.model.name})")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / "accuracy_vs_weight_bits.png", dpi=110)
+        plt.close(fig)
+        written.append("accuracy_vs_weight_bits.png")
+
+    panels = [("weight_bits", "act_bits", "weight bits"), ("cell_bits", "acc_bits", "cell-state bits")]
+    have = [(x, by, lab, grid_with(x)[1]) for x, by, lab in panels if grid_with(x)[1]]
+    if have:
+        fig, axs = plt.subplots(1, len(have), figsize=(6.5 * len(have), 4.5), squeeze=False)
+        for ax, (x, by, lab, sel) in zip(axs[0], have):
+            for k, v in lines(sel, x, by).items():
+                name = by.replace("_bits", "").replace("act", "activation/hidden").replace("acc", "accumulator")
+                ax.semilogy([a for a, _ in v], [r["rms"] for _, r in v], "o-",
+                            label=f"RMS, {name} {k} bits" if k is not None else "RMS")
+                ax.semilogy([a for a, _ in v], [r["max_abs"] for _, r in v], "x:", alpha=0.6,
+                            label=f"max-abs, {name} {k} bits" if k is not None else "max-abs")
+            ax.set_xlabel(lab)
+            ax.set_ylabel("error of the last h against float")
+            ax.grid(alpha=0.3, which="both")
+            ax.legend(fontsize=7)
+        fig.suptitle(f"{ctx.sweep.name}: last hidden state error against bits ({ctx.model.name})")
+        fig.tight_layout()
+        fig.savefig(out / "error_vs_bits.png", dpi=110)
+        plt.close(fig)
+        written.append("error_vs_bits.png")
+
+    cost = ctx.sweep.cost
+    ok = [r for r in rows if r.get("hw_status") == "ok"]
+    if ok:
+        front = pareto(rows, cost)
+        byi = {r["index"]: r for r in rows}
+        fig, ax = plt.subplots(figsize=(7.5, 5))
+        ax.scatter([r[cost] for r in ok], [100 * r["accuracy"] for r in ok], s=16, c="0.6", label="points")
+        fx = [byi[i][cost] for i in front]
+        fy = [100 * byi[i]["accuracy"] for i in front]
+        ax.step(fx, fy, where="post", color="C3", lw=1.2)
+        ax.scatter(fx, fy, s=30, c="C3", label="Pareto front", zorder=3)
+        for r in headline_rows(res):
+            if r.get("hw_status") == "ok":
+                ax.annotate(r["label"], (r[cost], 100 * r["accuracy"]), fontsize=7, xytext=(4, -10),
+                            textcoords="offset points")
+        ax.axhline(100 * float_acc, color="k", ls="--", lw=1, label=f"float {100 * float_acc:.2f} %")
+        ax.set_xlabel(f"{cost.upper()} ({ctx.sweep.target})")
+        ax.set_ylabel("test accuracy (%)")
+        lo = min(100 * r["accuracy"] for r in ok)
+        ax.set_ylim(max(0, min(lo, 100 * float_acc - 10) - 1), 100.5)
+        ax.set_title(f"{ctx.sweep.name}: accuracy against hardware cost")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+        fig.tight_layout()
+        fig.savefig(out / "pareto.png", dpi=110)
+        plt.close(fig)
+        written.append("pareto.png")
+    return written
+
+
+def markdown(res, images: list[str]) -> str:
+    ctx, rows = res["context"], res["rows"]
+    sw, m = ctx.sweep, ctx.model
+    float_acc = float(np.mean(ctx.float_pred == ctx.test.labels))
+    front = pareto(rows, sw.cost)
+    byi = {r["index"]: r for r in rows}
+    head = ("float (a float64 linear layer on the dequantized last hidden state)" if sw.head == "float" else
+            "quantized: weights in a calibrated format, integer products and sums (format in the table)")
+    L = [f"# Quantization study `{sw.name}`", ""]
+    if sw.description:
+        L += [sw.description, ""]
+    L += [
+        f"- Sweep file: `{_rel(sw.path)}`; {len(rows)} points; wall time {res['seconds']:.0f} s "
+        f"({res.get('jobs', 2)} workers).",
+        f"- Model: `{m.name}` ({m.params.kind}, input {m.params.input_size}, hidden {m.params.hidden_size}; "
+        f"`models/{m.meta['params']}`), trained with {m.meta['training']['framework']}.",
+        f"- Data: {m.meta['task_description']}; {len(ctx.test.seqs)} test sequences "
+        f"(stratified split, seed {m.meta['split']['seed']}); normalisation fitted on the training set.",
+        f"- Float accuracy: {_pct(m.meta['float_test_accuracy'])} (PyTorch, float32), "
+        f"{_pct(float_acc)} (float64 reference, the baseline below).",
+        f"- Classifier head: {head}. Every other number is the bit-exact golden model, "
+        f"i.e. the arithmetic of the gateware.",
+        "- Sequences: each test sequence runs alone from a zero state over exactly its own frames "
+        "(no padding, no truncation); the golden model batches sequences of equal length, and the head "
+        "reads h at the last frame. The hardware does the same when a sequence is streamed with its "
+        "`first` flag.",
+        f"- Hardware cost: Yosys `synth_{sw.target}` of the LSTM gate pipeline with the trained weights "
+        f"baked in, {rows[0]['settings']['lanes']} MAC lanes; the Pareto front uses {sw.cost.upper()}.",
+        f"- Formats: widths from the sweep, integer bits from the calibration on the training set "
+        f"(margin {sw.margin:g}); `uniform` points use one format for every tensor.",
+        "",
+        "## Headline", "",
+    ]
+    hrows = [["float reference", "float64", _pct(float_acc), "0.00", "100.00 %", "0", "0", "-", "-", "-", "-", "-"]]
+    for r in headline_rows(res):
+        hrows.append([r["label"], _widths(r), _pct(r["accuracy"]), f"{100 * (r['accuracy'] - float_acc):+.2f}",
+                      _pct(r["agreement"]), f"{r['max_abs']:.3g}", f"{r['rms']:.3g}", _sat_str(r)]
+                     + [_cost(r, k) for k in COST_COLS])
+    L += _table(["point", "widths", "accuracy", "Δ vs float (pp)", "agrees with float", "max-abs h err",
+                 "RMS h err", "saturations", "LUTs", "FFs", "DSPs", "BRAMs"], hrows)
+    L += ["", "Widths: `w` weights, `a` activations and hidden state (gate, candidate, tanh(c), h, "
+          "and the input unless `in` is given), `c` cell state, `acc` the requantized accumulator "
+          "(pre-activation; the sum itself is exact and as wide as it needs), `b` bias.", ""]
+    L += ["## Chosen formats", "",
+          "Integer bits come from the largest magnitude each tensor reached over the training set "
+          "(float model). The sign bit counts in `I`, as in `ap_fixed<W,I>`.", ""]
+    hr = headline_rows(res)
+    frows = []
+    for t in TENSOR_ORDER:
+        cells = [t, f"{ctx.ranges.get(t, 0):.4g}"]
+        for r in hr:
+            f = r["formats"].get(t)
+            cells.append(f"`{f}` `{Fmt.parse(f).ap}`" if f else "-")
+        frows.append(cells)
+    L += _table(["tensor", "max abs (train)"] + [r["label"] for r in hr], frows)
+    L += [""]
+    if images:
+        L += ["## Plots", ""] + [f"![{i}]({i})" for i in images] + [""]
+    L += ["## Pareto front (accuracy against " + sw.cost.upper() + ")", ""]
+    prow = [[byi[i]["label"], _formats_str(byi[i]["formats"]), _pct(byi[i]["accuracy"])]
+            + [_cost(byi[i], k) for k in COST_COLS] for i in front]
+    L += _table(["point", "formats", "accuracy", "LUTs", "FFs", "DSPs", "BRAMs"], prow) if prow else \
+        ["No point has a hardware cost."]
+    unavailable = [r for r in rows if r.get("hw_status") != "ok"]
+    if unavailable:
+        L += ["", "Points without a hardware cost:", ""]
+        L += [f"- {r['label']}: {r.get('hw_reason', '')}" for r in unavailable]
+    L += ["", "## All points", "",
+          "Saturations count values that did not fit their format: parameters (`weight`, `bias`) once, "
+          "`input` per value, and `pre`, `cell`, `hidden` per value at each requantization point, over "
+          "the whole test set. Full formats per point are in `results.csv`.", ""]
+    arows = []
+    for r in rows:
+        s = r["settings"]
+        arows.append([r["index"], r["label"], _widths(r), s["rounding"], s["overflow"], _act(s["sigmoid"]),
+                      _act(s["tanh"]), _pct(r["accuracy"]), _pct(r["agreement"]), f"{r['max_abs']:.3g}",
+                      f"{r['rms']:.3g}"] + [r[f"sat_{k}"] for k in ("input", "pre", "cell", "hidden")]
+                     + [_cost(r, k) for k in COST_COLS] + ["yes" if r["index"] in front else ""])
+    L += _table(["#", "point", "widths", "rounding", "overflow", "sigmoid", "tanh", "accuracy", "agreement",
+                 "max-abs", "RMS", "sat in", "sat pre", "sat cell", "sat h", "LUTs", "FFs", "DSPs", "BRAMs",
+                 "Pareto"], arows)
+    L += ["", "Reproduce: `make quant STUDY=" + _rel(sw.path) + "` (trained models are committed; "
+          "`make train` retrains them).", ""]
+    return "\n".join(L)
+
+
+def _rel(p) -> str:
+    from .run import ROOT  # noqa: PLC0415
+    p = Path(p).resolve()
+    return str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p)
+
+
+def write(res, out: Path) -> Path:
+    """Write results.csv, the plots, report.md and summary.json into ``out``; return ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    front = set(pareto(res["rows"], res["context"].sweep.cost))
+    write_csv(res["rows"], out / "results.csv", front)
+    images = plots(res, out)
+    (out / "report.md").write_text(markdown(res, images))
+    ctx = res["context"]
+    summ = {"study": ctx.sweep.name, "model": ctx.model.name, "points": len(res["rows"]),
+            "seconds": round(res["seconds"], 1),
+            "float_accuracy": float(np.mean(ctx.float_pred == ctx.test.labels)),
+            "headline": [{k: r[k] for k in ("label", "accuracy", "agreement", "max_abs", "rms", "hw_status")
+                          if k in r} | {c: r.get(c) for c in COST_COLS} for r in headline_rows(res)]}
+    (out / "summary.json").write_text(json.dumps(summ, indent=1) + "\n")
+    return out
+
+
+def summary(res) -> str:
+    """The headline table as plain text for the console."""
+    ctx = res["context"]
+    float_acc = float(np.mean(ctx.float_pred == ctx.test.labels))
+    lines = [f"{'point':<44} {'accuracy':>9} {'agree':>8} {'RMS h':>8} {'LUTs':>6} {'DSPs':>5}",
+             f"{'float reference':<44} {100 * float_acc:>8.2f}% {'':>8} {'':>8}"]
+    for r in headline_rows(res):
+        lines.append(f"{r['label'][:44]:<44} {100 * r['accuracy']:>8.2f}% {100 * r['agreement']:>7.2f}% "
+                     f"{r['rms']:>8.3g} {_cost(r, 'luts'):>6} {_cost(r, 'dsps'):>5}")
+    return "\n".join(lines)

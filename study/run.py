@@ -1,0 +1,300 @@
+"""Run a quantization study: every point of a sweep through the bit-exact golden model, plus hardware cost.
+
+::
+
+    python -m study.run [configs/studies/default.toml] [--jobs 2] [--out reports/quant] [--no-synth]
+
+For each point: the formats (widths from the sweep, integer bits from the
+calibration on the training set), the golden model over the test set, the
+classifier head on its last hidden state, and the gateware's synthesis
+counts for one target (cached under ``build/quant/synth/`` by a hash of
+everything the netlist depends on).  Points run in parallel (``--jobs``,
+default 2) with a progress bar and an ETA.  Results go to
+``reports/quant/<study>/`` (:mod:`study.report`).
+
+Sequences of different lengths: the golden model runs each group of
+equal-length test sequences as one batch from a zero state and reads ``h`` at
+the last step, which is exactly what the hardware computes when a sequence
+is streamed alone with its ``first`` flag (no padding, no truncation).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from model import golden
+from model.config import Config, ConfigError
+from model.fixedpoint import quantize as quantize_values
+from model.params import quantize
+
+from . import calibrate, data, models, sweep as sweep_mod
+from .calibrate import CalibrationError
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_STUDY = ROOT / "configs" / "studies" / "default.toml"
+REPORTS = ROOT / "reports" / "quant"
+SYNTH_CACHE = ROOT / "build" / "quant" / "synth"
+SAT_KEYS = ("weight", "bias", "input", "pre", "cell", "hidden", "gru_hn", "gru_rh")
+
+
+@dataclass
+class Context:
+    """Everything a point's evaluation needs; built once, shared with the workers by fork."""
+
+    sweep: object
+    model: object
+    test: object            # data.Dataset, normalised
+    groups: dict            # length -> test indices
+    ranges: dict            # tensor -> observed max |value| on the training set
+    float_h: np.ndarray     # (n_test, hidden) float reference, last step
+    float_pred: np.ndarray
+    synth: bool = True
+
+
+def prepare(sw, synth: bool = True, log=print) -> Context:
+    """Load the model and data, calibrate on the training set, run the float reference on the test set."""
+    m = models.load(sw.model)
+    train, test = m.datasets()
+    if sw.test_subset:
+        test = test.subset(np.arange(min(sw.test_subset, len(test.seqs))))
+    ranges = calibrate.observe_ranges(m.params, train.seqs)
+    fh = m.float_last_h(test.seqs)
+    fpred = m.head(fh).argmax(1)
+    log(f"[quant] {sw.name}: model {m.name} ({m.params.kind}, hidden {m.params.hidden_size}), "
+        f"{len(train.seqs)} training sequences calibrated, {len(test.seqs)} test sequences; float accuracy "
+        f"{np.mean(fpred == test.labels):.4f}")
+    return Context(sw, m, test, data.by_length(test.seqs), ranges, fh, fpred, synth)
+
+
+def point_formats(ctx: Context, point) -> dict:
+    """``{tensor: Fmt}`` of a point: ``uniform``, or calibrated integer bits at the point's widths."""
+    s = point.settings
+    if s["uniform"]:
+        from model.fixedpoint import Fmt  # noqa: PLC0415
+        f = Fmt.parse(s["uniform"])
+        return {t: f for t in ("input", "weight", "bias", "pre", "gate", "candidate", "cell", "cell_act", "hidden")}
+    return calibrate.choose_formats(ctx.ranges, point.widths(), ctx.sweep.margin)
+
+
+def point_config(ctx: Context, point, index: int) -> Config:
+    """The validated cell config of a point (raises SweepError naming the point)."""
+    s = point.settings
+    p = ctx.model.params
+    try:
+        fmts = point_formats(ctx, point)
+        return Config.from_dict({
+            "name": f"{ctx.sweep.name}-{index}", "kind": p.kind, "input_size": p.input_size,
+            "hidden_size": p.hidden_size, "reset": p.reset,
+            "formats": {t: str(f) for t, f in fmts.items()},
+            "modes": {"rounding": s["rounding"], "overflow": s["overflow"]},
+            "sigmoid": s["sigmoid"], "tanh": s["tanh"], "lanes": s["lanes"],
+            "params": str(ctx.model.path.with_name(ctx.model.meta["params"])),
+        })
+    except (ConfigError, CalibrationError) as e:
+        raise sweep_mod.SweepError(f"{ctx.sweep.path}: point {point.label!r}: {e}") from None
+
+
+def _input_saturations(x, fmt) -> int:
+    y = np.round(np.ldexp(x, fmt.frac_bits))
+    return int(np.count_nonzero((y > fmt.max_int) | (y < fmt.min_int)))
+
+
+def evaluate(ctx: Context, cfg: Config, head_bits: int = 8) -> dict:
+    """Accuracy, agreement with float, last-h error and saturation counts of one config (golden model)."""
+    q = quantize(ctx.model.params, cfg)
+    sat = {k: 0 for k in SAT_KEYS}
+    sat["weight"] = q.saturated.get("w_ih", 0) + q.saturated.get("w_hh", 0)
+    sat["bias"] = q.saturated.get("bias", 0) + q.saturated.get("bias_hn", 0)
+    n = len(ctx.test.seqs)
+    h_raw = np.empty((n, cfg.hidden_size), dtype=np.int64)
+    fin = cfg.fmt("input")
+    for _, idx in ctx.groups.items():
+        x = np.stack([ctx.test.seqs[i] for i in idx])
+        sat["input"] += _input_saturations(x, fin)
+        res = golden.run(q, golden.quantize_input(x, cfg), cfg)
+        h_raw[idx] = res.outputs[:, -1]
+        for k, v in res.saturated.items():
+            sat[k] += v
+    fh = cfg.fmt("hidden")
+    h = fh.to_float(h_raw)
+    if ctx.sweep.head == "quantized":
+        logits, head_fmt = quantized_head(ctx.model, h_raw, fh, head_bits, cfg.param_rounding)
+    else:
+        logits, head_fmt = ctx.model.head(h), None
+    pred = logits.argmax(1)
+    err = h - ctx.float_h
+    return {"accuracy": float(np.mean(pred == ctx.test.labels)),
+            "agreement": float(np.mean(pred == ctx.float_pred)),
+            "max_abs": float(np.abs(err).max()), "rms": float(np.sqrt(np.mean(err ** 2))),
+            **{f"sat_{k}": v for k, v in sat.items()}, "head_format": head_fmt}
+
+
+def quantized_head(m, h_raw, fh, bits: int, rounding: str):
+    """Integer logits: weights in a calibrated ``bits``-bit format, exact products and sums, bias at their scale."""
+    wf = calibrate.choose_format("weight", bits, float(np.abs(m.head_w).max()))
+    wq = quantize_values(m.head_w, wf, rounding, "saturate")
+    frac = wf.frac_bits + fh.frac_bits
+    bq = np.round(np.ldexp(m.head_b, frac)).astype(np.int64)
+    return h_raw @ wq.T + bq, str(wf)
+
+
+# ---- hardware cost ---------------------------------------------------------------------------------------
+
+def _rtl_digest() -> str:
+    h = hashlib.sha256()
+    for sub in ("rtl", "model"):
+        for p in sorted((ROOT / sub).glob("*.py")):
+            h.update(p.name.encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def hardware_key(cfg: Config, q, target: str, src_digest: str) -> str:
+    """Hash of everything the synthesized netlist depends on (config content, weights, target, sources)."""
+    d = cfg.to_dict()
+    d.pop("name")
+    d.pop("params", None)
+    h = hashlib.sha256(json.dumps({"config": d, "target": target, "src": src_digest}, sort_keys=True).encode())
+    for a in (q.w_ih, q.w_hh, q.bias, q.bias_hn, q.w_peep):
+        h.update(b"-" if a is None else np.ascontiguousarray(a, dtype=np.int64).tobytes())
+    return h.hexdigest()[:20]
+
+
+def hardware_cost(cfg: Config, target: str, src_digest: str, cache: Path = SYNTH_CACHE) -> dict:
+    """LUTs, FFs, DSPs and BRAMs of the gateware for ``cfg`` on ``target`` (Yosys), cached.
+
+    A config the gateware cannot build (``rtl.cell.HardwareLimitError``, e.g. a GRU
+    while the gateware is LSTM-only) or a failing tool gives ``hw_status =
+    'unavailable'`` and the reason, never an exception.
+    """
+    if target == "none":
+        return {"hw_status": "skipped", "hw_reason": "target = 'none'"}
+    from model.params import CellParams  # noqa: PLC0415
+    q = quantize(CellParams.for_config(cfg, seed=1), cfg)
+    key = hardware_key(cfg, q, target, src_digest)
+    d = cache / key
+    res_file = d / "result.json"
+    if res_file.exists():
+        return json.loads(res_file.read_text())
+    try:
+        from rtl.cell import HardwareLimitError  # noqa: PLC0415
+        from rtl.synth import synthesize  # noqa: PLC0415
+    except Exception as e:  # noqa: BLE001  (gateware missing or broken: cost is unavailable)
+        return {"hw_status": "unavailable", "hw_reason": f"gateware import failed: {type(e).__name__}: {e}"}
+    try:
+        rep = synthesize(cfg.replace(name="cell"), q, d, targets=(target,), pnr=False,
+                         log=lambda *a, **k: None)
+    except HardwareLimitError as e:
+        out = {"hw_status": "unavailable", "hw_reason": str(e)}
+        d.mkdir(parents=True, exist_ok=True)
+        res_file.write_text(json.dumps(out))
+        return out
+    except Exception as e:  # noqa: BLE001  (tool failure: reported, not cached)
+        return {"hw_status": "unavailable", "hw_reason": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"}
+    s = rep["targets"][target]["summary"]
+    out = {"hw_status": "ok", "hw_reason": "", "luts": s["luts"], "ffs": s["ffs"], "dsps": s["dsps"],
+           "brams": s["brams"], "synth_s": rep["targets"][target]["seconds"]}
+    res_file.write_text(json.dumps(out))
+    return out
+
+
+# ---- the pool ---------------------------------------------------------------------------------------------
+
+_CTX: Context | None = None
+_SRC = ""
+
+
+def _init_worker():
+    try:
+        from threadpoolctl import threadpool_limits  # noqa: PLC0415
+        threadpool_limits(1)
+    except ImportError:
+        pass
+
+
+def _work(item):
+    k, point, cfg = item
+    t0 = time.perf_counter()
+    row = {"index": k, "label": point.label, "group": point.group}
+    row.update(evaluate(_CTX, cfg, point.settings["head_bits"]))
+    t1 = time.perf_counter()
+    row.update(hardware_cost(cfg, _CTX.sweep.target, _SRC) if _CTX.synth
+               else {"hw_status": "skipped", "hw_reason": "--no-synth"})
+    row["eval_s"] = round(t1 - t0, 2)
+    row["hw_s"] = round(time.perf_counter() - t1, 2)
+    return row
+
+
+def run(sw, jobs: int = 2, synth: bool = True, progress: bool = True, log=print) -> dict:
+    """Evaluate every point of sweep ``sw``; return ``{context, configs, rows, seconds}``."""
+    global _CTX, _SRC
+    t0 = time.perf_counter()
+    ctx = prepare(sw, synth, log)
+    configs = [point_config(ctx, p, k) for k, p in enumerate(sw.points)]
+    _CTX, _SRC = ctx, _rtl_digest()
+    items = [(k, p, c) for k, (p, c) in enumerate(zip(sw.points, configs))]
+    rows = []
+    bar = None
+    if progress:
+        from tqdm import tqdm  # noqa: PLC0415
+        bar = tqdm(total=len(items), desc=f"[quant] {sw.name}", unit="point", file=sys.stderr,
+                   dynamic_ncols=True)
+    try:
+        if jobs > 1:
+            with mp.get_context("fork").Pool(jobs, initializer=_init_worker) as pool:
+                for row in pool.imap_unordered(_work, items):
+                    rows.append(row)
+                    if bar:
+                        bar.update(1)
+        else:
+            for it in items:
+                rows.append(_work(it))
+                if bar:
+                    bar.update(1)
+    finally:
+        if bar:
+            bar.close()
+    rows.sort(key=lambda r: r["index"])
+    for r, p, c in zip(rows, sw.points, configs):
+        r["settings"] = p.settings
+        r["formats"] = {t: str(f) for t, f in c.formats.items() if f is not None}
+    return {"context": ctx, "configs": configs, "rows": rows, "seconds": time.perf_counter() - t0, "jobs": jobs}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m study.run", description=__doc__.split("\n\n")[0])
+    ap.add_argument("study", nargs="?", default=str(DEFAULT_STUDY),
+                    help="sweep file, or a name in configs/studies/ (default: default)")
+    ap.add_argument("--jobs", type=int, default=2, help="points evaluated in parallel (default 2)")
+    ap.add_argument("--out", default=str(REPORTS), help="reports root; files go to <out>/<study>/")
+    ap.add_argument("--no-synth", action="store_true", help="skip the hardware cost (no Yosys)")
+    args = ap.parse_args(argv)
+    if args.jobs < 1:
+        ap.error(f"--jobs must be a positive integer, not {args.jobs}")
+    path = Path(args.study)
+    if not path.suffix and not path.exists():
+        path = ROOT / "configs" / "studies" / f"{args.study}.toml"
+    from . import report  # noqa: PLC0415
+    try:
+        sw = sweep_mod.load(path)
+        res = run(sw, jobs=args.jobs, synth=not args.no_synth)
+    except (sweep_mod.SweepError, models.ModelError, data.DataError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    out = report.write(res, Path(args.out) / sw.name)
+    print(report.summary(res))
+    print(f"[quant] {len(res['rows'])} points in {res['seconds']:.1f} s; wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
