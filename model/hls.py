@@ -25,7 +25,10 @@ intermediate fits 62 bits.  No pragmas are emitted.
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -788,6 +791,30 @@ def generate(cfg: Config, q: QParams, out_dir, max_steps: int = DEFAULT_MAX_STEP
     return {k: p for k, (p, _) in files.items()}
 
 
+#: Flags of the warning-free build the tests require.
+CXXFLAGS = ("-std=c++17", "-O2", "-Wall", "-Wextra", "-Werror")
+GXX_INSTALL_HINT = "apt-get install -y g++ (Debian/Ubuntu, as root; `make hls` and `make test` do this when they can)"
+
+
+def find_cxx(cxx: str | None = None) -> str:
+    """The C++ compiler to use (``cxx``, else ``$CXX``, else ``g++``); raises HlsError naming how to get it."""
+    name = cxx or os.environ.get("CXX") or "g++"
+    path = shutil.which(name)
+    if path is None:
+        raise HlsError(f"C++ compiler {name!r} not found on PATH: {GXX_INSTALL_HINT}, or set CXX")
+    return path
+
+
+def compile_tb(paths: dict, exe=None, cxx: str | None = None, extra_flags=()) -> Path:
+    """Compile the generated testbench and top functions with ``CXXFLAGS`` (warnings are errors)."""
+    exe = Path(exe) if exe is not None else paths["tb"].with_suffix("")
+    cmd = [find_cxx(cxx), *CXXFLAGS, *extra_flags, "-o", str(exe), str(paths["tb"]), str(paths["top"])]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise HlsError(f"compiling the C++ testbench failed ({' '.join(cmd)}):\n{r.stdout}{r.stderr}")
+    return exe
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m model.hls", description=__doc__.split("\n")[0])
     ap.add_argument("--config", required=True, help="config TOML (make: CONFIG)")
@@ -795,6 +822,8 @@ def main(argv=None) -> int:
     ap.add_argument("--param-seed", type=nonneg_int("--param-seed", "PARAM_SEED"), default=1,
                     help="seed of the random parameters (default 1, as make sim and make vectors)")
     ap.add_argument("--params", default=None, help="CellParams .npz file instead of random parameters")
+    ap.add_argument("--compile", action="store_true",
+                    help="also build the testbench with g++ (" + " ".join(CXXFLAGS) + ")")
     ap.add_argument("--max-steps", type=positive_int("--max-steps", "MAX_STEPS"), default=DEFAULT_MAX_STEPS,
                     help=f"array length of the sequence top function (default {DEFAULT_MAX_STEPS})")
     a = ap.parse_args(argv)
@@ -803,12 +832,15 @@ def main(argv=None) -> int:
         q, _ = params_for(cfg, a.params, a.param_seed)
         out = Path(a.out) / cfg.name / "hls"
         paths = generate(cfg, q, out, a.max_steps)
+        exe = compile_tb(paths) if a.compile else None
     except (ConfigError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"{cfg.name} ({cfg.variant}): C++ reference in {out}/")
     for p in paths.values():
         print(f"  {p.name}")
+    if exe is not None:
+        print(f"  {exe.name} (built: g++ {' '.join(CXXFLAGS)})")
     print(f"  test: make -C {out} check VECTORS={(Path(a.out) / cfg.name / 'vectors').resolve()}")
     return 0
 
