@@ -313,7 +313,7 @@ class SimJob:
     ``mode`` picks the cocotb tests (:data:`MODES`); ``seqs`` / ``steps`` size the
     stimulus (0 = the mode's default); ``seed`` drives stimulus and valid/ready
     patterns; ``param_seed`` must match the build (the bench recomputes the
-    parameters that are baked in).
+    parameters that are baked in); ``module`` is the cocotb test module.
     """
     mode: str = "full"
     seed: int = 1
@@ -321,6 +321,7 @@ class SimJob:
     steps: int = 0
     tests: list[str] | None = None
     env: dict = field(default_factory=dict)
+    module: str = TEST_MODULE
 
 
 #: cocotb tests per mode (names in sim.bench_cell).
@@ -415,7 +416,7 @@ def run(b: Build, job: SimJob | None = None, *, run_name: str = "run", progress:
     env.update({k: str(v) for k, v in job.env.items()})
     # the runner lets os.environ override extra_env: make ours win
     saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("RNNKIT_") and k in env}
-    kwargs = dict(test_module=TEST_MODULE, hdl_toplevel=b.toplevel, build_dir=b.build_dir, test_dir=test_dir,
+    kwargs = dict(test_module=job.module, hdl_toplevel=b.toplevel, build_dir=b.build_dir, test_dir=test_dir,
                   testcase=job.tests or MODES[job.mode], seed=job.seed, extra_env=env, waves=b.waves,
                   results_xml=str(results), log_file=log)
     if b.sim == "icarus":
