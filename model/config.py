@@ -163,7 +163,7 @@ class Config:
         if kind == "gru" and peephole != "none":
             raise ConfigError(f"peephole = {peephole!r} is only for kind = 'lstm'; a GRU takes 'none'")
         reset = _choice(d, "reset", RESETS, "after")
-        formats = _formats(d.get("formats"), peephole)
+        formats = _formats(d.get("formats"), peephole, kind)
         modes = _modes(d.get("modes", {}))
         param_rounding = _choice(d, "param_rounding", ROUNDING_MODES, "half_even")
         sigmoid = _act(d.get("sigmoid"), "sigmoid", formats)
@@ -250,7 +250,7 @@ def _posint(d, key, default=None):
     return v
 
 
-def _formats(raw, peephole) -> dict:
+def _formats(raw, peephole, kind="lstm") -> dict:
     if not isinstance(raw, dict):
         raise ConfigError("formats is required: a table giving a format for each of " + ", ".join(TENSORS))
     unknown = sorted(set(raw) - set(TENSORS))
@@ -259,8 +259,9 @@ def _formats(raw, peephole) -> dict:
     out = {}
     for t in TENSORS:
         if t not in raw:
-            if t == "peephole" and peephole == "none":
-                out[t] = None
+            if (t == "peephole" and peephole == "none") or (
+                    t in ("cell", "cell_act") and kind == "gru"):
+                out[t] = None  # not part of this cell
                 continue
             raise ConfigError(f"formats.{t} is required ({TENSORS[t]})")
         try:

@@ -1,20 +1,25 @@
-"""Cycle model of the LSTM gate pipeline in ``rtl/``: cycles per step and first-output latency.
+"""Row schedule and cycle model of the gate pipeline in ``rtl/`` (LSTM, peephole LSTM, GRU).
 
-The gateware is a fixed-latency pipeline, so its timing follows from a few stage
-latencies (named below; each ``rtl`` component asserts it matches them):
+The gateware is a fixed-latency pipeline, so its timing follows from the row
+schedule and a few stage latencies (named below; ``rtl`` asserts it matches them).
 
-* ``slots = ceil(rows / lanes)``: each lane computes one weight row per slot;
-  a slot streams ``z = [x(t); h(t-1)]``, i.e. ``input + hidden`` cycles.
-* The lanes hand a slot's ``lanes`` accumulators to the post-processor
-  ``LANE_LATENCY`` cycles after the slot's last issue; it takes one row per
-  cycle, and a unit's hidden value leaves ``ROW_TO_H`` cycles after its last
-  row (``g``) entered.
-* Step ``t + 1`` may stream its ``x`` part at once, but its first ``h`` element
-  waits until all of ``h(t)`` is written: that wait is the only overhead in a
-  steady stream, ``max(0, last_slot_rows + LANE_LATENCY + ROW_TO_H + 1 - input)``.
+Schedule: the lanes compute weight rows; in slot ``s`` lane ``l`` computes one
+row while ``z = [x(t); h(t-1)]`` streams past, ``input + hidden`` cycles.
 
-Ideal cycles per step are ``rows * (input + hidden) / lanes``; MAC utilization
-is ideal / predicted.
+* LSTM and reset-after GRU: one pass, rows unit-major (``o, i, f, g`` or
+  ``r, z, n`` per unit), ``ceil(rows / lanes)`` slots.
+* Reset-before GRU: two passes.  Pass 1 computes all ``r`` rows, then all ``z``
+  rows, over ``[x; h(t-1)]``; pass 2 computes the ``n`` rows over ``[x; r*h(t-1)]``
+  and waits at its first ``h`` element until every ``r*h`` is known.
+
+Timing: the lanes hand a slot's accumulators to the post-processor
+``LANE_LATENCY`` cycles after the slot's last issue; it takes one row per cycle,
+and a unit's hidden value is registered ``row_to_h`` cycles after its last row
+entered.  Step ``t + 1`` streams its ``x`` part at once, but its first ``h``
+element waits until all of ``h(t)`` is written (``h_wait``); a reset-before
+GRU's pass 2 may also wait for ``r*h`` (``rh_wait``).  Those waits are the only
+overhead in a steady stream.  Ideal cycles per step are
+``rows * (input + hidden) / lanes``; MAC utilization is ideal / predicted.
 """
 from __future__ import annotations
 
@@ -29,23 +34,104 @@ LANE_LATENCY = 3
 ACT_LATENCY = 3
 #: Post-processor: row issue (P0) .. pre-activation into the activation unit (P3).
 ROW_TO_ACT = 3
-#: Gate value (P6) -> cell sum (P7) -> c(t) register (P8) -> tanh(c) (P11) -> h register (P12).
-ACT_TO_H = 1 + 1 + ACT_LATENCY + 1
-ROW_TO_H = ROW_TO_ACT + ACT_LATENCY + ACT_TO_H
+#: LSTM: gate value (P6) -> cell sum (P7) -> c(t) register (P8) -> tanh(c) (P11) -> h register (P12).
+ROW_TO_H = ROW_TO_ACT + ACT_LATENCY + 1 + 1 + ACT_LATENCY + 1
 #: Peephole ``c_new``: o's pre-activation waits for c(t): add p_o*c(t) (P9), requantize (P10),
 #: a second sigmoid (P13), then h (P14): two cycles more than the tanh(c) path.
 C_NEW_EXTRA = 2
-
-
-def row_to_h(cfg: Config) -> int:
-    """Cycles from a unit's last row entering the post-processor to its h register."""
-    return ROW_TO_H + (C_NEW_EXTRA if cfg.kind == "lstm" and cfg.peephole == "c_new" else 0)
+#: Reset-after GRU, n row: hn requantized (P3), held until r is known (P5: r*hn), [pre] (P6),
+#: tanh (P7..P10), h sum (P11), h register (P12).
+GRU_AFTER_ROW_TO_H = ROW_TO_ACT + 2 + 2 + ACT_LATENCY + 2
+#: Reset-before GRU, n row: tanh (P3..P6), h sum (P7), h register (P8).
+GRU_BEFORE_ROW_TO_H = ROW_TO_ACT + ACT_LATENCY + 2
+#: Reset-before GRU, r row: sigmoid out (P6), r*h requantized and written (P7), flag seen (P8).
+RH_READY = ROW_TO_ACT + ACT_LATENCY + 2
 #: Output FIFO (first-word-fall-through, buffered): h register -> element valid on the output stream.
 FIFO_LATENCY = 2
 #: Input: the vector is usable the cycle after its last element's handshake.
 INPUT_LATENCY = 1
-#: Hardware row order within a unit: (o, i, f, g) as PyTorch gate indices.
+#: Hardware row order within a unit as PyTorch gate indices: LSTM (o, i, f, g); GRU (r, z, n).
 HW_GATE_ORDER = (3, 0, 1, 2)
+GRU_GATE_ORDER = (0, 1, 2)
+
+
+def row_to_h(cfg: Config) -> int:
+    """Cycles from a unit's last row entering the post-processor to its h register."""
+    if cfg.kind == "gru":
+        return GRU_AFTER_ROW_TO_H if cfg.reset == "after" else GRU_BEFORE_ROW_TO_H
+    return ROW_TO_H + (C_NEW_EXTRA if cfg.peephole == "c_new" else 0)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Which hardware row each lane computes in each slot.
+
+    Hardware rows are numbered in post-processing order: unit-major
+    (``row = unit * gates + hw_gate``) or, for the reset-before GRU, gate-major
+    (``row = hw_gate * hidden + unit``).  ``pass_rows`` are the rows per pass.
+    """
+    kind: str
+    hidden: int
+    lanes: int
+    gates: int
+    gate_order: tuple
+    gate_major: bool
+    pass_rows: tuple
+    slot_cycles: int
+
+    @classmethod
+    def for_config(cls, cfg: Config) -> "Schedule":
+        H = cfg.hidden_size
+        two_pass = cfg.kind == "gru" and cfg.reset == "before"
+        return cls(cfg.kind, H, cfg.lanes, cfg.gates, HW_GATE_ORDER if cfg.kind == "lstm" else GRU_GATE_ORDER,
+                   two_pass, (2 * H, H) if two_pass else (cfg.rows,), cfg.input_size + H)
+
+    @property
+    def rows(self) -> int:
+        return self.gates * self.hidden
+
+    @property
+    def pass_slots(self) -> tuple:
+        return tuple(math.ceil(r / self.lanes) for r in self.pass_rows)
+
+    @property
+    def slots(self) -> int:
+        return sum(self.pass_slots)
+
+    @property
+    def slot_rows(self) -> tuple:
+        """Rows computed in each slot (the last slot of each pass may be part-filled)."""
+        out = []
+        for rows, slots in zip(self.pass_rows, self.pass_slots):
+            out += [self.lanes] * (slots - 1) + [rows - (slots - 1) * self.lanes]
+        return tuple(out)
+
+    def slot_of(self, row: int) -> tuple:
+        """(slot, lane) computing hardware row ``row``."""
+        base_row = base_slot = 0
+        for rows, slots in zip(self.pass_rows, self.pass_slots):
+            if row < base_row + rows:
+                s, lane = divmod(row - base_row, self.lanes)
+                return base_slot + s, lane
+            base_row, base_slot = base_row + rows, base_slot + slots
+        raise IndexError(f"row {row} out of range (rows = {self.rows})")
+
+    def unit_gate(self, row: int) -> tuple:
+        """(unit, hardware gate index) of hardware row ``row``."""
+        if self.gate_major:
+            g, u = divmod(row, self.hidden)
+        else:
+            u, g = divmod(row, self.gates)
+        return u, g
+
+    def torch_row(self, row: int) -> int:
+        """The PyTorch weight row (``gate * hidden + unit``) of hardware row ``row``."""
+        u, g = self.unit_gate(row)
+        return self.gate_order[g] * self.hidden + u
+
+    def unit_done_row(self, unit: int) -> int:
+        """The hardware row whose post-processing produces ``h[unit]``."""
+        return (self.gates - 1) * self.hidden + unit if self.gate_major else unit * self.gates + self.gates - 1
 
 
 @dataclass(frozen=True)
@@ -55,6 +141,7 @@ class CycleModel:
     slot_cycles: int
     last_slot_rows: int
     h_wait: int
+    rh_wait: int
     cycles_per_step: int
     first_step_cycles: int
     first_output_latency: int
@@ -66,20 +153,25 @@ class CycleModel:
 
     @classmethod
     def for_config(cls, cfg: Config) -> "CycleModel":
-        if cfg.kind != "lstm":
-            raise ValueError(f"the cycle model covers kind = 'lstm', not {cfg.kind!r}")
-        rows, lanes = cfg.rows, cfg.lanes
-        k = cfg.input_size + cfg.hidden_size
-        slots = math.ceil(rows / lanes)
-        last = rows - (slots - 1) * lanes
-        # last issue of a step at cycle 0; its last row enters the post-processor at
-        # LANE_LATENCY + last - 1 and h(t) is complete ROW_TO_H + 1 cycles later.
-        h_done = LANE_LATENCY + last - 1 + row_to_h(cfg) + 1
+        sch = Schedule.for_config(cfg)
+        k, lanes = sch.slot_cycles, cfg.lanes
+        last = sch.slot_rows[-1]
+        rth = row_to_h(cfg)
+        # Cycle 0 = a slot's last issue; its row at lane position p enters the post-processor
+        # at LANE_LATENCY + p and h(t) is complete (flag seen) row_to_h + 1 cycles after the last.
+        h_done = LANE_LATENCY + last - 1 + rth + 1
         h_wait = max(0, h_done - (1 + cfg.input_size))
-        # first output: unit 0's last row (g, row 3) sits in slot 3 // lanes at position 3 % lanes
-        g_slot, g_pos = divmod(len(HW_GATE_ORDER) - 1, lanes)
-        first = (cfg.input_size - 1 + INPUT_LATENCY + (g_slot + 1) * k - 1 + LANE_LATENCY + g_pos
-                 + row_to_h(cfg) + FIFO_LATENCY)
-        return cls(rows=rows, slots=slots, slot_cycles=k, last_slot_rows=last, h_wait=h_wait,
-                   cycles_per_step=slots * k + h_wait, first_step_cycles=slots * k,
-                   first_output_latency=first, ideal_cycles_per_step=rows * k / lanes)
+        rh_wait = 0
+        if sch.gate_major:
+            # pass 2's first h element (cycle pass1_slots*k + input) waits for the last r row's r*h
+            s_r, p_r = sch.slot_of(sch.hidden - 1)
+            ready = (s_r + 1) * k - 1 + LANE_LATENCY + p_r + RH_READY
+            rh_wait = max(0, ready - (sch.pass_slots[0] * k + cfg.input_size))
+        # first output: unit 0's last row; the first step of a sequence never waits
+        s0, p0 = sch.slot_of(sch.unit_done_row(0))
+        first = (cfg.input_size - 1 + INPUT_LATENCY + (s0 + 1) * k - 1 + LANE_LATENCY + p0
+                 + rth + FIFO_LATENCY)
+        return cls(rows=sch.rows, slots=sch.slots, slot_cycles=k, last_slot_rows=last, h_wait=h_wait,
+                   rh_wait=rh_wait, cycles_per_step=sch.slots * k + h_wait + rh_wait,
+                   first_step_cycles=sch.slots * k, first_output_latency=first,
+                   ideal_cycles_per_step=sch.rows * k / lanes)

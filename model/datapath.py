@@ -51,7 +51,8 @@ class Datapath:
     def from_config(cls, cfg: Config) -> "Datapath":
         f = cfg.formats
         fw, fx, fh, fb = (f[t].frac_bits for t in ("weight", "input", "hidden", "bias"))
-        fc, fg, fcand, fca, fpre = (f[t].frac_bits for t in ("cell", "gate", "candidate", "cell_act", "pre"))
+        fc, fg, fcand, fca, fpre = (f[t].frac_bits if f[t] else 0
+                                    for t in ("cell", "gate", "candidate", "cell_act", "pre"))
         peep = cfg.kind == "lstm" and cfg.peephole != "none"
         fp = f["peephole"].frac_bits if peep else 0
         fracs = [fw + fx, fw + fh, fb] + ([fp + fc] if peep else [])

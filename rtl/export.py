@@ -1,8 +1,8 @@
-"""Verilog export of the LSTM gate pipeline, with a machine-readable port description.
+"""Verilog export of the gate pipeline, with a machine-readable port description.
 
 :func:`write_verilog` writes two files into ``out_dir``:
 
-- ``<config.name>.v``: the cell as one Verilog file, top module ``lstm_cell``,
+- ``<config.name>.v``: the cell as one Verilog file, top module ``lstm_cell`` or ``gru_cell``,
   weights baked into the memories' initial contents.  Amaranth records the
   Python source line of every cell in ``(* src = "file:line" *)`` attributes;
   the absolute part of those paths is cut off (``rtl/cell.py:121``,
@@ -38,10 +38,7 @@ from amaranth.lib.wiring import Flow
 from model.config import Config, ConfigError
 from model.params import CellParams, QParams, quantize
 
-from .cell import LSTMCell
-
-#: Name of the top-level Verilog module.
-TOP = "lstm_cell"
+from .cell import RecurrentCell, top_name
 #: Version of the ``ports.json`` layout; bump it when a key changes meaning.
 PORTS_SCHEMA = 1
 #: Repository root: ``src`` paths inside it become relative to it.
@@ -53,10 +50,12 @@ _LOC = re.compile(r"^(?P<path>.*?)(?P<loc>(?::[0-9.\-]+)*)$")
 #: What each one-bit stream and status field means.
 _FLAG_DOC = {
     ("i", "last"): "set on element input_size-1 of x(t)",
-    ("i", "first"): "set on element 0 of the first x of a sequence: h and c restart from zero",
+    ("i", "first"): "set on element 0 of the first x of a sequence: the state restarts from zero",
     ("o", "last"): "set on element hidden_size-1 of h(t)",
     ("status", "sat_pre"): "sticky: a pre-activation saturated (or wrapped)",
     ("status", "sat_cell"): "sticky: c(t) saturated (or wrapped)",
+    ("status", "sat_hn"): "sticky: W_hn h + b_hn saturated (or wrapped) at requantization point gru_hn",
+    ("status", "sat_rh"): "sticky: r * h(t-1) saturated (or wrapped) at requantization point gru_rh",
     ("status", "sat_hidden"): "sticky: h(t) saturated (or wrapped)",
     ("status", "err_framing"): "sticky: last/first in the wrong place on the i stream",
     ("status", "err_overrun"): "sticky: internal overrun (never set by a valid config)",
@@ -110,25 +109,36 @@ def _fmt_dict(fmt) -> dict:
             "frac_bits": fmt.frac_bits, "width": fmt.width}
 
 
-def _regions(cell: LSTMCell) -> list[dict]:
+def _regions(cell: RecurrentCell) -> list[dict]:
     cfg, lay = cell.config, cell.layout
+    sch = lay.schedule
+    order = ", ".join("ifgo"[g] if cfg.kind == "lstm" else "rzn"[g] for g in sch.gate_order)
+    rows = (f"gate * {cfg.hidden_size} + unit, gates {order}" if sch.gate_major
+            else f"unit * {sch.gates} + gate, gate order {order}")
+    passes = (f"slots 0..{sch.pass_slots[0] - 1}: rows 0..{sch.pass_rows[0] - 1} (s*lanes + lane); slots "
+              f"{sch.pass_slots[0]}..{sch.slots - 1}: rows {sch.pass_rows[0]}.. (pass 2)" if sch.gate_major
+              else "slot s holds row s*lanes + lane")
     regions = []
     for lane in range(cfg.lanes):
         regions.append({"region": lane, "name": f"weight{lane}", "base": lane << lay.offset_bits,
                         "depth": lay.lane_depth, "tensor": "weight", **_fmt_dict(cfg.fmt("weight")),
-                        "contents": (f"lane {lane}: for each slot s, row s*lanes+{lane}: "
-                                     f"W_ih[row] ({cfg.input_size}) then W_hh[row] ({cfg.hidden_size})")})
+                        "contents": (f"lane {lane}: for each slot s at s*{lay.slot_cycles}: W_ih[row] "
+                                     f"({cfg.input_size}) then W_hh[row] ({cfg.hidden_size}); {passes}")})
     regions.append({"region": cfg.lanes, "name": "bias", "base": cfg.lanes << lay.offset_bits,
                     "depth": cfg.rows, "tensor": "bias", **_fmt_dict(cfg.fmt("bias")),
-                    "contents": "b_ih + b_hh by hardware row (unit*4 + gate, gate order o, i, f, g)"})
-    if lay.peephole:
+                    "contents": f"b_ih + b_hh (b_in alone for a reset-after GRU's n rows) by hardware row ({rows})"})
+    if lay.aux == "peephole":
         regions.append({"region": cfg.lanes + 1, "name": "peephole", "base": (cfg.lanes + 1) << lay.offset_bits,
-                        "depth": cfg.rows, "tensor": "peephole", **_fmt_dict(cfg.fmt("peephole")),
+                        "depth": lay.aux_depth, "tensor": "peephole", **_fmt_dict(cfg.fmt("peephole")),
                         "contents": "p_o, p_i, p_f by hardware row; 0 for g rows"})
+    elif lay.aux == "bias_hn":
+        regions.append({"region": cfg.lanes + 1, "name": "bias_hn", "base": (cfg.lanes + 1) << lay.offset_bits,
+                        "depth": lay.aux_depth, "tensor": "bias", **_fmt_dict(cfg.fmt("bias")),
+                        "contents": "b_hn by unit"})
     return regions
 
 
-def _fields(stream: str, layout: data.StructLayout, cell: LSTMCell) -> list[dict]:
+def _fields(stream: str, layout: data.StructLayout, cell: RecurrentCell) -> list[dict]:
     cfg = cell.config
     fields = []
     for name, fld in layout:
@@ -158,7 +168,7 @@ _ROLE_DOC = {
 }
 
 
-def describe_ports(cell: LSTMCell) -> list[dict]:
+def describe_ports(cell: RecurrentCell) -> list[dict]:
     """Every top-level port of the exported module, in the order ``clk``, ``rst``, then the signature's."""
     ports = [{"name": "clk", "direction": "input", "width": 1, "role": "clock",
               "meaning": "everything is clocked on the rising edge"},
@@ -182,12 +192,12 @@ def describe_ports(cell: LSTMCell) -> list[dict]:
     return ports
 
 
-def describe(cell: LSTMCell, verilog_name: str, weights: dict | None = None) -> dict:
+def describe(cell: RecurrentCell, verilog_name: str, weights: dict | None = None) -> dict:
     """The content of ``ports.json`` for ``cell``."""
     cfg, lay, cm = cell.config, cell.layout, cell.cycle_model
     return {
         "schema": PORTS_SCHEMA,
-        "top": TOP,
+        "top": top_name(cfg),
         "verilog": verilog_name,
         "config": {"name": cfg.name, "kind": cfg.kind, "variant": cfg.variant, "peephole": cfg.peephole,
                    "input_size": cfg.input_size, "hidden_size": cfg.hidden_size, "rows": cfg.rows,
@@ -212,9 +222,9 @@ def describe(cell: LSTMCell, verilog_name: str, weights: dict | None = None) -> 
 
 
 # ---- export ----------------------------------------------------------------------------------
-def verilog_text(cell: LSTMCell) -> str:
-    """Amaranth's Verilog for ``cell`` (top module ``lstm_cell``), ``src`` paths made relative."""
-    return strip_src_paths(verilog.convert(cell, name=TOP, emit_src=True))
+def verilog_text(cell: RecurrentCell) -> str:
+    """Amaranth's Verilog for ``cell`` (top module ``lstm_cell`` or ``gru_cell``), ``src`` paths made relative."""
+    return strip_src_paths(verilog.convert(cell, name=top_name(cell.config), emit_src=True))
 
 
 def write_verilog(config: Config, qparams: QParams | None, out_dir, *, weights: dict | None = None) -> dict:
@@ -226,7 +236,7 @@ def write_verilog(config: Config, qparams: QParams | None, out_dir, *, weights: 
     gateware cannot build.
     """
     out = Path(out_dir)
-    cell = LSTMCell(config, qparams)
+    cell = RecurrentCell(config, qparams)
     text = verilog_text(cell)
     out.mkdir(parents=True, exist_ok=True)
     vpath = out / f"{config.name}.v"
@@ -268,7 +278,7 @@ def add_common_args(ap: argparse.ArgumentParser) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m rtl.export",
-                                 description="Export the LSTM gate pipeline as Verilog plus ports.json.")
+                                 description="Export the gate pipeline as Verilog plus ports.json.")
     add_common_args(ap)
     args = ap.parse_args(argv)
     try:
@@ -282,7 +292,7 @@ def main(argv=None) -> int:
     src = f"seed {args.seed}" if args.params is None else args.params
     print(f"config {cfg.name}: {cfg.variant}, input {cfg.input_size}, hidden {cfg.hidden_size}, "
           f"lanes {cfg.lanes}; weights: {src}")
-    print(f"wrote {paths['verilog']}  (top module {TOP}, {paths['verilog'].stat().st_size} bytes)")
+    print(f"wrote {paths['verilog']}  (top module {top_name(cfg)}, {paths['verilog'].stat().st_size} bytes)")
     print(f"wrote {paths['ports']}  ({len(desc['ports'])} ports; {cm['cycles_per_step']} cycles/step, "
           f"first output after {cm['first_output_latency']} cycles, MAC utilization {cm['mac_utilization']:.3f})")
     return 0

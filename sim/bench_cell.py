@@ -1,4 +1,4 @@
-"""cocotb bench of the exported ``LSTMCell`` (top ``lstm_cell``): bit-exact against ``model.golden``.
+"""cocotb bench of the exported ``RecurrentCell`` (top ``lstm_cell`` / ``gru_cell``): bit-exact against ``model.golden``.
 
 Run it through :mod:`sim.runner` (pytest: ``tests/test_cocotb.py``; command line:
 ``python -m sim.main``); it reads its parameters from the environment:
@@ -12,6 +12,8 @@ RNNKIT_MODE         full | quick | cycles | main (sizes only; the runner selects
 RNNKIT_REPORT       JSON report written after every test (per test: counts, errors, cycles)
 RNNKIT_PROGRESS     optional file that receives progress lines
 RNNKIT_SIM          simulator name; X/Z checks run on 4-state simulators (not verilator unless RNNKIT_XCHECK=1)
+RNNKIT_INPUTS       optional .npz of raw ``formats.input`` sequences (arrays ``(steps, input)``, in order)
+                    that test_cycles and test_stalls stream instead of random ones
 ==================  ========================================================================
 
 Pieces: an input-stream driver and an output-stream monitor (random valid /
@@ -53,6 +55,7 @@ from model import golden, reference
 from model.config import Config
 from model.cycles import CycleModel
 from model.params import CellParams, quantize
+from rtl.cell import SAT_POINTS, status_bits
 from rtl.layout import Layout, write_stream
 
 PERIOD_NS = 10
@@ -61,14 +64,15 @@ PERIOD_NS = 10
 #: (1,000 steps on tiny, 30 on the others) with inputs uniform in [-2, 2]:
 #: tiny 0.087 / 0.016 (64-entry sigmoid table, pwl tanh, 10 fraction bits), default
 #: 0.0019 / 0.0004, odd 0.021 / 0.0053, peephole 0.24 / 0.043 (hard tanh), peephole_cnew
-#: 0.022 / 0.0050.
+#: 0.022 / 0.0050; GRU (1,000 steps on the small ones): gru 0.0016 / 0.0004, gru_before
+#: 0.0017 / 0.0004, gru_small 0.048 / 0.011, gru_before_small 0.24 / 0.078 (hard tanh).
 FLOAT_BOUNDS = {"tiny": (0.15, 0.03), "default": (0.005, 0.001), "odd": (0.05, 0.012),
-                "peephole": (0.4, 0.08), "peephole_cnew": (0.05, 0.012)}
+                "peephole": (0.4, 0.08), "peephole_cnew": (0.05, 0.012),
+                "gru": (0.005, 0.001), "gru_before": (0.005, 0.001), "gru_small": (0.1, 0.025),
+                "gru_before_small": (0.5, 0.16)}
 #: For configs not listed (override any bound with RNNKIT_FLOAT_BOUND="maxabs,rms").
 FALLBACK_BOUND = (0.5, 0.1)
 STIMULUS_RANGE = 2.0
-STATUS_BITS = ("sat_pre", "sat_cell", "sat_hidden", "err_framing", "err_overrun")
-SAT_POINTS = {"sat_pre": "pre", "sat_cell": "cell", "sat_hidden": "hidden"}
 #: Default sizes per mode: (seqs, steps) for test_cycles and test_stalls.
 DEFAULT_SIZES = {"full": (6, 10), "quick": (2, 2), "cycles": (3, 4), "main": (4, 8)}
 LONG_STEPS = 1000
@@ -115,6 +119,21 @@ def make_sequences(cfg: Config, rng: np.random.Generator, lengths) -> list[np.nd
     """Raw ``formats.input`` sequences of the given lengths, uniform in [-2, 2] before quantization."""
     return [golden.quantize_input(rng.uniform(-STIMULUS_RANGE, STIMULUS_RANGE, (1, n, cfg.input_size)), cfg)[0]
             for n in lengths]
+
+
+def file_sequences(cfg: Config) -> list[np.ndarray] | None:
+    """The sequences of the ``.npz`` named by ``RNNKIT_INPUTS`` (raw integers), or None when it is unset."""
+    path = os.environ.get("RNNKIT_INPUTS")
+    if not path:
+        return None
+    with np.load(path, allow_pickle=False) as z:
+        seqs = [np.asarray(z[k], dtype=np.int64) for k in z.files]
+    f = cfg.fmt("input")
+    for k, x in enumerate(seqs):
+        if x.ndim != 2 or x.shape[1] != cfg.input_size or not f.contains(x):
+            raise ValueError(f"RNNKIT_INPUTS {path}: sequence {k} must be raw integers in formats.input = {f} "
+                             f"with shape (steps, {cfg.input_size}), not shape {x.shape}")
+    return seqs
 
 
 def baked_qparams(cfg: Config, param_seed: int):
@@ -177,9 +196,10 @@ class Bench:
         f = cfg.formats
         self.H, self.I = cfg.hidden_size, cfg.input_size
         self.in_w, self.h_w = f["input"].width, f["hidden"].width
-        self.wd_w = max(f["weight"].width, f["bias"].width, f["peephole"].width if f["peephole"] else 0)
+        self.status_bits = status_bits(cfg)
+        self.wd_w = max(f["weight"].width, f["bias"].width, f["peephole"].width if self.lay.aux == "peephole" else 0)
         for name, want in (("i__payload", self.in_w + 2), ("o__payload", self.h_w + 1),
-                           ("w__payload", self.lay.addr_bits + self.wd_w), ("status", len(STATUS_BITS))):
+                           ("w__payload", self.lay.addr_bits + self.wd_w), ("status", len(self.status_bits))):
             got = len(getattr(dut, name))
             if got != want:
                 raise BenchFailure(f"port {name} is {got} bits wide; config {cfg.name!r} implies {want}: "
@@ -291,9 +311,9 @@ class Bench:
     def status(self) -> dict:
         v = self.dut.status.value
         if not v.is_resolvable:
-            return {k: None for k in STATUS_BITS}
+            return {k: None for k in self.status_bits}
         u = v.to_unsigned()
-        return {k: (u >> n) & 1 for n, k in enumerate(STATUS_BITS)}
+        return {k: (u >> n) & 1 for n, k in enumerate(self.status_bits)}
 
     def budget_ns(self, steps: int, pin: Pattern = NO_STALLS, pout: Pattern = NO_STALLS) -> int:
         """Generous time limit for ``steps`` steps: a hang detector, not a performance check."""
@@ -336,7 +356,8 @@ class Bench:
             if st[k] != 0:
                 problems.append(f"status.{k} = {st[k]} (expected 0)")
         sat = sat_since_reset if sat_since_reset is not None else scoreboards
-        want_sat = {k: int(any(sb.saturated.get(p, 0) > 0 for sb in sat)) for k, p in SAT_POINTS.items()}
+        want_sat = {k: int(any(sb.saturated.get(SAT_POINTS[k], 0) > 0 for sb in sat))
+                    for k in self.status_bits if k in SAT_POINTS}
         for k, w in want_sat.items():
             if st[k] != w:
                 problems.append(f"status.{k} = {st[k]} but the golden model says {w} "
@@ -415,7 +436,12 @@ class StreamChecker:
 
 # ---- scoreboard ----------------------------------------------------------------------------------------------------
 
-GATES = ("i", "f", "g", "o")  # PyTorch order, as in the golden trace's 'pre'
+#: Format of each golden trace entry shown on a mismatch (``acc`` sums are left out).
+TRACE_FMT = {"pre": "pre", "pre_rz": "pre", "hn": "pre", "pre_n": "pre", "i": "gate", "f": "gate", "g": "candidate",
+             "o": "gate", "r": "gate", "z": "gate", "rh": "hidden", "n": "candidate", "cell": "cell",
+             "cell_act": "cell_act", "hidden": "hidden"}
+#: Gate names of the entries holding one value per gate (PyTorch order).
+TRACE_GATES = {"pre": ["i", "f", "g", "o"], "pre_rz": ["r", "z"]}
 
 
 class Scoreboard:
@@ -490,19 +516,17 @@ class Scoreboard:
             self.b.log.error("%s", m["text"])
 
     def trace(self, s: int, t: int, e: int) -> dict:
+        """The golden trace entries of unit ``e`` at step ``t`` (one value per gate for wide entries)."""
         tr = self.gold[s].trace
         H = self.H
-        out = {"pre": {g: int(tr["pre"][0, t, k * H + e]) for k, g in enumerate(GATES)},
-               "gates": {g: int(tr[g][0, t, e]) for g in GATES},
-               "cell": int(tr["cell"][0, t, e]),
-               "cell_prev": int(tr["cell"][0, t - 1, e]) if t > 0 else 0,
-               "cell_act": int(tr["cell_act"][0, t, e]),
-               "hidden": int(tr["hidden"][0, t, e])}
+        out = {k: [int(v) for v in tr[k][0, t][e::H]] for k in TRACE_FMT if k in tr}
+        for k in ("cell", "hidden"):
+            if k in tr:
+                out[f"{k}_prev"] = [int(tr[k][0, t - 1, e]) if t > 0 else 0]
         return out
 
     def report(self, m: dict) -> str:
         f = self.b.cfg.formats
-        tr = m["trace"]
 
         def fl(v, fmt):
             return f"{v} ({f[fmt].to_float(v):+.6f})"
@@ -514,12 +538,11 @@ class Scoreboard:
             + (f"; last flag expected {m['expected_last']}, got {m['got_last']}"
                if m["got_last"] != m["expected_last"] else ""),
             f"  golden trace, unit {m['element']} at step {m['step']} (raw in its format, float):",
-            "    pre-activations [pre]  " + "  ".join(f"{g}={fl(tr['pre'][g], 'pre')}" for g in GATES),
-            "    gates                  " + "  ".join(
-                f"{g}={fl(tr['gates'][g], 'candidate' if g == 'g' else 'gate')}" for g in GATES),
-            f"    cell c(t)={fl(tr['cell'], 'cell')}  c(t-1)={fl(tr['cell_prev'], 'cell')}  "
-            f"cell_act tanh(c)={fl(tr['cell_act'], 'cell_act')}  hidden={fl(tr['hidden'], 'hidden')}",
         ]
+        for k, vals in m["trace"].items():
+            fmt = TRACE_FMT[k.removesuffix("_prev")]
+            names = TRACE_GATES.get(k, [""] * len(vals))
+            lines.append(f"    {k:<12} " + "  ".join(f"{n}{'=' if n else ''}{fl(v, fmt)}" for n, v in zip(names, vals)))
         return "\n".join(lines)
 
     def float_diff(self) -> np.ndarray:
@@ -716,13 +739,14 @@ async def test_cycles(dut):
     b = Bench(dut, "test_cycles")
     await b.start()
     s, cm, H = b.s, b.cm, b.H
-    seqs = make_sequences(b.cfg, rng_for(s.seed, b.test, 0), [s.steps] * s.seqs)
+    seqs = file_sequences(b.cfg) or make_sequences(b.cfg, rng_for(s.seed, b.test, 0), [s.steps] * s.seqs)
     b.save_stimulus("cycles", seqs)
     sb = Scoreboard(b, b.q, seqs, "cycles")
     extra = {}
 
     async def body():
         drv = await stream_through(b, sb, seqs, NO_STALLS, NO_STALLS, rng_for(s.seed, b.test, 1), None)
+        extra["last_h"] = [sb.got[sb.offsets[k + 1] - H:sb.offsets[k + 1]].tolist() for k in range(len(seqs))]
         first_latency = sb.cycles[0] - drv.cycles[0]
         ends = np.array(sb.cycles[H - 1::H])
         diffs = np.diff(ends).tolist()
@@ -770,6 +794,9 @@ async def test_stalls(dut):
     rng = rng_for(s.seed, b.test, 0)
     lengths = [s.steps] + [int(n) for n in rng.integers(1, s.steps + 1, max(s.seqs - 1, 1))]
     seqs = make_sequences(b.cfg, rng, lengths)
+    if file_sequences(b.cfg):
+        seqs = file_sequences(b.cfg)
+        lengths = [len(x) for x in seqs]
     b.save_stimulus("stalls", seqs)
     sb = Scoreboard(b, b.q, seqs, "stalls")
 

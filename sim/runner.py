@@ -42,7 +42,6 @@ from xml.etree import ElementTree
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD_ROOT = ROOT / "build" / "sim"
-TOPLEVEL = "lstm_cell"
 SIMULATORS = ("verilator", "icarus")
 TIMESCALE = ("1ns", "1ps")
 TEST_MODULE = "sim.bench_cell"
@@ -139,37 +138,12 @@ def _source_digest() -> str:
     return h.hexdigest()
 
 
-def _module_names(text: str) -> list[str]:
-    return re.findall(r"^module\s+(\\?\S+?)\s*\(", text, flags=re.M)
-
-
 def export_verilog(cfg, qparams, out_dir: Path) -> tuple[Path, str]:
-    """Verilog of ``LSTMCell(cfg, qparams)`` in ``out_dir``: (path, toplevel module name).
-
-    Uses ``rtl.export.write_verilog`` when that module exists, else Amaranth's
-    ``verilog.convert`` directly.
-    """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        from rtl.export import write_verilog  # noqa: PLC0415  (optional, written separately)
-    except ImportError:
-        write_verilog = None
-    if write_verilog is not None:
-        info = write_verilog(cfg, qparams, out_dir)
-        cands = [Path(v) for v in (info or {}).values()
-                 if isinstance(v, (str, os.PathLike)) and str(v).endswith((".v", ".sv"))]
-        if not cands:
-            raise RuntimeError(f"rtl.export.write_verilog returned no Verilog path: {info!r}")
-        path = Path(info["verilog"]) if "verilog" in info else cands[0]
-        text = path.read_text()
-        names = _module_names(text)
-        top = info.get("top") or info.get("name") or (TOPLEVEL if TOPLEVEL in names else names[0])
-        return path, str(top)
-    from amaranth.back import verilog  # noqa: PLC0415
-    from rtl.cell import LSTMCell  # noqa: PLC0415
-    path = out_dir / f"{TOPLEVEL}.v"
-    path.write_text(verilog.convert(LSTMCell(cfg, qparams), name=TOPLEVEL))
-    return path, TOPLEVEL
+    """Verilog of ``RecurrentCell(cfg, qparams)`` in ``out_dir``: (path, toplevel module name)."""
+    from rtl.cell import top_name  # noqa: PLC0415
+    from rtl.export import write_verilog  # noqa: PLC0415
+    info = write_verilog(cfg, qparams, out_dir)
+    return Path(info["verilog"]), top_name(cfg)
 
 
 def _write_if_changed(path: Path, text: str) -> None:
@@ -229,13 +203,14 @@ def build(config_path, sim: str = "verilator", *, param_seed: int = 1, waves: bo
     key = hashlib.sha256(json.dumps({
         "config": config_path.read_text(), "seed": param_seed, "variant": variant,
         "custom_q": qparams is not None, "src": _source_digest(),
+        "params": hashlib.sha256(Path(cfg.params).read_bytes()).hexdigest() if cfg.params else None,
     }, sort_keys=True).encode()).hexdigest()
     if qparams is not None:
         key = hashlib.sha256((key + repr([qparams.w_ih.tolist(), qparams.w_hh.tolist(), qparams.bias.tolist(),
                                            None if qparams.w_peep is None else qparams.w_peep.tolist()])
                               ).encode()).hexdigest()
     stamp = bdir / "export.json"
-    vpath = bdir / "rtl" / f"{TOPLEVEL}_dut.v"
+    vpath = bdir / "rtl" / "cell_dut.v"
     old = json.loads(stamp.read_text()) if stamp.exists() else {}
     if old.get("key") != key or not vpath.exists() or transform is not None:
         q = qparams if qparams is not None else quantize(CellParams.for_config(cfg, seed=param_seed), cfg)

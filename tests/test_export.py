@@ -12,7 +12,7 @@ from model.config import Config
 from model.cycles import CycleModel
 from model.params import CellParams, quantize
 from rtl import export, synth
-from rtl.cell import LSTMCell
+from rtl.cell import RecurrentCell
 from rtl.layout import Layout
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,7 +113,7 @@ def test_ports_json_model_figures(tiny_export):
     assert d["cycle_model"]["cycles_per_step"] == cm.cycles_per_step
     assert d["cycle_model"]["first_output_latency"] == cm.first_output_latency
     assert d["cycle_model"]["mac_utilization"] == pytest.approx(cm.mac_utilization, abs=1e-6)
-    cell = LSTMCell(cfg)
+    cell = RecurrentCell(cfg)
     cell._MustUse__silence = True  # built only to read a property; not elaborated
     assert d["output_fifo_depth"] == cell.out_depth
     wp = d["write_port"]
@@ -233,7 +233,7 @@ def test_synth_ecp5_smoke(tmp_path):
     assert e["summary"]["luts"] > 0 and e["summary"]["ffs"] > 0 and e["cells"]["LUT4"] > 0
     assert e["dsp_inferred"] and e["summary"]["dsps"] == e["cells"]["MULT18X18D"]
     assert "$scopeinfo" not in e["cells"]
-    assert {"wmem0", "wmem1", "bmem", "xmem", "hmem", "cmem"} <= set(e["memories"])
+    assert {"wmem0", "wmem1", "bmem", "xmem", "hmem", "smem"} <= set(e["memories"])
     mems = {m["name"]: m for m in d["rtl"]["memories"]}
     lay = Layout.for_config(cfg)
     assert (mems["wmem0"]["depth"], mems["wmem0"]["width"]) == (lay.lane_depth, cfg.fmt("weight").width)

@@ -1,4 +1,7 @@
-"""LSTM gate pipeline in Amaranth's simulator: bit-exact with model.golden, cycle counts as modelled."""
+"""The gate pipeline (LSTM, peephole LSTM, both GRU placements) in Amaranth's simulator.
+
+Bit-exact with ``model.golden``; cycle counts as ``model.cycles`` predicts.
+"""
 import re
 from pathlib import Path
 
@@ -10,7 +13,7 @@ from model import golden
 from model.config import Config
 from model.cycles import CycleModel
 from model.params import CellParams, quantize
-from rtl.cell import HardwareLimitError, LSTMCell
+from rtl.cell import HardwareLimitError, RecurrentCell
 from rtl.layout import write_stream
 from sim import amsim
 
@@ -36,7 +39,7 @@ def assert_matches_golden(cfg, q, seqs, res):
     assert res.last_flags == [int(e % hidden == hidden - 1) for e in range(len(res.last_flags))]
 
 
-@pytest.mark.parametrize("name", ["tiny", "odd", "peephole", "peephole_cnew"])
+@pytest.mark.parametrize("name", ["tiny", "odd", "peephole", "peephole_cnew", "gru_small", "gru_before_small"])
 def test_bit_exact_under_backpressure(name):
     """Random idle input cycles and low ready on the output; three sequences back to back."""
     cfg = load(name)
@@ -56,7 +59,8 @@ def test_default_config_bit_exact():
     assert_matches_golden(cfg, q, seqs, res)
 
 
-@pytest.mark.parametrize("name", ["tiny", "odd", "peephole", "peephole_cnew", "default"])
+@pytest.mark.parametrize("name", ["tiny", "odd", "peephole", "peephole_cnew", "default", "gru_small",
+                                  "gru_before_small"])
 def test_cycles_match_model(name):
     """Streams never stall: every step takes exactly the modelled cycles, first output on time."""
     cfg = load(name)
@@ -72,9 +76,11 @@ def test_cycles_match_model(name):
         assert cm.mac_utilization >= 0.95
 
 
-def test_weight_reload_through_write_port():
-    """Built with parameters A, loaded with B through the write port: outputs follow B."""
-    cfg = load("peephole")
+@pytest.mark.parametrize("name", ["peephole", "gru_small", "gru_before_small"])
+def test_weight_reload_through_write_port(name):
+    """Built with parameters A, loaded with B through the write port (weights, bias, peephole
+    or b_hn region): outputs follow B."""
+    cfg = load(name)
     qa = quantize(CellParams.for_config(cfg, seed=1), cfg)
     qb = quantize(CellParams.for_config(cfg, seed=2), cfg)
     seqs = sequences(cfg, (3,), seed=4)
@@ -94,10 +100,41 @@ def test_saturation_reported():
     assert_matches_golden(cfg, q, seqs, res)
 
 
+def test_gru_hn_saturation_reported():
+    """Reset-after GRU with a narrow pre-activation format: W_hn h + b_hn saturates at point
+    gru_hn (counted by the golden model), and status.sat_hn is set."""
+    cfg = load("gru_small").replace(formats={"pre": "s2.10"})
+    q = quantize(CellParams.for_config(cfg, seed=1, scale=2.0), cfg)
+    seqs = [np.full((6, cfg.input_size), cfg.fmt("input").max_int, dtype=np.int64)]
+    res = amsim.run(cfg, q, seqs)
+    assert golden.run(q, seqs[0][None], cfg).saturated["gru_hn"] > 0
+    assert res.status["sat_hn"] == 1
+    assert_matches_golden(cfg, q, seqs, res)
+
+
+def test_gru_reset_before_pass2_waits_for_rh():
+    """Reset-before GRU, input 1, hidden 6, 7 lanes: slots of K = 7 cycles, pass 1 (12 r/z rows)
+    takes 2 slots, pass 2 (6 n rows) 1 slot.  Row r5 (the last r row) is lane 5 of slot 0:
+    counting from the step's first issue, slot 0's last issue is cycle 6, r5 enters the
+    post-processor at 6 + 3 (lanes) + 5 = 14 and r*h is complete at 14 + 8 = 22, but pass 2
+    wants its first h element at 2*7 + 1 = 15: a 7-cycle wait.  h(t) is done at
+    3 + 6 - 1 + 8 + 1 = 17 cycles after the step's last issue; the next step wants it after
+    1 + 1 = 2: a 15-cycle wait.  Steady state 3*7 + 7 + 15 = 43 cycles per step, the first
+    step of a sequence 21 (it waits for neither)."""
+    cfg = load("gru_before_small").replace(input_size=1, hidden_size=6, lanes=7)
+    cm = CycleModel.for_config(cfg)
+    assert (cm.rh_wait, cm.h_wait, cm.cycles_per_step, cm.first_step_cycles) == (7, 15, 43, 21)
+    q = quantize(CellParams.for_config(cfg, seed=3, scale=1.0), cfg)
+    seqs = sequences(cfg, (4, 3), seed=2)
+    res = amsim.run(cfg, q, seqs)
+    assert_matches_golden(cfg, q, seqs, res)
+    assert res.step_cycles(cfg.hidden_size).tolist() == [43, 43, 43, 21, 43, 43]
+
+
 def test_framing_error_is_sticky():
     """``last`` on element 0 of a 3-element vector sets err_framing; the vector still ends at element 2."""
     cfg = load("tiny")
-    dut = LSTMCell(cfg, None)
+    dut = RecurrentCell(cfg, None)
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     seen = []
@@ -117,7 +154,6 @@ def test_framing_error_is_sticky():
 
 
 @pytest.mark.parametrize("changes,needle", [
-    ({"kind": "gru"}, "kind = 'gru'"),
     ({"sigmoid": {"method": "exact"}}, "sigmoid.method = 'exact' has no hardware"),
     ({"lanes": 8}, "lanes = 8 exceeds input_size + hidden_size = 7"),
     ({"formats": {"weight": "s4.16"}}, "formats.weight = s4.16 is 20 bits wide"),
@@ -131,4 +167,4 @@ def test_hardware_limits_refused(changes, needle):
             d[k] = v
     cfg = Config.from_dict(d)
     with pytest.raises(HardwareLimitError, match=re.escape(needle)):
-        LSTMCell(cfg)
+        RecurrentCell(cfg)

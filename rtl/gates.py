@@ -1,0 +1,65 @@
+"""The contract between the shared gate pipeline (:mod:`rtl.cell`) and each cell kind's gate math.
+
+The shared pipeline hands every weight row to the gate math at post-processor
+stage P1 as a :class:`Row`; the gate math (:mod:`rtl.lstm_gates`,
+:mod:`rtl.gru_gates`) returns each unit's new hidden value as an :class:`HOut`
+at stage ``model.cycles.row_to_h(cfg)``, drives the state memory's write port
+and sets its status bits.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from amaranth import Signal, signed, unsigned
+
+
+@dataclass
+class Row:
+    """A row at stage P1.
+
+    ``acc`` is the lane's dot product; ``acc_x`` its ``x`` part alone (reset-after
+    GRU only); ``gate`` the hardware gate index; ``bias`` and ``aux`` the memory
+    words of the row (``aux`` per :func:`rtl.layout.aux_kind`); ``prev`` the
+    unit's state from the previous step (c(t-1) or h(t-1)), zero at a sequence start.
+    """
+    valid: Signal
+    acc: Signal
+    acc_x: Signal | None
+    gate: Signal
+    unit: Signal
+    par: Signal
+    bias: object
+    aux: object
+    prev: Signal
+
+
+@dataclass
+class HOut:
+    """A unit's hidden value at stage ``row_to_h``: valid, value, unit index and h bank parity."""
+    valid: Signal
+    h: Signal
+    unit: Signal
+    par: Signal
+
+
+@dataclass
+class Extra:
+    """Resources only some kinds use: the pass-2 operand memory's write port and its ready flags.
+
+    ``op_ready[p]``: every operand of the step with h-bank parity ``p`` is written.
+    """
+    op_write: object = None
+    op_ready: object = None
+
+
+def shape_of(fmt):
+    return signed(fmt.width) if fmt.signed else unsigned(fmt.width)
+
+
+def delay(m, sig, n: int, name: str, start: int):
+    """``sig`` delayed by ``n`` registers named ``{name}{start + 1}`` .. ``{name}{start + n}``."""
+    for k in range(n):
+        nxt = Signal.like(sig, name=f"{name}{start + k + 1}")
+        m.d.sync += nxt.eq(sig)
+        sig = nxt
+    return sig

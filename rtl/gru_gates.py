@@ -1,0 +1,178 @@
+"""GRU gate math of the post-processor, one row per cycle, for both reset placements.
+
+Reset-after (rows r, z, n per unit; ``acc_x`` splits the n row's dot product)::
+
+    P1 r/z: acc + b   n: x part + b_in, h part + b_hn     P2 [pre] / [gru_hn] requant
+    P3..P6 sigmoid (r, z)   P5 (n) x part + r * hn   P6 [pre]   P7..P10 tanh
+    P10 (1 - z) * n + z * h(t-1)   P11 [hidden]   P12 h register
+
+Reset-before (gate-major: all r rows, all z rows, then the n rows of pass 2)::
+
+    P1 acc + b   P2 [pre]   P3..P6 sigmoid / tanh
+    P6 r: [gru_rh] r * h(t-1) -> P7 operand memory (pass 2 reads it as its h part)
+       z: z memory       n: (1 - z) * n + z * h(t-1)   P7 [hidden]   P8 h register
+"""
+from __future__ import annotations
+
+from amaranth import Mux, Signal, signed
+from amaranth.lib import memory
+
+from model import cycles
+from model.activations import make_activation
+
+from .activation import ActivationUnit
+from .gates import Extra, HOut, Row, delay, shape_of
+from .requant import requantize
+
+R_GATE, Z_GATE, N_GATE = 0, 1, 2
+
+
+def _one_minus(m, cfg, z, name):
+    """``1 - z`` in the gate format's fraction, as a signed signal wide enough for 1 and -max."""
+    fmt = cfg.fmt("gate")
+    out = Signal(signed(fmt.width + 2), name=name)
+    m.d.comb += out.eq((1 << fmt.frac_bits) - z)
+    return out
+
+
+def _h_sum(m, cfg, dp, z, n, hprev, name):
+    """``(1 - z) * n + z * h(t-1)`` aligned at ``dp.out_frac`` (exact)."""
+    return (_one_minus(m, cfg, z, name) * n << dp.zn_shift) + ((z * hprev) << dp.zh_shift)
+
+
+def _act_units(m, cfg):
+    f = cfg.formats
+    m.submodules.sig = sig = ActivationUnit(make_activation("sigmoid", cfg.sigmoid, f["pre"], f["gate"]))
+    m.submodules.tnh = tnh = ActivationUnit(make_activation("tanh", cfg.tanh, f["pre"], f["candidate"]))
+    for unit_ in (sig, tnh):
+        assert unit_.latency == cycles.ACT_LATENCY
+    return sig, tnh
+
+
+def _hidden(m, cfg, dp, st, hsum, v, u, pp, stage: int, state_w) -> HOut:
+    """[hidden] requantize ``hsum`` (a register at ``stage``), register h, write the state memory."""
+    f = cfg.formats
+    mh = cfg.mode("hidden")
+    hval, hsat = requantize(hsum, dp.out_frac, f["hidden"], mh.rounding, mh.overflow)
+    with m.If(v & hsat):
+        m.d.sync += st.sat_hidden.eq(1)
+    h = Signal(signed(f["hidden"].width), name="h_out")
+    m.d.sync += h.eq(hval)
+    out = HOut(delay(m, v, 1, "hv", stage), h, delay(m, u, 1, "hu", stage), delay(m, pp, 1, "hpp", stage))
+    m.d.comb += [state_w.addr.eq(out.unit), state_w.data.eq(out.h), state_w.en.eq(out.valid)]
+    return out
+
+
+def gru_gates(m, cfg, dp, row: Row, st, state_w, extra: Extra) -> HOut:
+    if cfg.reset == "after":
+        return _reset_after(m, cfg, dp, row, st, state_w)
+    return _reset_before(m, cfg, dp, row, st, state_w, extra)
+
+
+def _reset_after(m, cfg, dp, row: Row, st, state_w) -> HOut:
+    f = cfg.formats
+    A = cycles.ACT_LATENCY
+    is_n = row.gate == N_GATE
+    xs = row.acc_x + (row.bias << dp.b_shift)
+    hs = (row.acc - row.acc_x) + (row.aux << dp.b_shift)
+    # P2: [pre] for r and z rows, [gru_hn] for the n row's h part
+    pv2, sum2 = Signal(name="pv2"), Signal(signed(dp.acc_width + 2), name="sum2")
+    xs2 = Signal(signed(dp.acc_width + 1), name="xs2")
+    m.d.sync += [pv2.eq(row.valid), sum2.eq(Mux(is_n, hs, row.acc + (row.bias << dp.b_shift))), xs2.eq(xs)]
+    hg2, u2, pp2, hp2 = (delay(m, s, 1, n, 1) for s, n in
+                         ((row.gate, "hg"), (row.unit, "u"), (row.par, "pp"), (row.prev, "hp")))
+    n2 = hg2 == N_GATE
+    mp, mn = cfg.mode("pre"), cfg.mode("gru_hn")
+    pre_p, sat_p = requantize(sum2, dp.acc_frac, f["pre"], mp.rounding, mp.overflow)
+    pre_h, sat_h = requantize(sum2, dp.acc_frac, f["pre"], mn.rounding, mn.overflow)
+    with m.If(pv2 & ~n2 & sat_p):
+        m.d.sync += st.sat_pre.eq(1)
+    with m.If(pv2 & n2 & sat_h):
+        m.d.sync += st.sat_hn.eq(1)
+    # P3: r and z rows into the sigmoid; the n row's hn waits for r
+    pv3, pre3 = Signal(name="pv3"), Signal(shape_of(f["pre"]), name="pre3")
+    m.d.sync += [pv3.eq(pv2), pre3.eq(Mux(n2, pre_h, pre_p))]
+    sig, tnh = _act_units(m, cfg)
+    m.d.comb += [sig.x.eq(pre3), sig.valid_in.eq(pv3)]
+    hn5 = delay(m, pre3, 2, "hn", 3)
+    xs5 = delay(m, xs2, 3, "xs", 2)
+    v5, hg5, u5, pp5, hp5 = (delay(m, s, 3, n, 2) for s, n in
+                             ((pv2, "pv"), (hg2, "hg"), (u2, "u"), (pp2, "pp"), (hp2, "hp")))
+    # P6: r and z from the sigmoid (the n row two or more cycles later reads them)
+    v6, hg6 = delay(m, v5, 1, "pv", 5), delay(m, hg5, 1, "hg", 5)
+    r_r, z_r = Signal(shape_of(f["gate"]), name="r_r"), Signal(shape_of(f["gate"]), name="z_r")
+    with m.If(v6 & (hg6 == R_GATE)):
+        m.d.sync += r_r.eq(sig.y)
+    with m.If(v6 & (hg6 == Z_GATE)):
+        m.d.sync += z_r.eq(sig.y)
+    # P5 (n row): x part + r * hn at nh_frac
+    nsum6 = Signal(signed(max(len(xs5) + dp.nx_shift, len(r_r) + len(hn5) + dp.rhn_shift) + 2), name="nsum6")
+    m.d.sync += nsum6.eq((xs5 << dp.nx_shift) + ((r_r * hn5) << dp.rhn_shift))
+    nv6 = delay(m, v5 & (hg5 == N_GATE), 1, "nv", 5)
+    u6, pp6, hp6 = (delay(m, s, 1, n, 5) for s, n in ((u5, "u"), (pp5, "pp"), (hp5, "hp")))
+    # P6: [pre] for the candidate; z of this unit is final now, take it along
+    pre_n, sat_n = requantize(nsum6, dp.nh_frac, f["pre"], mp.rounding, mp.overflow)
+    with m.If(nv6 & sat_n):
+        m.d.sync += st.sat_pre.eq(1)
+    pre7, zc7 = Signal(shape_of(f["pre"]), name="pren7"), Signal.like(z_r, name="zc7")
+    m.d.sync += [pre7.eq(pre_n), zc7.eq(z_r)]
+    m.d.comb += [tnh.x.eq(pre7), tnh.valid_in.eq(1)]
+    nv, u10, pp10, hp10 = (delay(m, s, 1 + A, n, 6) for s, n in
+                           ((nv6, "nv"), (u6, "u"), (pp6, "pp"), (hp6, "hp")))
+    z10 = delay(m, zc7, A, "zc", 7)
+    # P10: (1 - z) * n + z * h(t-1)
+    hsum11 = Signal(signed(len(tnh.y) + len(z10) + len(hp10) + dp.zn_shift + dp.zh_shift + 4), name="hsum11")
+    m.d.sync += hsum11.eq(_h_sum(m, cfg, dp, z10, tnh.y, hp10, "omz10"))
+    v11, u11, pp11 = (delay(m, s, 1, n, 10) for s, n in ((nv, "nv"), (u10, "u"), (pp10, "pp")))
+    assert 11 + 1 == cycles.row_to_h(cfg)
+    return _hidden(m, cfg, dp, st, hsum11, v11, u11, pp11, 11, state_w)
+
+
+def _reset_before(m, cfg, dp, row: Row, st, state_w, extra: Extra) -> HOut:
+    f = cfg.formats
+    H = cfg.hidden_size
+    A = cycles.ACT_LATENCY
+    # P2: [pre]
+    pv2, sum2 = Signal(name="pv2"), Signal(signed(dp.acc_width + 1), name="sum2")
+    m.d.sync += [pv2.eq(row.valid), sum2.eq(row.acc + (row.bias << dp.b_shift))]
+    hg2, u2, hp2, pp2 = (delay(m, s, 1, n, 1) for s, n in
+                         ((row.gate, "hg"), (row.unit, "u"), (row.prev, "hp"), (row.par, "pp")))
+    mp = cfg.mode("pre")
+    pre, sat = requantize(sum2, dp.acc_frac, f["pre"], mp.rounding, mp.overflow)
+    with m.If(pv2 & sat):
+        m.d.sync += st.sat_pre.eq(1)
+    # P3: both activation units
+    pv3, pre3 = Signal(name="pv3"), Signal(shape_of(f["pre"]), name="pre3")
+    m.d.sync += [pv3.eq(pv2), pre3.eq(pre)]
+    sig, tnh = _act_units(m, cfg)
+    m.d.comb += [sig.x.eq(pre3), sig.valid_in.eq(pv3), tnh.x.eq(pre3), tnh.valid_in.eq(pv3)]
+    v6, hg6, u6, hp6, pp6 = (delay(m, s, 1 + A, n, 2) for s, n in
+                             ((pv2, "pv"), (hg2, "hg"), (u2, "u"), (hp2, "hp"), (pp2, "pp")))
+    u5 = delay(m, u2, A, "zu", 2)
+    # z memory: written by the z rows at P6, read by the n rows at P5 -> P6
+    m.submodules.zmem = zmem = memory.Memory(shape=shape_of(f["gate"]), depth=H, init=[])
+    zw = zmem.write_port()
+    zr = zmem.read_port(transparent_for=(zw,))
+    m.d.comb += [zw.addr.eq(u6), zw.data.eq(sig.y), zw.en.eq(v6 & (hg6 == Z_GATE)),
+                 zr.addr.eq(u5), zr.en.eq(1)]
+    # P6, r row: [gru_rh] r * h(t-1) into the operand memory at P7
+    mr = cfg.mode("gru_rh")
+    rh, rsat = requantize(sig.y * hp6, f["gate"].frac_bits + f["hidden"].frac_bits, f["hidden"],
+                          mr.rounding, mr.overflow)
+    is_r6 = v6 & (hg6 == R_GATE)
+    with m.If(is_r6 & rsat):
+        m.d.sync += st.sat_rh.eq(1)
+    rh7, rv7, ru7 = Signal(signed(f["hidden"].width), name="rh7"), Signal(name="rv7"), Signal.like(u6, name="ru7")
+    rp7 = Signal(name="rp7")
+    m.d.sync += [rh7.eq(rh), rv7.eq(is_r6), ru7.eq(u6), rp7.eq(pp6)]
+    ow = extra.op_write
+    m.d.comb += [ow.addr.eq(ru7), ow.data.eq(rh7), ow.en.eq(rv7)]
+    with m.If(rv7 & (ru7 == H - 1)):
+        m.d.sync += extra.op_ready[rp7].eq(1)
+    assert 6 + 2 == cycles.RH_READY
+    # P6, n row: (1 - z) * n + z * h(t-1)
+    hsum7 = Signal(signed(len(tnh.y) + len(zr.data) + len(hp6) + dp.zn_shift + dp.zh_shift + 4), name="hsum7")
+    m.d.sync += hsum7.eq(_h_sum(m, cfg, dp, zr.data, tnh.y, hp6, "omz6"))
+    v7, u7, pp7 = (delay(m, s, 1, n, 6) for s, n in ((v6 & (hg6 == N_GATE), "nv"), (u6, "u"), (pp6, "pp")))
+    assert 7 + 1 == cycles.row_to_h(cfg)
+    return _hidden(m, cfg, dp, st, hsum7, v7, u7, pp7, 7, state_w)
