@@ -87,7 +87,8 @@ def summarize(res: runner.RunResult, build_s: float) -> list[tuple[str, str]]:
         ("config", f"{cfg.name} ({Path(b.config_path).relative_to(runner.ROOT) if Path(b.config_path).is_relative_to(runner.ROOT) else b.config_path}): "
                    f"{cfg.variant}, input {cfg.input_size}, hidden {cfg.hidden_size}, lanes {cfg.lanes}"),
         ("simulator", _sim_version(b.sim)),
-        ("seed / parameter seed", f"{res.job.seed} / {b.param_seed}"),
+        ("seed / parameter seed", f"{res.job.seed} / {b.param_seed}") if not cfg.params else
+        ("seed / parameters", f"{res.job.seed} / {Path(cfg.params).name} (trained)"),
         ("sequences / steps", "; ".join(seq_parts) or "n/a"),
         ("h elements compared", str(compared)),
         ("bit-exact mismatches", f"{mism}" + ("" if mism == 0 else "  <-- MUST BE 0")),
@@ -145,6 +146,13 @@ def main(argv=None) -> int:
     tail = _Tail(progress)
     tail.start()
     job = runner.SimJob(mode="main", seed=args.seed, seqs=args.seqs, steps=args.steps)
+    utt = None
+    if cfg.params:  # a trained model: stream real test utterances (study.hwlink) instead of random ones
+        from study import hwlink  # noqa: PLC0415
+        utt = hwlink.prepare(cfg, args.seqs or 3, b.build_dir / "run" / "utterances.npz")
+        if utt is not None:
+            job.env["RNNKIT_INPUTS"] = str(utt.path)
+            print(f"[sim] streaming {len(utt.labels)} test utterances of {utt.model.name} (RNNKIT_INPUTS)", flush=True)
     try:
         res = runner.run(b, job, progress=str(progress))
     finally:
@@ -157,6 +165,13 @@ def main(argv=None) -> int:
     for k, v in rows:
         print(f"{k:<{width}}   {v}")
     print(line)
+    if utt is not None:
+        lines, same = hwlink.table(utt, cfg, res.report.get("test_cycles", {}).get("last_h"))
+        print("\nClasses (head applied to the last h of each utterance; hardware vs golden vs float model)")
+        print("\n".join(lines))
+        print("hardware h and classes equal the golden model's: " + ("yes" if same else "NO"))
+        if not same:
+            return 1
     print(f"log: {res.log.relative_to(runner.ROOT)}")
     if args.waves:
         if res.waves_file is not None:
