@@ -25,6 +25,7 @@ intermediate fits 62 bits.  No pragmas are emitted.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import re
 import shutil
@@ -566,8 +567,10 @@ inline wide_t requantize(wide_t raw) {{
             f'    ok = check_params(dir, "{f}", {c}, cell::{t}_WIDTH, cell::{t}_SIGNED, {ptr}) && ok;'
             for f, _, c, t, ptr in weights)
         c_decl = "static cell::cell_t c_seq[cell::MAX_STEPS][cell::HIDDEN_SIZE];\n" if lstm else ""
-        state_decl = ("cell::hidden_t h[cell::HIDDEN_SIZE] = {};\n        cell::cell_t c[cell::HIDDEN_SIZE] = {};"
-                      if lstm else "cell::hidden_t h[cell::HIDDEN_SIZE] = {};")
+        zero = ("h[u] = 0; c[u] = 0; " if lstm else "h[u] = 0; ")
+        state_decl = ("cell::hidden_t h[cell::HIDDEN_SIZE];\n        cell::cell_t c[cell::HIDDEN_SIZE];\n" if lstm
+                      else "cell::hidden_t h[cell::HIDDEN_SIZE];\n")
+        state_decl += f"        for (int u = 0; u < cell::HIDDEN_SIZE; ++u) {{ {zero}}}  // zero state (ap_int has no zero default)"
         step_call = f"{p}_step(x, h, c);" if lstm else f"{p}_step(x, h);"
         seq_call = (f"{p}_sequence(xs, n, h_seq, c_seq, h, c);" if lstm else f"{p}_sequence(xs, n, h_seq, h);")
         c_read = ('    std::vector<long long> c_exp;\n'
@@ -759,8 +762,10 @@ int main(int argc, char** argv) {{
 CXX      ?= g++
 CXXFLAGS ?= -std=c++17 -O2 -Wall -Wextra -Werror
 VECTORS  ?= ../vectors
+# folder with Xilinx's ap_int.h, for the ap_int<W> build (tb-ap, check-ap)
+AP_TYPES ?=
 
-.PHONY: tb check clean
+.PHONY: tb check tb-ap check-ap clean
 tb: {n}_tb
 
 {n}_tb: {n}_tb.cpp {n}_top.cpp {n}.h
@@ -769,8 +774,17 @@ tb: {n}_tb
 check: {n}_tb
 \t./{n}_tb $(VECTORS)
 
+tb-ap: {n}_tb_ap
+
+{n}_tb_ap: {n}_tb.cpp {n}_top.cpp {n}.h
+\t@test -f "$(AP_TYPES)/ap_int.h" || (echo "set AP_TYPES to a folder holding ap_int.h" && false)
+\t$(CXX) $(CXXFLAGS) {" ".join(AP_CXXFLAGS)} -isystem $(AP_TYPES) -o $@ {n}_tb.cpp {n}_top.cpp
+
+check-ap: {n}_tb_ap
+\t./{n}_tb_ap $(VECTORS)
+
 clean:
-\trm -f {n}_tb
+\trm -f {n}_tb {n}_tb_ap
 """
 
 
@@ -793,6 +807,9 @@ def generate(cfg: Config, q: QParams, out_dir, max_steps: int = DEFAULT_MAX_STEP
 
 #: Flags of the warning-free build the tests require.
 CXXFLAGS = ("-std=c++17", "-O2", "-Wall", "-Wextra", "-Werror")
+#: Extra flags for the ``ap_int`` build.  Xilinx's headers read an uninitialized member in
+#: ``ap_private``'s default constructor, which g++ reports as (maybe-)uninitialized use.
+AP_CXXFLAGS = ("-DRNNKIT_AP_INT", "-Wno-uninitialized", "-Wno-maybe-uninitialized")
 GXX_INSTALL_HINT = "apt-get install -y g++ (Debian/Ubuntu, as root; `make hls` and `make test` do this when they can)"
 
 
@@ -805,10 +822,27 @@ def find_cxx(cxx: str | None = None) -> str:
     return path
 
 
-def compile_tb(paths: dict, exe=None, cxx: str | None = None, extra_flags=()) -> Path:
-    """Compile the generated testbench and top functions with ``CXXFLAGS`` (warnings are errors)."""
+def ap_types_include() -> Path | None:
+    """A folder holding Xilinx's ``ap_int.h``: ``$RNNKIT_AP_TYPES``, else the copy the ``hls4ml``
+    package ships (found without importing it), else None."""
+    env = os.environ.get("RNNKIT_AP_TYPES")
+    if env:
+        return Path(env) if (Path(env) / "ap_int.h").is_file() else None
+    spec = importlib.util.find_spec("hls4ml")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    d = Path(list(spec.submodule_search_locations)[0]) / "templates" / "vivado" / "ap_types"
+    return d if (d / "ap_int.h").is_file() else None
+
+
+def compile_tb(paths: dict, exe=None, cxx: str | None = None, extra_flags=(), ap_include=None) -> Path:
+    """Compile the generated testbench and top functions with ``CXXFLAGS`` (warnings are errors).
+
+    ``ap_include``: a folder with ``ap_int.h``; the tensor types are then ``ap_int<W>`` (``AP_CXXFLAGS``).
+    """
     exe = Path(exe) if exe is not None else paths["tb"].with_suffix("")
-    cmd = [find_cxx(cxx), *CXXFLAGS, *extra_flags, "-o", str(exe), str(paths["tb"]), str(paths["top"])]
+    ap = (*AP_CXXFLAGS, "-isystem", str(ap_include)) if ap_include is not None else ()
+    cmd = [find_cxx(cxx), *CXXFLAGS, *ap, *extra_flags, "-o", str(exe), str(paths["tb"]), str(paths["top"])]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         raise HlsError(f"compiling the C++ testbench failed ({' '.join(cmd)}):\n{r.stdout}{r.stderr}")

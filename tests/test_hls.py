@@ -73,17 +73,20 @@ def gxx_or_fail():
         pytest.fail(str(e))
 
 
-def build_case(name: str):
-    """Generate and compile the C++ for config ``name`` (cached on the sources): (cfg, qparams, exe)."""
+def build_case(name: str, ap_include=None):
+    """Generate and compile the C++ for config ``name`` (cached on the sources): (cfg, qparams, exe).
+    With ``ap_include`` the tensor types are Xilinx's ``ap_int<W>``."""
     gxx_or_fail()
     cfg, scale = CASES[name]
     q = quantize(CellParams.for_config(cfg, seed=1, scale=scale), cfg)
     out = BUILD / name
     paths = hls.generate(cfg, q, out / "hls", max_steps=MAX_STEPS)
-    key = hashlib.sha256(b"".join(p.read_bytes() for p in paths.values()) + " ".join(hls.CXXFLAGS).encode())
-    exe, stamp = out / "tb", out / "tb.key"
+    suffix = "_ap" if ap_include is not None else ""
+    key = hashlib.sha256(b"".join(p.read_bytes() for p in paths.values())
+                         + " ".join(hls.CXXFLAGS + hls.AP_CXXFLAGS + (str(ap_include),)).encode())
+    exe, stamp = out / f"tb{suffix}", out / f"tb{suffix}.key"
     if not exe.exists() or not stamp.exists() or stamp.read_text() != key.hexdigest():
-        hls.compile_tb(paths, exe)
+        hls.compile_tb(paths, exe, ap_include=ap_include)
         stamp.write_text(key.hexdigest())
     return cfg, q, exe
 
@@ -126,6 +129,33 @@ def test_cpp_bit_exact(name, tmp_path):
             assert sat["cell"] > 0, sat
         elif cfg.reset == "after":
             assert sat["gru_hn"] > 0, sat
+
+
+def smallest(kind, reset=None):
+    cands = [(c.rows * (c.input_size + c.hidden_size), n) for n, (c, _) in CASES.items()
+             if c.kind == kind and (reset is None or c.reset == reset)]
+    return min(cands)[1]
+
+
+#: Small configs only: Xilinx's ap_int headers make a compile take seconds per thousand weights.
+AP_CASES = sorted({"tiny", "peephole_cnew", "x_lstm_wrap", smallest("gru", "after"), smallest("gru", "before"),
+                   "x_gru_after_wrap"} & set(CASES))
+
+
+@pytest.mark.parametrize("name", AP_CASES)
+def test_cpp_bit_exact_with_ap_int(name, tmp_path):
+    """The same sources built with -DRNNKIT_AP_INT (ap_int<W> tensor types from Xilinx's headers, as
+    shipped in hls4ml) match golden bit-exactly too."""
+    inc = hls.ap_types_include()
+    if inc is None:
+        pytest.skip("no ap_int.h: pip install hls4ml==1.3.0 (it ships Xilinx's ap_types) or set RNNKIT_AP_TYPES")
+    cfg, q, exe = build_case(name, ap_include=inc)
+    x = stimulus(cfg, seqs=2, steps=5)
+    vectors.write(tmp_path, cfg, q, x)
+    r = run_tb(exe, tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    per_step = cfg.hidden_size * (2 if cfg.kind == "lstm" else 1)
+    assert counts(r.stdout) == (2 * 2 * 5 * per_step, 0)
 
 
 def corrupt(path: Path, index: int, width: int):
