@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from amaranth import Signal, signed, unsigned
 
+from .requant import requantize
+
 
 @dataclass
 class Row:
@@ -63,3 +65,14 @@ def delay(m, sig, n: int, name: str, start: int):
         m.d.sync += nxt.eq(sig)
         sig = nxt
     return sig
+
+
+def hidden_out(m, cfg, dp, st, value, v, unit, par, stage: int) -> HOut:
+    """[hidden] requantize ``value`` (at ``dp.out_frac``, valid with ``v`` at ``stage``); h registered at ``stage + 1``."""
+    mh = cfg.mode("hidden")
+    hval, hsat = requantize(value, dp.out_frac, cfg.fmt("hidden"), mh.rounding, mh.overflow)
+    with m.If(v & hsat):
+        m.d.sync += st.sat_hidden.eq(1)
+    h = Signal(signed(cfg.fmt("hidden").width), name="h_out")
+    m.d.sync += h.eq(hval)
+    return HOut(delay(m, v, 1, "hv", stage), h, delay(m, unit, 1, "hu", stage), delay(m, par, 1, "hpp", stage))

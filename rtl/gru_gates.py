@@ -21,7 +21,7 @@ from model import cycles
 from model.activations import make_activation
 
 from .activation import ActivationUnit
-from .gates import Extra, HOut, Row, delay, shape_of
+from .gates import Extra, HOut, Row, delay, hidden_out, shape_of
 from .requant import requantize
 
 R_GATE, Z_GATE, N_GATE = 0, 1, 2
@@ -50,15 +50,8 @@ def _act_units(m, cfg):
 
 
 def _hidden(m, cfg, dp, st, hsum, v, u, pp, stage: int, state_w) -> HOut:
-    """[hidden] requantize ``hsum`` (a register at ``stage``), register h, write the state memory."""
-    f = cfg.formats
-    mh = cfg.mode("hidden")
-    hval, hsat = requantize(hsum, dp.out_frac, f["hidden"], mh.rounding, mh.overflow)
-    with m.If(v & hsat):
-        m.d.sync += st.sat_hidden.eq(1)
-    h = Signal(signed(f["hidden"].width), name="h_out")
-    m.d.sync += h.eq(hval)
-    out = HOut(delay(m, v, 1, "hv", stage), h, delay(m, u, 1, "hu", stage), delay(m, pp, 1, "hpp", stage))
+    """h from ``hsum`` (a register at ``stage``); h(t) also goes to the state memory as next step's h(t-1)."""
+    out = hidden_out(m, cfg, dp, st, hsum, v, u, pp, stage)
     m.d.comb += [state_w.addr.eq(out.unit), state_w.data.eq(out.h), state_w.en.eq(out.valid)]
     return out
 

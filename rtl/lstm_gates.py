@@ -15,7 +15,7 @@ from model import cycles
 from model.activations import make_activation
 
 from .activation import ActivationUnit
-from .gates import HOut, Row, delay, shape_of
+from .gates import HOut, Row, delay, hidden_out, shape_of
 from .requant import requantize
 
 
@@ -102,11 +102,5 @@ def lstm_gates(m, cfg, dp, row: Row, st, state_w) -> HOut:
     n_rest = cycles.row_to_h(cfg) - 9
     v, od, ud, ppd = (delay(m, s, n_rest, n, 8) for s, n in ((cv8, "cv"), (o8, "o"), (u8, "u"), (pp8, "pp")))
     # P11 (P13 for c_new): h = o * tanh(c)
-    mh = cfg.mode("hidden")
     o_final = sig_o.y if c_new else od
-    hval, hsat = requantize(o_final * tc_y, dp.out_frac, f["hidden"], mh.rounding, mh.overflow)
-    with m.If(v & hsat):
-        m.d.sync += st.sat_hidden.eq(1)
-    h = Signal(signed(f["hidden"].width), name="h_out")
-    m.d.sync += h.eq(hval)
-    return HOut(delay(m, v, 1, "hv", 0), h, delay(m, ud, 1, "hu", 0), delay(m, ppd, 1, "hpp", 0))
+    return hidden_out(m, cfg, dp, st, o_final * tc_y, v, ud, ppd, cycles.row_to_h(cfg) - 1)

@@ -89,26 +89,19 @@ def test_weight_reload_through_write_port(name):
     assert not np.array_equal(golden.run(qa, seqs[0][None], cfg).outputs[0], res.outputs[0])
 
 
-def test_saturation_reported():
-    """A cell format too narrow for the data: golden counts saturations, the status bit is set."""
-    cfg = load("tiny").replace(formats={"cell": "s1.10"})
+@pytest.mark.parametrize("name,formats,point,bit", [
+    ("tiny", {"cell": "s1.10"}, "cell", "sat_cell"),
+    ("gru_small", {"pre": "s2.10"}, "gru_hn", "sat_hn"),
+])
+def test_saturation_reported(name, formats, point, bit):
+    """A format too narrow for the data (LSTM: c(t); reset-after GRU: W_hn h + b_hn in the pre
+    format): the golden model counts saturations at that point and the status bit is set."""
+    cfg = load(name).replace(formats=formats)
     q = quantize(CellParams.for_config(cfg, seed=1, scale=2.0), cfg)
     seqs = [np.full((6, cfg.input_size), cfg.fmt("input").max_int, dtype=np.int64)]
     res = amsim.run(cfg, q, seqs)
-    assert golden.run(q, seqs[0][None], cfg).saturated["cell"] > 0
-    assert res.status["sat_cell"] == 1
-    assert_matches_golden(cfg, q, seqs, res)
-
-
-def test_gru_hn_saturation_reported():
-    """Reset-after GRU with a narrow pre-activation format: W_hn h + b_hn saturates at point
-    gru_hn (counted by the golden model), and status.sat_hn is set."""
-    cfg = load("gru_small").replace(formats={"pre": "s2.10"})
-    q = quantize(CellParams.for_config(cfg, seed=1, scale=2.0), cfg)
-    seqs = [np.full((6, cfg.input_size), cfg.fmt("input").max_int, dtype=np.int64)]
-    res = amsim.run(cfg, q, seqs)
-    assert golden.run(q, seqs[0][None], cfg).saturated["gru_hn"] > 0
-    assert res.status["sat_hn"] == 1
+    assert golden.run(q, seqs[0][None], cfg).saturated[point] > 0
+    assert res.status[bit] == 1
     assert_matches_golden(cfg, q, seqs, res)
 
 
