@@ -13,6 +13,7 @@ from .run import SAT_KEYS
 
 TENSOR_ORDER = ("input", "weight", "bias", "pre", "gate", "candidate", "cell", "cell_act", "hidden")
 COST_COLS = ("luts", "ffs", "dsps", "brams")
+COST_NAMES = {"luts": "LUTs", "ffs": "FFs", "dsps": "DSPs", "brams": "BRAMs"}
 SETTING_COLS = ("weight_bits", "act_bits", "input_bits", "cell_bits", "acc_bits", "bias_bits", "rounding",
                 "overflow", "sigmoid", "tanh", "uniform", "lanes")
 
@@ -111,7 +112,9 @@ def plots(res, out: Path) -> list[str]:
         for r, p in sel:
             key = p.settings[by] if by in p.axes else None
             groups.setdefault(key, []).append((p.settings[x], r))
-        return {k: sorted(v, key=lambda t: t[0]) for k, v in sorted(groups.items(), key=lambda kv: str(kv[0]))}
+        def order(kv):
+            return (0, kv[0], "") if isinstance(kv[0], (int, float)) else (1, 0, str(kv[0]))
+        return {k: sorted(v, key=lambda t: t[0]) for k, v in sorted(groups.items(), key=order)}
 
     g, sel = grid_with("weight_bits")
     if sel:
@@ -162,12 +165,14 @@ def plots(res, out: Path) -> list[str]:
         fy = [100 * byi[i]["accuracy"] for i in front]
         ax.step(fx, fy, where="post", color="C3", lw=1.2)
         ax.scatter(fx, fy, s=30, c="C3", label="Pareto front", zorder=3)
-        for r in headline_rows(res):
-            if r.get("hw_status") == "ok":
-                ax.annotate(r["label"], (r[cost], 100 * r["accuracy"]), fontsize=7, xytext=(4, -10),
-                            textcoords="offset points")
+        heads = [r for r in headline_rows(res) if r.get("hw_status") == "ok"]
+        ax.scatter([r[cost] for r in heads], [100 * r["accuracy"] for r in heads], s=40, marker="D",
+                   facecolors="none", edgecolors="C0", label="headline points (#)", zorder=4)
+        for n, r in enumerate(heads):
+            ax.annotate(f"#{r['index']}", (r[cost], 100 * r["accuracy"]), fontsize=8, color="C0",
+                        xytext=(5, 4 if n % 2 else -11), textcoords="offset points")
         ax.axhline(100 * float_acc, color="k", ls="--", lw=1, label=f"float {100 * float_acc:.2f} %")
-        ax.set_xlabel(f"{cost.upper()} ({ctx.sweep.target})")
+        ax.set_xlabel(f"{COST_NAMES[cost]} (Yosys synth_{ctx.sweep.target})")
         ax.set_ylabel("test accuracy (%)")
         lo = min(100 * r["accuracy"] for r in ok)
         ax.set_ylim(max(0, min(lo, 100 * float_acc - 10) - 1), 100.5)
@@ -207,19 +212,19 @@ def markdown(res, images: list[str]) -> str:
         "(no padding, no truncation); the golden model batches sequences of equal length, and the head "
         "reads h at the last frame. The hardware does the same when a sequence is streamed with its "
         "`first` flag.",
-        f"- Hardware cost: Yosys `synth_{sw.target}` of the LSTM gate pipeline with the trained weights "
-        f"baked in, {rows[0]['settings']['lanes']} MAC lanes; the Pareto front uses {sw.cost.upper()}.",
+        f"- Hardware cost: Yosys `synth_{sw.target}` of the gate pipeline (`rtl/`) with the trained weights "
+        f"baked in, {rows[0]['settings']['lanes']} MAC lanes; the Pareto front uses {COST_NAMES[sw.cost]}.",
         f"- Formats: widths from the sweep, integer bits from the calibration on the training set "
         f"(margin {sw.margin:g}); `uniform` points use one format for every tensor.",
         "",
         "## Headline", "",
     ]
-    hrows = [["float reference", "float64", _pct(float_acc), "0.00", "100.00 %", "0", "0", "-", "-", "-", "-", "-"]]
+    hrows = [["", "float reference", "float64", _pct(float_acc), "0.00", "100.00 %", "0", "0", "-", "-", "-", "-", "-"]]
     for r in headline_rows(res):
-        hrows.append([r["label"], _widths(r), _pct(r["accuracy"]), f"{100 * (r['accuracy'] - float_acc):+.2f}",
+        hrows.append([r["index"], r["label"], _widths(r), _pct(r["accuracy"]), f"{100 * (r['accuracy'] - float_acc):+.2f}",
                       _pct(r["agreement"]), f"{r['max_abs']:.3g}", f"{r['rms']:.3g}", _sat_str(r)]
                      + [_cost(r, k) for k in COST_COLS])
-    L += _table(["point", "widths", "accuracy", "Δ vs float (pp)", "agrees with float", "max-abs h err",
+    L += _table(["#", "point", "widths", "accuracy", "Δ vs float (pp)", "agrees with float", "max-abs h err",
                  "RMS h err", "saturations", "LUTs", "FFs", "DSPs", "BRAMs"], hrows)
     L += ["", "Widths: `w` weights, `a` activations and hidden state (gate, candidate, tanh(c), h, "
           "and the input unless `in` is given), `c` cell state, `acc` the requantized accumulator "
@@ -239,10 +244,12 @@ def markdown(res, images: list[str]) -> str:
     L += [""]
     if images:
         L += ["## Plots", ""] + [f"![{i}]({i})" for i in images] + [""]
-    L += ["## Pareto front (accuracy against " + sw.cost.upper() + ")", ""]
-    prow = [[byi[i]["label"], _formats_str(byi[i]["formats"]), _pct(byi[i]["accuracy"])]
+    L += ["## Pareto front (accuracy against " + COST_NAMES[sw.cost] + ")", "",
+          "A point is on the front when no other point reaches at least its accuracy at a lower or equal cost.",
+          ""]
+    prow = [[i, byi[i]["label"], _formats_str(byi[i]["formats"]), _pct(byi[i]["accuracy"])]
             + [_cost(byi[i], k) for k in COST_COLS] for i in front]
-    L += _table(["point", "formats", "accuracy", "LUTs", "FFs", "DSPs", "BRAMs"], prow) if prow else \
+    L += _table(["#", "point", "formats", "accuracy", "LUTs", "FFs", "DSPs", "BRAMs"], prow) if prow else \
         ["No point has a hardware cost."]
     unavailable = [r for r in rows if r.get("hw_status") != "ok"]
     if unavailable:
