@@ -230,29 +230,27 @@ def load(path) -> VectorSet:
 
 # ---- command line -----------------------------------------------------------------------------------
 
-def positive_int(name: str, make_var: str):
-    """An argparse type accepting a positive integer, naming the option and its make variable on error."""
+def int_option(name: str, make_var: str, minimum: int):
+    """An argparse type accepting an integer >= ``minimum``, naming the option and its make variable on error."""
+    what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+
     def parse(text):
         try:
             v = int(text)
         except ValueError:
             v = None
-        if v is None or v <= 0:
-            raise argparse.ArgumentTypeError(f"{name} ({make_var}) must be a positive integer, not {text!r}")
+        if v is None or v < minimum:
+            raise argparse.ArgumentTypeError(f"{name} ({make_var}) must be {what}, not {text!r}")
         return v
     return parse
+
+
+def positive_int(name: str, make_var: str):
+    return int_option(name, make_var, 1)
 
 
 def nonneg_int(name: str, make_var: str):
-    def parse(text):
-        try:
-            v = int(text)
-        except ValueError:
-            v = None
-        if v is None or v < 0:
-            raise argparse.ArgumentTypeError(f"{name} ({make_var}) must be an integer >= 0, not {text!r}")
-        return v
-    return parse
+    return int_option(name, make_var, 0)
 
 
 def load_config_arg(path: str) -> Config:
