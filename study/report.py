@@ -76,11 +76,12 @@ def headline_rows(res) -> list:
     return [r for r, p in zip(res["rows"], res["context"].sweep.points) if not p.axes]
 
 
-def _widths(r) -> str:
+def _widths(r, kind: str = "lstm") -> str:
     s = r["settings"]
     if s["uniform"]:
         return f"all {Fmt.parse(s['uniform']).ap}"
-    return (f"w{s['weight_bits']} a{s['act_bits']} c{s['cell_bits']} acc{s['acc_bits']} b{s['bias_bits']}"
+    cell = f" c{s['cell_bits']}" if kind == "lstm" else ""
+    return (f"w{s['weight_bits']} a{s['act_bits']}{cell} acc{s['acc_bits']} b{s['bias_bits']}"
             + (f" in{s['input_bits']}" if s["input_bits"] else ""))
 
 
@@ -221,7 +222,8 @@ def markdown(res, images: list[str]) -> str:
     ]
     hrows = [["", "float reference", "float64", _pct(float_acc), "0.00", "100.00 %", "0", "0", "-", "-", "-", "-", "-"]]
     for r in headline_rows(res):
-        hrows.append([r["index"], r["label"], _widths(r), _pct(r["accuracy"]), f"{100 * (r['accuracy'] - float_acc):+.2f}",
+        hrows.append([r["index"], r["label"], _widths(r, m.params.kind), _pct(r["accuracy"]),
+                      f"{100 * (r['accuracy'] - float_acc):+.2f}",
                       _pct(r["agreement"]), f"{r['max_abs']:.3g}", f"{r['rms']:.3g}", _sat_str(r)]
                      + [_cost(r, k) for k in COST_COLS])
     L += _table(["#", "point", "widths", "accuracy", "Δ vs float (pp)", "agrees with float", "max-abs h err",
@@ -235,6 +237,8 @@ def markdown(res, images: list[str]) -> str:
     hr = headline_rows(res)
     frows = []
     for t in TENSOR_ORDER:
+        if m.params.kind == "gru" and t in ("cell", "cell_act"):
+            continue  # not part of a GRU
         cells = [t, f"{ctx.ranges.get(t, 0):.4g}"]
         for r in hr:
             f = r["formats"].get(t)
@@ -262,7 +266,7 @@ def markdown(res, images: list[str]) -> str:
     arows = []
     for r in rows:
         s = r["settings"]
-        arows.append([r["index"], r["label"], _widths(r), s["rounding"], s["overflow"], _act(s["sigmoid"]),
+        arows.append([r["index"], r["label"], _widths(r, m.params.kind), s["rounding"], s["overflow"], _act(s["sigmoid"]),
                       _act(s["tanh"]), _pct(r["accuracy"]), _pct(r["agreement"]), f"{r['max_abs']:.3g}",
                       f"{r['rms']:.3g}"] + [r[f"sat_{k}"] for k in ("input", "pre", "cell", "hidden")]
                      + [_cost(r, k) for k in COST_COLS] + ["yes" if r["index"] in front else ""])

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from model.config import Config
+from model.fixedpoint import Fmt
 from study import data, models, report, run, sweep
 
 
@@ -99,3 +100,25 @@ def test_pareto_front():
             for i, (c, a) in enumerate([(100, 0.5), (200, 0.9), (150, 0.4), (300, 0.9), (400, 0.95)])]
     rows.append({"index": 5, "hw_status": "unavailable", "accuracy": 1.0})
     assert report.pareto(rows, "luts") == [0, 1, 4]
+
+
+def test_quantized_head(tmp_path, tiny_model):
+    """The integer head: 16-bit weights give the float head's classes; the logits match a hand computation."""
+    m = tiny_model
+    _, test = m.datasets()
+    hidden = Fmt.parse("s1.15")
+    rng = np.random.default_rng(0)
+    h_raw = rng.integers(-2 ** 15, 2 ** 15, (50, m.params.hidden_size))
+    logits, fmt = run.quantized_head(m, h_raw, hidden, 16, "half_even")
+    wf = float(np.abs(m.head_w).max())
+    int_bits = int(np.floor(np.log2(wf))) + 2 if wf >= 1 else 1
+    assert fmt == f"s{int_bits}.{16 - int_bits}"
+    scale = 2.0 ** (15 + 16 - int_bits)
+    want = (h_raw / 2 ** 15) @ m.head_w.T + m.head_b
+    np.testing.assert_allclose(logits / scale, want, atol=m.params.hidden_size * 2.0 ** -(16 - int_bits))
+    assert np.mean(logits.argmax(1) == want.argmax(1)) >= 0.98
+    text = ('model = "digits_lstm16"\ntarget = "none"\nhead = "quantized"\n'
+            '[[point]]\nlabel = "q16"\nweight_bits = 16\nact_bits = 16\nhead_bits = 16\n')
+    (tmp_path / "q.toml").write_text(text)
+    res = run.run(sweep.load(tmp_path / "q.toml"), jobs=1, synth=False, progress=False, log=lambda *a: None)
+    assert res["rows"][0]["head_format"] == fmt and res["rows"][0]["agreement"] >= 0.99
