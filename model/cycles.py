@@ -28,24 +28,25 @@ from dataclasses import dataclass
 
 from .config import Config
 
-#: Issue -> weight/z memory read -> product register -> accumulator (and hold register).
-LANE_LATENCY = 3
+#: Issue -> weight/z memory read -> operand registers -> product register -> accumulator (and hold).
+LANE_LATENCY = 4
 #: Latency of every activation unit (table read, interpolation, mirror).
 ACT_LATENCY = 3
 #: Post-processor: row issue (P0) .. pre-activation into the activation unit (P3).
 ROW_TO_ACT = 3
-#: LSTM: gate value (P6) -> cell sum (P7) -> c(t) register (P8) -> tanh(c) (P11) -> h register (P12).
-ROW_TO_H = ROW_TO_ACT + ACT_LATENCY + 1 + 1 + ACT_LATENCY + 1
+#: LSTM: gate value (P6) -> cell sum (P7) -> c(t) register (P8) -> tanh(c) (P11) -> o*tanh(c) (P12)
+#: -> h register (P13).
+ROW_TO_H = ROW_TO_ACT + ACT_LATENCY + 1 + 1 + ACT_LATENCY + 2
 #: Peephole ``c_new``: o's pre-activation waits for c(t): add p_o*c(t) (P9), requantize (P10),
-#: a second sigmoid (P13), then h (P14): two cycles more than the tanh(c) path.
+#: a second sigmoid (P13), then h (P15): two cycles more than the tanh(c) path.
 C_NEW_EXTRA = 2
 #: Reset-after GRU, n row: hn requantized (P3), held until r is known (P5: r*hn), [pre] (P6),
 #: tanh (P7..P10), h sum (P11), h register (P12).
 GRU_AFTER_ROW_TO_H = ROW_TO_ACT + 2 + 2 + ACT_LATENCY + 2
-#: Reset-before GRU, n row: tanh (P3..P6), h sum (P7), h register (P8).
-GRU_BEFORE_ROW_TO_H = ROW_TO_ACT + ACT_LATENCY + 2
-#: Reset-before GRU, r row: sigmoid out (P6), r*h requantized and written (P7), flag seen (P8).
-RH_READY = ROW_TO_ACT + ACT_LATENCY + 2
+#: Reset-before GRU, n row: tanh and z (P6), operands registered (P7), h sum (P8), h register (P9).
+GRU_BEFORE_ROW_TO_H = ROW_TO_ACT + ACT_LATENCY + 3
+#: Reset-before GRU, r row: sigmoid out (P6), r*h (P7), requantized and written (P8), flag seen (P9).
+RH_READY = ROW_TO_ACT + ACT_LATENCY + 3
 #: Output FIFO (first-word-fall-through, buffered): h register -> element valid on the output stream.
 FIFO_LATENCY = 2
 #: Input: the vector is usable the cycle after its last element's handshake.

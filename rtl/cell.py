@@ -6,7 +6,7 @@
                                           +--> z = [x(t); h(t-1)] broadcast   (pass 2 of a
                          h double buffer --+          |                          reset-before GRU:
                                                       v                          [x(t); r*h(t-1)])
-     lane 0..L-1:  weight memory --> w * z (prod) --> acc (+= prod << shift) --> hold[l]
+     lane 0..L-1:  weight memory --> w, z registers --> w * z (prod) --> acc (+= prod << shift) --> hold[l]
                                                                                   |
      serializer, one row per cycle (P0): hold[q], bias, aux and state reads       v
      gate math (rtl.lstm_gates / rtl.gru_gates), P1 .. row_to_h --> h memory + output FIFO --> o
@@ -38,7 +38,7 @@ from model.config import Config, ConfigError
 from model.datapath import Datapath
 from model.params import QParams
 
-from .gates import Extra, Row
+from .gates import Extra, Row, delay
 from .gru_gates import gru_gates
 from .layout import Layout, memory_images
 from .lstm_gates import lstm_gates
@@ -206,7 +206,7 @@ class RecurrentCell(wiring.Component):
         m.d.comb += [xr.addr.eq(rb * I + j), xr.en.eq(issue),
                      hr.addr.eq(Mux(par, 0, H) + j - I), hr.en.eq(issue)]
 
-        # stage 1: memory data; stage 2: product; stage 3: accumulate
+        # stage 1: memory data
         v1, first1, isx1, xend1, zero1, par1, sos1 = (Signal(name=n) for n in
                                                       ("v1", "first1", "isx1", "xend1", "zero1", "par1", "sos1"))
         last1 = Signal(name="last1")
@@ -221,12 +221,19 @@ class RecurrentCell(wiring.Component):
             hpart = Mux(pass2_1, opr.data, hr.data)
         z1 = Signal(signed(max(f["input"].width, f["hidden"].width)))
         m.d.comb += z1.eq(Mux(isx1, xr.data, Mux(zero1, 0, hpart)))
-        v2, first2, last2, isx2, xend2, par2, sos2 = (Signal(name=n) for n in
-                                                      ("v2", "first2", "last2", "isx2", "xend2", "par2", "sos2"))
-        slot2 = Signal(range(max(S, 2)))
-        m.d.sync += [v2.eq(v1), first2.eq(first1), last2.eq(last1), isx2.eq(isx1), xend2.eq(xend1),
-                     slot2.eq(slot1), par2.eq(par1), sos2.eq(sos1)]
-        done2 = v2 & last2
+        # stage 2: registered multiplier operands (z here, the weight in each lane)
+        z2 = Signal.like(z1, name="z2")
+        m.d.sync += z2.eq(z1)
+        v2, first2, last2, isx2, xend2, par2, sos2, slot2 = (
+            delay(m, sig, 1, name, 1) for sig, name in
+            ((v1, "v"), (first1, "first"), (last1, "last"), (isx1, "isx"), (xend1, "xend"), (par1, "par"),
+             (sos1, "sos"), (slot1, "slot")))
+        # stage 3: product; stage 4: accumulate
+        v3, first3, last3, isx3, xend3, par3, sos3, slot3 = (
+            delay(m, sig, 1, name, 2) for sig, name in
+            ((v2, "v"), (first2, "first"), (last2, "last"), (isx2, "isx"), (xend2, "xend"), (par2, "par"),
+             (sos2, "sos"), (slot2, "slot")))
+        done3 = v3 & last3
         acc_shape = signed(dp.acc_width)
         hold, hold_x = [], []
         for lane in range(L):
@@ -236,22 +243,23 @@ class RecurrentCell(wiring.Component):
             m.d.comb += [rp.addr.eq(waddr), rp.en.eq(issue),
                          wp.addr.eq(self.w.payload.addr[:lay.offset_bits]), wp.data.eq(self.w.payload.data),
                          wp.en.eq(self.w.valid & (self.w.payload.addr[lay.offset_bits:] == lane))]
+            w2 = Signal(signed(f["weight"].width), name=f"w2_{lane}")
             prod = Signal(signed(f["weight"].width + z1.shape().width), name=f"prod{lane}")
             acc = Signal(acc_shape, name=f"acc{lane}")
             h = Signal(acc_shape, name=f"hold{lane}")
-            m.d.sync += prod.eq(rp.data * z1)
-            nxt = Mux(first2, 0, acc) + Mux(isx2, prod << dp.x_shift, prod << dp.h_shift)
-            with m.If(v2):
+            m.d.sync += [w2.eq(rp.data), prod.eq(w2 * z2)]
+            nxt = Mux(first3, 0, acc) + Mux(isx3, prod << dp.x_shift, prod << dp.h_shift)
+            with m.If(v3):
                 m.d.sync += acc.eq(nxt)
-            with m.If(done2):
+            with m.If(done3):
                 m.d.sync += h.eq(nxt)
             hold.append(h)
             if split_x:
                 # the row's x part alone: kept at its last x element, held with the row
                 xpart, hx = Signal(acc_shape, name=f"xpart{lane}"), Signal(acc_shape, name=f"hold_x{lane}")
-                with m.If(v2 & xend2):
+                with m.If(v3 & xend3):
                     m.d.sync += xpart.eq(nxt)
-                with m.If(done2):
+                with m.If(done3):
                     m.d.sync += hx.eq(xpart)
                 hold_x.append(hx)
         hold = Array(hold)
@@ -278,9 +286,9 @@ class RecurrentCell(wiring.Component):
         slot_n = L
         for k, n in enumerate(sch.slot_rows):
             if n != L:
-                slot_n = Mux(slot2 == k, n, slot_n)
-        with m.If(done2):
-            m.d.sync += [busy.eq(1), q.eq(0), nrows.eq(slot_n), pp_par.eq(par2), pp_sos.eq(sos2)]
+                slot_n = Mux(slot3 == k, n, slot_n)
+        with m.If(done3):
+            m.d.sync += [busy.eq(1), q.eq(0), nrows.eq(slot_n), pp_par.eq(par3), pp_sos.eq(sos3)]
             with m.If(busy & (q != nrows - 1)):
                 m.d.sync += st.err_overrun.eq(1)
 

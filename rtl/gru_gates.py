@@ -9,8 +9,8 @@ Reset-after (rows r, z, n per unit; ``acc_x`` splits the n row's dot product)::
 Reset-before (gate-major: all r rows, all z rows, then the n rows of pass 2)::
 
     P1 acc + b   P2 [pre]   P3..P6 sigmoid / tanh
-    P6 r: [gru_rh] r * h(t-1) -> P7 operand memory (pass 2 reads it as its h part)
-       z: z memory       n: (1 - z) * n + z * h(t-1)   P7 [hidden]   P8 h register
+    P6 r: r * h(t-1)   P7 [gru_rh] -> P8 operand memory (pass 2 reads it as its h part)
+    P6 z: z memory     P7 n: (1 - z) * n + z * h(t-1)   P8 [hidden]   P9 h register
 """
 from __future__ import annotations
 
@@ -142,30 +142,33 @@ def _reset_before(m, cfg, dp, row: Row, st, state_w, extra: Extra) -> HOut:
     v6, hg6, u6, hp6, pp6 = (delay(m, s, 1 + A, n, 2) for s, n in
                              ((pv2, "pv"), (hg2, "hg"), (u2, "u"), (hp2, "hp"), (pp2, "pp")))
     u5 = delay(m, u2, A, "zu", 2)
-    # z memory: written by the z rows at P6, read by the n rows at P5 -> P6
+    # z memory: written by the z rows at P6, read by the n rows at P5 -> P6, held in a register at P7
     m.submodules.zmem = zmem = memory.Memory(shape=shape_of(f["gate"]), depth=H, init=[])
     zw = zmem.write_port()
     zr = zmem.read_port(transparent_for=(zw,))
     m.d.comb += [zw.addr.eq(u6), zw.data.eq(sig.y), zw.en.eq(v6 & (hg6 == Z_GATE)),
                  zr.addr.eq(u5), zr.en.eq(1)]
-    # P6, r row: [gru_rh] r * h(t-1) into the operand memory at P7
+    # P6, r row: r * h(t-1) (P7 [gru_rh]) into the operand memory at P8
+    prh7 = Signal(signed(len(sig.y) + len(hp6) + 1), name="prh7")
+    m.d.sync += prh7.eq(sig.y * hp6)
+    rv7, u7, pp7 = (delay(m, s, 1, n, 6) for s, n in ((v6 & (hg6 == R_GATE), "rv"), (u6, "u"), (pp6, "pp")))
     mr = cfg.mode("gru_rh")
-    rh, rsat = requantize(sig.y * hp6, f["gate"].frac_bits + f["hidden"].frac_bits, f["hidden"],
-                          mr.rounding, mr.overflow)
-    is_r6 = v6 & (hg6 == R_GATE)
-    with m.If(is_r6 & rsat):
+    rh, rsat = requantize(prh7, f["gate"].frac_bits + f["hidden"].frac_bits, f["hidden"], mr.rounding, mr.overflow)
+    with m.If(rv7 & rsat):
         m.d.sync += st.sat_rh.eq(1)
-    rh7, rv7, ru7 = Signal(signed(f["hidden"].width), name="rh7"), Signal(name="rv7"), Signal.like(u6, name="ru7")
-    rp7 = Signal(name="rp7")
-    m.d.sync += [rh7.eq(rh), rv7.eq(is_r6), ru7.eq(u6), rp7.eq(pp6)]
+    rh8 = Signal(signed(f["hidden"].width), name="rh8")
+    m.d.sync += rh8.eq(rh)
+    rv8, ru8, rp8 = (delay(m, s, 1, n, 7) for s, n in ((rv7, "rv"), (u7, "ru"), (pp7, "rp")))
     ow = extra.op_write
-    m.d.comb += [ow.addr.eq(ru7), ow.data.eq(rh7), ow.en.eq(rv7)]
-    with m.If(rv7 & (ru7 == H - 1)):
-        m.d.sync += extra.op_ready[rp7].eq(1)
-    assert 6 + 2 == cycles.RH_READY
-    # P6, n row: (1 - z) * n + z * h(t-1)
-    hsum7 = Signal(signed(len(tnh.y) + len(zr.data) + len(hp6) + dp.zn_shift + dp.zh_shift + 4), name="hsum7")
-    m.d.sync += hsum7.eq(_h_sum(m, cfg, dp, zr.data, tnh.y, hp6, "omz6"))
-    v7, u7, pp7 = (delay(m, s, 1, n, 6) for s, n in ((v6 & (hg6 == N_GATE), "nv"), (u6, "u"), (pp6, "pp")))
-    assert 7 + 1 == cycles.row_to_h(cfg)
-    return _hidden(m, cfg, dp, st, hsum7, v7, u7, pp7, 7, state_w)
+    m.d.comb += [ow.addr.eq(ru8), ow.data.eq(rh8), ow.en.eq(rv8)]
+    with m.If(rv8 & (ru8 == H - 1)):
+        m.d.sync += extra.op_ready[rp8].eq(1)
+    assert 8 + 1 == cycles.RH_READY
+    # P7, n row: (1 - z) * n + z * h(t-1)
+    z7, n7, hp7 = Signal.like(zr.data, name="z7"), Signal.like(tnh.y, name="n7"), delay(m, hp6, 1, "hp", 6)
+    m.d.sync += [z7.eq(zr.data), n7.eq(tnh.y)]
+    hsum8 = Signal(signed(len(n7) + len(z7) + len(hp7) + dp.zn_shift + dp.zh_shift + 4), name="hsum8")
+    m.d.sync += hsum8.eq(_h_sum(m, cfg, dp, z7, n7, hp7, "omz7"))
+    v8, u8, pp8 = (delay(m, s, 2, n, 6) for s, n in ((v6 & (hg6 == N_GATE), "nv"), (u6, "hu"), (pp6, "hp")))
+    assert 8 + 1 == cycles.row_to_h(cfg)
+    return _hidden(m, cfg, dp, st, hsum8, v8, u8, pp8, 8, state_w)

@@ -4,7 +4,7 @@
 
     P1 sum = acc + b + p*c(t-1)   P2 [pre] requant   P3..P6 sigmoid / tanh unit
     P6 (g row) f*c + i*g   P7 [cell] requant -> c memory   P8..P11 tanh(c)
-    P11 [hidden] requant o*tanh(c)   P12 h register
+    P11 o*tanh(c)   P12 [hidden] requant   P13 h register
     (peephole c_new: P8 o sum + p_o*c(t), P9 [pre], P10..P13 sigmoid, h two cycles later)
 """
 from __future__ import annotations
@@ -99,8 +99,12 @@ def lstm_gates(m, cfg, dp, row: Row, st, state_w) -> HOut:
             m.d.sync += st.sat_pre.eq(1)
         m.d.comb += [sig_o.x.eq(pre10), sig_o.valid_in.eq(1)]
         tc_y = delay(m, tnc.y, cycles.C_NEW_EXTRA, "tc", 11)
-    n_rest = cycles.row_to_h(cfg) - 9
+    n_rest = cycles.row_to_h(cfg) - 10
     v, od, ud, ppd = (delay(m, s, n_rest, n, 8) for s, n in ((cv8, "cv"), (o8, "o"), (u8, "u"), (pp8, "pp")))
-    # P11 (P13 for c_new): h = o * tanh(c)
+    # P11 (P13 for c_new): o * tanh(c); P12 [hidden]
+    last = cycles.row_to_h(cfg) - 2
     o_final = sig_o.y if c_new else od
-    return hidden_out(m, cfg, dp, st, o_final * tc_y, v, ud, ppd, cycles.row_to_h(cfg) - 1)
+    oc = Signal(signed(len(o_final) + len(tc_y) + 1), name=f"oc{last + 1}")
+    m.d.sync += oc.eq(o_final * tc_y)
+    v, ud, ppd = (delay(m, s, 1, n, last) for s, n in ((v, "cv"), (ud, "u"), (ppd, "pp")))
+    return hidden_out(m, cfg, dp, st, oc, v, ud, ppd, last + 1)

@@ -70,11 +70,11 @@ def main(argv=None) -> int:
         print(f"[bench] simulating {cfg.name} ({args.steps} steps) ...", flush=True)
         rows.append(measure(cfg, args.steps))
     print("\nGate pipeline in Amaranth's simulator (steady state, streams never stall)")
-    hdr = (f"{'config':<14} {'lanes':>5} {'ideal':>8} {'model':>7} {'measured':>9} {'MAC util':>9} "
+    hdr = (f"{'config':<17} {'lanes':>5} {'ideal':>8} {'model':>7} {'measured':>9} {'MAC util':>9} "
            f"{'1st out model':>14} {'measured':>9} {'sim cycles':>11} {'wall s':>7}")
     print(hdr)
     for r in rows:
-        print(f"{r['config']:<14} {r['lanes']:>5} {r['ideal']:>8.1f} {r['predicted']:>7} {r['measured']:>9.1f} "
+        print(f"{r['config']:<17} {r['lanes']:>5} {r['ideal']:>8.1f} {r['predicted']:>7} {r['measured']:>9.1f} "
               f"{r['util_meas']:>9.4f} {r['first_pred']:>14} {r['first_meas']:>9} {r['cycles']:>11} "
               f"{r['wall']:>7.1f}")
     kinds_table(rows)

@@ -109,19 +109,19 @@ def test_gru_reset_before_pass2_waits_for_rh():
     """Reset-before GRU, input 1, hidden 6, 7 lanes: slots of K = 7 cycles, pass 1 (12 r/z rows)
     takes 2 slots, pass 2 (6 n rows) 1 slot.  Row r5 (the last r row) is lane 5 of slot 0:
     counting from the step's first issue, slot 0's last issue is cycle 6, r5 enters the
-    post-processor at 6 + 3 (lanes) + 5 = 14 and r*h is complete at 14 + 8 = 22, but pass 2
-    wants its first h element at 2*7 + 1 = 15: a 7-cycle wait.  h(t) is done at
-    3 + 6 - 1 + 8 + 1 = 17 cycles after the step's last issue; the next step wants it after
-    1 + 1 = 2: a 15-cycle wait.  Steady state 3*7 + 7 + 15 = 43 cycles per step, the first
+    post-processor at 6 + 4 (lanes) + 5 = 15 and r*h is complete at 15 + 9 = 24, but pass 2
+    wants its first h element at 2*7 + 1 = 15: a 9-cycle wait.  h(t) is done at
+    4 + 6 - 1 + 9 + 1 = 19 cycles after the step's last issue; the next step wants it after
+    1 + 1 = 2: a 17-cycle wait.  Steady state 3*7 + 9 + 17 = 47 cycles per step, the first
     step of a sequence 21 (it waits for neither)."""
     cfg = load("gru_before_small").replace(input_size=1, hidden_size=6, lanes=7)
     cm = CycleModel.for_config(cfg)
-    assert (cm.rh_wait, cm.h_wait, cm.cycles_per_step, cm.first_step_cycles) == (7, 15, 43, 21)
+    assert (cm.rh_wait, cm.h_wait, cm.cycles_per_step, cm.first_step_cycles) == (9, 17, 47, 21)
     q = quantize(CellParams.for_config(cfg, seed=3, scale=1.0), cfg)
     seqs = sequences(cfg, (4, 3), seed=2)
     res = amsim.run(cfg, q, seqs)
     assert_matches_golden(cfg, q, seqs, res)
-    assert res.step_cycles(cfg.hidden_size).tolist() == [43, 43, 43, 21, 43, 43]
+    assert res.step_cycles(cfg.hidden_size).tolist() == [47, 47, 47, 21, 47, 47]
 
 
 def test_framing_error_is_sticky():
