@@ -23,7 +23,6 @@ import argparse
 import hashlib
 import json
 import multiprocessing as mp
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ import numpy as np
 
 from model import golden
 from model.config import Config, ConfigError
-from model.fixedpoint import quantize as quantize_values
+from model.fixedpoint import Fmt, quantize as quantize_values
 from model.params import quantize
 
 from . import calibrate, data, models, sweep as sweep_mod
@@ -79,7 +78,6 @@ def point_formats(ctx: Context, point) -> dict:
     """``{tensor: Fmt}`` of a point: ``uniform``, or calibrated integer bits at the point's widths."""
     s = point.settings
     if s["uniform"]:
-        from model.fixedpoint import Fmt  # noqa: PLC0415
         f = Fmt.parse(s["uniform"])
         return {t: f for t in ("input", "weight", "bias", "pre", "gate", "candidate", "cell", "cell_act", "hidden")}
     return calibrate.choose_formats(ctx.ranges, point.widths(), ctx.sweep.margin)
