@@ -69,7 +69,12 @@ PERIOD_NS = 10
 FLOAT_BOUNDS = {"tiny": (0.15, 0.03), "default": (0.005, 0.001), "odd": (0.05, 0.012),
                 "peephole": (0.4, 0.08), "peephole_cnew": (0.05, 0.012),
                 "gru": (0.005, 0.001), "gru_before": (0.005, 0.001), "gru_small": (0.1, 0.025),
-                "gru_before_small": (0.5, 0.16)}
+                "gru_before_small": (0.5, 0.16),
+                "fsdd_lstm32": (2.0, 0.3), "fsdd_gru32": (2.0, 0.3)}
+#: The trained 8-bit spoken-digit models (fsdd_*) are bounded only by the range of h: on 1,000 steps
+#: of random input their trajectories separate from float at times (8 sequences: LSTM up to 0.99 /
+#: 0.013, GRU 1.99 / 0.14; over 60 steps 0.23 / 0.014 and 0.32 / 0.027).  Their accuracy is what the
+#: quantization study measures: predictions agree with float on 99.8 % of the test utterances.
 #: For configs not listed (override any bound with RNNKIT_FLOAT_BOUND="maxabs,rms").
 FALLBACK_BOUND = (0.5, 0.1)
 STIMULUS_RANGE = 2.0
@@ -823,7 +828,9 @@ async def test_weight_reload(dut):
     await b.start()
     s, cfg = b.s, b.cfg
     rng = rng_for(s.seed, b.test, 0)
-    qb = quantize(CellParams.for_config(cfg, seed=s.param_seed + 1000), cfg)
+    # B is random even when the config names trained parameters
+    qb = quantize(CellParams.random(cfg.kind, cfg.input_size, cfg.hidden_size, seed=s.param_seed + 1000,
+                                    peephole=cfg.peephole, reset=cfg.reset), cfg)
     xa = make_sequences(cfg, rng, [4, 3])
     xb = make_sequences(cfg, rng, [5, 3])
     sa = Scoreboard(b, b.q, xa, "reload/before (baked A)")

@@ -1,6 +1,6 @@
 """cocotb benches of the exported Verilog on Verilator and Icarus (pytest launchers for sim.bench_cell).
 
-- tiny, gru_small, gru_before_small: every check (bit-exact under random valid/ready with long stalls, sequences
+- tiny, gru_small, gru_before_small (and the trained fsdd_gru32 on Verilator): every check (bit-exact under random valid/ready with long stalls, sequences
   back to back, weight reload through ``w``, 1,000-step sequence, reset mid-transfer,
   protocol and X/Z checker self-test, cycle model, float bound);
 - default, gru, gru_before (same sizes): a couple of steps, bit-exact and cycle-exact;
@@ -46,9 +46,11 @@ def check_cycles(res, cfg):
     assert c["mac_utilization"] == pytest.approx(cm.mac_utilization)
 
 
-@pytest.mark.parametrize("name", ["tiny", "gru_small", "gru_before_small"])
-@pytest.mark.parametrize("sim", runner.SIMULATORS)
+@pytest.mark.parametrize("sim,name", [(sim, name) for sim in runner.SIMULATORS
+                                      for name in ("tiny", "gru_small", "gru_before_small")]
+                         + [("verilator", "fsdd_gru32")])
 def test_small_all_checks(sim, name):
+    """Every check of the bench; fsdd_gru32 is the trained spoken-digit GRU (Verilator only)."""
     need(sim)
     cfg = Config.load(CONFIGS / f"{name}.toml")
     b = runner.build(CONFIGS / f"{name}.toml", sim)
