@@ -43,8 +43,9 @@ C_NEW_EXTRA = 2
 #: Reset-after GRU, n row: hn requantized (P3), held until r is known (P5: r*hn), [pre] (P6),
 #: tanh (P7..P10), h sum (P11), h register (P12).
 GRU_AFTER_ROW_TO_H = ROW_TO_ACT + 2 + 2 + ACT_LATENCY + 2
-#: Reset-before GRU, n row: tanh and z (P6), operands registered (P7), h sum (P8), h register (P9).
-GRU_BEFORE_ROW_TO_H = ROW_TO_ACT + ACT_LATENCY + 3
+#: Reset-before GRU, n row: tanh and z (P6), operands registered (P7), 1 - z (P8), h sum (P9),
+#: h register (P10).
+GRU_BEFORE_ROW_TO_H = ROW_TO_ACT + ACT_LATENCY + 4
 #: Reset-before GRU, r row: sigmoid out (P6), r*h (P7), requantized and written (P8), flag seen (P9).
 RH_READY = ROW_TO_ACT + ACT_LATENCY + 3
 #: Output FIFO (first-word-fall-through, buffered): h register -> element valid on the output stream.

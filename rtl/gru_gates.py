@@ -10,7 +10,7 @@ Reset-before (gate-major: all r rows, all z rows, then the n rows of pass 2)::
 
     P1 acc + b   P2 [pre]   P3..P6 sigmoid / tanh
     P6 r: r * h(t-1)   P7 [gru_rh] -> P8 operand memory (pass 2 reads it as its h part)
-    P6 z: z memory     P7 n: (1 - z) * n + z * h(t-1)   P8 [hidden]   P9 h register
+    P6 z: z memory     P7 n: z read, P8 1 - z, (1 - z) * n + z * h(t-1)   P9 [hidden]   P10 h register
 """
 from __future__ import annotations
 
@@ -27,17 +27,18 @@ from .requant import requantize
 R_GATE, Z_GATE, N_GATE = 0, 1, 2
 
 
-def _one_minus(m, cfg, z, name):
-    """``1 - z`` in the gate format's fraction, as a signed signal wide enough for 1 and -max."""
+def _one_minus(m, cfg, z, name, domain="comb"):
+    """``1 - z`` in the gate format's fraction, as a signed signal wide enough for 1 and -max
+    (combinational, or registered with ``domain = 'sync'``)."""
     fmt = cfg.fmt("gate")
     out = Signal(signed(fmt.width + 2), name=name)
-    m.d.comb += out.eq((1 << fmt.frac_bits) - z)
+    m.d[domain] += out.eq((1 << fmt.frac_bits) - z)
     return out
 
 
-def _h_sum(m, cfg, dp, z, n, hprev, name):
-    """``(1 - z) * n + z * h(t-1)`` aligned at ``dp.out_frac`` (exact)."""
-    return (_one_minus(m, cfg, z, name) * n << dp.zn_shift) + ((z * hprev) << dp.zh_shift)
+def _h_sum(dp, omz, z, n, hprev):
+    """``(1 - z) * n + z * h(t-1)`` aligned at ``dp.out_frac`` (exact), given ``omz = 1 - z``."""
+    return (omz * n << dp.zn_shift) + ((z * hprev) << dp.zh_shift)
 
 
 def _act_units(m, cfg):
@@ -115,7 +116,7 @@ def _reset_after(m, cfg, dp, row: Row, st, state_w) -> HOut:
     z10 = delay(m, zc7, A, "zc", 7)
     # P10: (1 - z) * n + z * h(t-1)
     hsum11 = Signal(signed(len(tnh.y) + len(z10) + len(hp10) + dp.zn_shift + dp.zh_shift + 4), name="hsum11")
-    m.d.sync += hsum11.eq(_h_sum(m, cfg, dp, z10, tnh.y, hp10, "omz10"))
+    m.d.sync += hsum11.eq(_h_sum(dp, _one_minus(m, cfg, z10, "omz10"), z10, tnh.y, hp10))
     v11, u11, pp11 = (delay(m, s, 1, n, 10) for s, n in ((nv, "nv"), (u10, "u"), (pp10, "pp")))
     assert 11 + 1 == cycles.row_to_h(cfg)
     return _hidden(m, cfg, dp, st, hsum11, v11, u11, pp11, 11, state_w)
@@ -164,11 +165,14 @@ def _reset_before(m, cfg, dp, row: Row, st, state_w, extra: Extra) -> HOut:
     with m.If(rv8 & (ru8 == H - 1)):
         m.d.sync += extra.op_ready[rp8].eq(1)
     assert 8 + 1 == cycles.RH_READY
-    # P7, n row: (1 - z) * n + z * h(t-1)
-    z7, n7, hp7 = Signal.like(zr.data, name="z7"), Signal.like(tnh.y, name="n7"), delay(m, hp6, 1, "hp", 6)
+    # P7: z from the memory (Yosys may fold this register into the block RAM), P8: 1 - z,
+    # P8 (n row): (1 - z) * n + z * h(t-1)
+    z7, n7 = Signal.like(zr.data, name="z7"), Signal.like(tnh.y, name="n7")
     m.d.sync += [z7.eq(zr.data), n7.eq(tnh.y)]
-    hsum8 = Signal(signed(len(n7) + len(z7) + len(hp7) + dp.zn_shift + dp.zh_shift + 4), name="hsum8")
-    m.d.sync += hsum8.eq(_h_sum(m, cfg, dp, z7, n7, hp7, "omz7"))
-    v8, u8, pp8 = (delay(m, s, 2, n, 6) for s, n in ((v6 & (hg6 == N_GATE), "nv"), (u6, "hu"), (pp6, "hp")))
-    assert 8 + 1 == cycles.row_to_h(cfg)
-    return _hidden(m, cfg, dp, st, hsum8, v8, u8, pp8, 8, state_w)
+    omz8, z8 = _one_minus(m, cfg, z7, "omz8", "sync"), delay(m, z7, 1, "z", 7)
+    n8, hp8 = delay(m, n7, 1, "n", 7), delay(m, hp6, 2, "hp", 6)
+    hsum9 = Signal(signed(len(n8) + len(z8) + len(hp8) + dp.zn_shift + dp.zh_shift + 4), name="hsum9")
+    m.d.sync += hsum9.eq(_h_sum(dp, omz8, z8, n8, hp8))
+    v9, u9, pp9 = (delay(m, s, 3, n, 6) for s, n in ((v6 & (hg6 == N_GATE), "nv"), (u6, "hu"), (pp6, "hp")))
+    assert 9 + 1 == cycles.row_to_h(cfg)
+    return _hidden(m, cfg, dp, st, hsum9, v9, u9, pp9, 9, state_w)
