@@ -129,7 +129,8 @@ def fst_supported() -> bool:
 
 # ---- export ---------------------------------------------------------------------------------------
 
-def _source_digest() -> str:
+def source_digest() -> str:
+    """Hash of every source file the exported Verilog depends on (``rtl/`` and ``model/``)."""
     h = hashlib.sha256()
     for sub in ("rtl", "model"):
         for p in sorted((ROOT / sub).glob("*.py")):
@@ -202,7 +203,7 @@ def build(config_path, sim: str = "verilator", *, param_seed: int = 1, waves: bo
     # export (cached on a key of everything the Verilog depends on)
     key = hashlib.sha256(json.dumps({
         "config": config_path.read_text(), "seed": param_seed, "variant": variant,
-        "custom_q": qparams is not None, "src": _source_digest(),
+        "custom_q": qparams is not None, "src": source_digest(),
         "params": hashlib.sha256(Path(cfg.params).read_bytes()).hexdigest() if cfg.params else None,
     }, sort_keys=True).encode()).hexdigest()
     if qparams is not None:

@@ -34,6 +34,7 @@ from model import golden
 from model.config import Config, ConfigError
 from model.fixedpoint import Fmt, quantize as quantize_values
 from model.params import quantize
+from sim.runner import source_digest
 
 from . import calibrate, data, models, sweep as sweep_mod
 from .calibrate import CalibrationError
@@ -147,15 +148,6 @@ def quantized_head(m, h_raw, fh, bits: int, rounding: str):
 
 # ---- hardware cost ---------------------------------------------------------------------------------------
 
-def _rtl_digest() -> str:
-    h = hashlib.sha256()
-    for sub in ("rtl", "model"):
-        for p in sorted((ROOT / sub).glob("*.py")):
-            h.update(p.name.encode())
-            h.update(p.read_bytes())
-    return h.hexdigest()
-
-
 def hardware_key(cfg: Config, q, target: str, src_digest: str) -> str:
     """Hash of everything the synthesized netlist depends on (config content, weights, target, sources)."""
     d = cfg.to_dict()
@@ -238,7 +230,7 @@ def run(sw, jobs: int = 2, synth: bool = True, progress: bool = True, log=print)
     t0 = time.perf_counter()
     ctx = prepare(sw, synth, log)
     configs = [point_config(ctx, p, k) for k, p in enumerate(sw.points)]
-    _CTX, _SRC = ctx, _rtl_digest()
+    _CTX, _SRC = ctx, source_digest()
     items = [(k, p, c) for k, (p, c) in enumerate(zip(sw.points, configs))]
     rows = []
     bar = None
