@@ -18,7 +18,11 @@ and a unit's hidden value is registered ``row_to_h`` cycles after its last row
 entered.  Step ``t + 1`` streams its ``x`` part at once, but its first ``h``
 element waits until all of ``h(t)`` is written (``h_wait``); a reset-before
 GRU's pass 2 may also wait for ``r*h`` (``rh_wait``).  Those waits are the only
-overhead in a steady stream.  Ideal cycles per step are
+overhead in a steady stream.  A step also starts only once the step two before
+it is complete; that wait (``start_wait``, non-zero only when a step's slots are
+shorter than the post-processing drain) is hidden by the h wait, except when two
+sequence starts follow each other: the second then takes
+``first_step_cycles + start_wait``.  Ideal cycles per step are
 ``rows * (input + hidden) / lanes``; MAC utilization is ideal / predicted.
 """
 from __future__ import annotations
@@ -144,6 +148,7 @@ class CycleModel:
     last_slot_rows: int
     h_wait: int
     rh_wait: int
+    start_wait: int
     cycles_per_step: int
     first_step_cycles: int
     first_output_latency: int
@@ -163,6 +168,9 @@ class CycleModel:
         # at LANE_LATENCY + p and h(t) is complete (flag seen) row_to_h + 1 cycles after the last.
         h_done = LANE_LATENCY + last - 1 + rth + 1
         h_wait = max(0, h_done - (1 + cfg.input_size))
+        # a step starts only once the step two before it is complete; only a sequence's first
+        # step (which skips the h wait) can leave that one in flight
+        start_wait = max(0, h_done - 1 - sch.slots * k)
         rh_wait = 0
         if sch.gate_major:
             # pass 2's first h element (cycle pass1_slots*k + input) waits for the last r row's r*h
@@ -174,6 +182,6 @@ class CycleModel:
         first = (cfg.input_size - 1 + INPUT_LATENCY + (s0 + 1) * k - 1 + LANE_LATENCY + p0
                  + rth + FIFO_LATENCY)
         return cls(rows=sch.rows, slots=sch.slots, slot_cycles=k, last_slot_rows=last, h_wait=h_wait,
-                   rh_wait=rh_wait, cycles_per_step=sch.slots * k + h_wait + rh_wait,
+                   rh_wait=rh_wait, start_wait=start_wait, cycles_per_step=sch.slots * k + h_wait + rh_wait,
                    first_step_cycles=sch.slots * k, first_output_latency=first,
                    ideal_cycles_per_step=sch.rows * k / lanes)

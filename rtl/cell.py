@@ -178,7 +178,8 @@ class RecurrentCell(wiring.Component):
         s, j = Signal(range(max(S, 2))), Signal(range(K))
         waddr = Signal(range(max(lay.lane_depth, 2)))
         rb, par, sos, need_first = Signal(), Signal(), Signal(), Signal(init=1)
-        h_done = Array(Signal(name=f"h_done{b}") for b in range(2))
+        # h_done[p]: the last step with h-bank parity p has written all of h (none pending at reset)
+        h_done = Array(Signal(name=f"h_done{b}", init=1) for b in range(2))
         credits = Signal(range(self.out_depth + 1), init=self.out_depth)
         at_start = (s == 0) & (j == 0)
         at_h = (s == 0) & (j == I)
@@ -187,7 +188,9 @@ class RecurrentCell(wiring.Component):
         if two_pass:
             p2 = sch.pass_slots[0]
             ready_h = Mux((s == p2) & (j == I), sos | extra.op_ready[par], ready_h)
-        m.d.comb += issue.eq(Mux(at_start, bank_full[rb] & (credits >= H), ready_h))
+        # a step starts only when the step two before it (same parity) is complete: after a
+        # sequence start, which does not wait for h, that one may still be in flight
+        m.d.comb += issue.eq(Mux(at_start, bank_full[rb] & (credits >= H) & h_done[~par], ready_h))
         pop = self.o.valid & self.o.ready
         m.d.sync += credits.eq(credits - Mux(issue & at_start, H, 0) + pop)
         with m.If(issue):

@@ -124,6 +124,37 @@ def test_gru_reset_before_pass2_waits_for_rh():
     assert res.step_cycles(cfg.hidden_size).tolist() == [48, 48, 48, 21, 48, 48]
 
 
+def test_step_waits_for_the_step_two_before():
+    """Reset-before GRU, input 2, hidden 2, 4 lanes: 2 slots of K = 4 cycles (pass 1: 4 r/z rows,
+    pass 2: 2 n rows), so a step issues in 8 cycles but its last h is done only
+    4 (lanes) + 2 - 1 + 10 + 1 = 16 cycles after its last issue.  A sequence's first step
+    skips the h wait, so the step after it must wait at its start for the step two before:
+    16 - 1 - 8 = 7 cycles.  Sequences of 1, 1 and 4 steps, between consecutive last h
+    elements: 8 cycles to the second sequence (no step two before it), 8 + 7 = 15 to the third
+    (a sequence start two after a sequence start), then the steady 32 (8 + h wait
+    16 - 1 - 2 = 13 + r*h wait 11).  Bit-exact throughout (a step starting early would read a
+    stale h bank or r*h)."""
+    cfg = load("gru_before_small").replace(input_size=2, hidden_size=2, lanes=4)
+    cm = CycleModel.for_config(cfg)
+    assert (cm.first_step_cycles, cm.start_wait, cm.h_wait, cm.rh_wait, cm.cycles_per_step) == (8, 7, 13, 11, 32)
+    q = quantize(CellParams.for_config(cfg, seed=1, scale=1.0), cfg)
+    seqs = sequences(cfg, (1, 1, 4), seed=3)
+    res = amsim.run(cfg, q, seqs)
+    assert_matches_golden(cfg, q, seqs, res)
+    assert res.step_cycles(cfg.hidden_size).tolist() == [8, 15, 32, 32, 32]
+
+
+def test_short_slots_after_a_sequence_start():
+    """LSTM with input 4, hidden 4, 8 lanes: 2 slots of 8 cycles, a 36-cycle steady step.  The
+    first step of sequence 1 leaves sequence 0's last step in flight; sequence 1's second step
+    must not take that step's completion for its own predecessor's."""
+    cfg = load("tiny").replace(input_size=4, hidden_size=4, lanes=8)
+    q = quantize(CellParams.for_config(cfg, seed=1, scale=1.0), cfg)
+    seqs = sequences(cfg, (3, 4), seed=3)
+    res = amsim.run(cfg, q, seqs)
+    assert_matches_golden(cfg, q, seqs, res)
+
+
 def test_framing_error_is_sticky():
     """``last`` on element 0 of a 3-element vector sets err_framing; the vector still ends at element 2."""
     cfg = load("tiny")
