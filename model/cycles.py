@@ -76,7 +76,6 @@ class Schedule:
     (``row = unit * gates + hw_gate``) or, for the reset-before GRU, gate-major
     (``row = hw_gate * hidden + unit``).  ``pass_rows`` are the rows per pass.
     """
-    kind: str
     hidden: int
     lanes: int
     gates: int
@@ -89,7 +88,7 @@ class Schedule:
     def for_config(cls, cfg: Config) -> "Schedule":
         H = cfg.hidden_size
         two_pass = cfg.kind == "gru" and cfg.reset == "before"
-        return cls(cfg.kind, H, cfg.lanes, cfg.gates, HW_GATE_ORDER if cfg.kind == "lstm" else GRU_GATE_ORDER,
+        return cls(H, cfg.lanes, cfg.gates, HW_GATE_ORDER if cfg.kind == "lstm" else GRU_GATE_ORDER,
                    two_pass, (2 * H, H) if two_pass else (cfg.rows,), cfg.input_size + H)
 
     @property
@@ -142,6 +141,7 @@ class Schedule:
 
 @dataclass(frozen=True)
 class CycleModel:
+    """Predicted timing of a config's gateware, in clock cycles (see the module docstring)."""
     rows: int
     slots: int
     slot_cycles: int

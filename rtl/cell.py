@@ -25,11 +25,12 @@ predicts cycles per step and first-output latency.  Ports:
 - ``status``: sticky bits ``sat_pre``, then ``sat_cell`` (LSTM), ``sat_hn``
   (reset-after GRU) or ``sat_rh`` (reset-before GRU), ``sat_hidden`` (a value
   saturated or wrapped at that point), ``err_framing`` (``last``/``first`` in
-  the wrong place), ``err_overrun`` (internal; never set in a valid config).
+  the wrong place), ``err_overrun`` (internal; never set in a valid config),
+  ``err_addr`` (a write to an address outside every memory; nothing is written).
 """
 from __future__ import annotations
 
-from amaranth import Array, Module, Mux, Signal, signed, unsigned
+from amaranth import Array, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -40,7 +41,7 @@ from model.params import QParams
 
 from .gates import Extra, Row, delay
 from .gru_gates import gru_gates
-from .layout import Layout, memory_images
+from .layout import Layout, aux_format, memory_images
 from .lstm_gates import lstm_gates
 
 #: Widest multiplier operand the lanes accept (one 18x18 DSP block per lane).
@@ -76,7 +77,7 @@ def top_name(cfg: Config) -> str:
 def status_bits(cfg: Config) -> tuple:
     """Names of the ``status`` bits, low bit first."""
     mid = "sat_cell" if cfg.kind == "lstm" else ("sat_hn" if cfg.reset == "after" else "sat_rh")
-    return ("sat_pre", mid, "sat_hidden", "err_framing", "err_overrun")
+    return ("sat_pre", mid, "sat_hidden", "err_framing", "err_overrun", "err_addr")
 
 
 #: Status bit -> requantization point of ``model.golden`` whose saturations set it.
@@ -101,8 +102,10 @@ class RecurrentCell(wiring.Component):
         self._lay = Layout.for_config(config)
         self._cm = cycles.CycleModel.for_config(config)
         f = config.formats
+        # a step reserves hidden_size places before it starts; two steps may be in flight, plus
+        # the rows already in the post-processor and the FIFO's own registers
         self.out_depth = 2 * config.hidden_size + config.lanes + 4
-        aux = {"peephole": f.get("peephole"), "bias_hn": f["bias"], None: None}[self._lay.aux]
+        aux = aux_format(config)
         wdata = max(f["weight"].width, f["bias"].width, aux.width if aux else 0)
         super().__init__({
             "i": In(stream.Signature(data.StructLayout(
@@ -237,6 +240,16 @@ class RecurrentCell(wiring.Component):
             ((v2, "v"), (first2, "first"), (last2, "last"), (isx2, "isx"), (xend2, "xend"), (par2, "par"),
              (sos2, "sos"), (slot2, "slot")))
         done3 = v3 & last3
+        # ---- write port: one decoder for every memory ----------------------------------------
+        wsel = self.w.payload.addr[lay.offset_bits:]
+        woff = self.w.payload.addr[:lay.offset_bits]
+        regions = [(lane, lay.lane_depth) for lane in range(L)] + [(L, R)] + ([(L + 1, lay.aux_depth)] if lay.aux else [])
+        wen = [Signal(name=f"wen{k}") for k, _ in regions]
+        m.d.comb += [e.eq(self.w.valid & (wsel == k) & (woff < depth)) for e, (k, depth) in zip(wen, regions)]
+        m.d.comb += self.w.ready.eq(1)
+        with m.If(self.w.valid & ~Cat(*wen).any()):
+            m.d.sync += st.err_addr.eq(1)
+
         acc_shape = signed(dp.acc_width)
         hold, hold_x = [], []
         for lane in range(L):
@@ -244,8 +257,7 @@ class RecurrentCell(wiring.Component):
             m.submodules[f"wmem{lane}"] = wm
             rp, wp = wm.read_port(), wm.write_port()
             m.d.comb += [rp.addr.eq(waddr), rp.en.eq(issue),
-                         wp.addr.eq(self.w.payload.addr[:lay.offset_bits]), wp.data.eq(self.w.payload.data),
-                         wp.en.eq(self.w.valid & (self.w.payload.addr[lay.offset_bits:] == lane))]
+                         wp.addr.eq(woff), wp.data.eq(self.w.payload.data), wp.en.eq(wen[lane])]
             w2 = Signal(signed(f["weight"].width), name=f"w2_{lane}")
             prod = Signal(signed(f["weight"].width + z1.shape().width), name=f"prod{lane}")
             acc = Signal(acc_shape, name=f"acc{lane}")
@@ -297,17 +309,15 @@ class RecurrentCell(wiring.Component):
 
         m.submodules.bmem = bmem = memory.Memory(shape=signed(f["bias"].width), depth=R, init=img["bias"])
         br, bw = bmem.read_port(), bmem.write_port()
-        wsel = self.w.payload.addr[lay.offset_bits:]
-        waddr_w = self.w.payload.addr[:lay.offset_bits]
-        m.d.comb += [br.addr.eq(rowc), bw.addr.eq(waddr_w), bw.data.eq(self.w.payload.data),
-                     bw.en.eq(self.w.valid & (wsel == L)), sr.addr.eq(unit), self.w.ready.eq(1)]
+        m.d.comb += [br.addr.eq(rowc), bw.addr.eq(woff), bw.data.eq(self.w.payload.data), bw.en.eq(wen[L]),
+                     sr.addr.eq(unit)]
         aux_data = None
         if lay.aux:
-            afmt = f["peephole"] if lay.aux == "peephole" else f["bias"]
+            afmt = aux_format(cfg)
             m.submodules.amem = amem = memory.Memory(shape=signed(afmt.width), depth=lay.aux_depth, init=img["aux"])
             ar, aw = amem.read_port(), amem.write_port()
-            m.d.comb += [ar.addr.eq(rowc if lay.aux == "peephole" else unit), aw.addr.eq(waddr_w),
-                         aw.data.eq(self.w.payload.data), aw.en.eq(self.w.valid & (wsel == L + 1))]
+            m.d.comb += [ar.addr.eq(rowc if lay.aux == "peephole" else unit), aw.addr.eq(woff),
+                         aw.data.eq(self.w.payload.data), aw.en.eq(wen[L + 1])]
             aux_data = ar.data
 
         # P1: the row, its bias / aux words and the unit's previous state

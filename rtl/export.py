@@ -59,6 +59,7 @@ _FLAG_DOC = {
     ("status", "sat_hidden"): "sticky: h(t) saturated (or wrapped)",
     ("status", "err_framing"): "sticky: last/first in the wrong place on the i stream",
     ("status", "err_overrun"): "sticky: internal overrun (never set by a valid config)",
+    ("status", "err_addr"): "sticky: a w write to an address outside every memory (nothing written)",
 }
 #: Tensor format carried by each multi-bit payload field whose format does not depend on an address.
 _FIELD_TENSOR = {("i", "data"): "input", ("o", "data"): "hidden"}

@@ -12,6 +12,10 @@ from dataclasses import dataclass
 
 from amaranth import Signal, signed, unsigned
 
+from model import cycles
+from model.activations import make_activation
+
+from .activation import ActivationUnit
 from .requant import requantize
 
 
@@ -55,7 +59,24 @@ class Extra:
 
 
 def shape_of(fmt):
+    """Amaranth shape of a :class:`model.fixedpoint.Fmt`'s raw integers."""
     return signed(fmt.width) if fmt.signed else unsigned(fmt.width)
+
+
+def activation_units(m, cfg, cell: bool = False):
+    """The sigmoid (pre -> gate) and tanh (pre -> candidate) units, and with ``cell`` the
+    tanh(c) unit (cell -> cell_act); each has ``model.cycles.ACT_LATENCY``."""
+    f = cfg.formats
+    specs = [("sig", "sigmoid", "pre", "gate"), ("tnh", "tanh", "pre", "candidate")]
+    if cell:
+        specs.append(("tnc", "tanh", "cell", "cell_act"))
+    units = []
+    for name, fn, fin, fout in specs:
+        unit = ActivationUnit(make_activation(fn, getattr(cfg, fn), f[fin], f[fout]))
+        assert unit.latency == cycles.ACT_LATENCY
+        m.submodules[name] = unit
+        units.append(unit)
+    return units
 
 
 def delay(m, sig, n: int, name: str, start: int):

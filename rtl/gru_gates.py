@@ -10,7 +10,8 @@ Reset-before (gate-major: all r rows, all z rows, then the n rows of pass 2)::
 
     P1 acc + b   P2 [pre]   P3..P6 sigmoid / tanh
     P6 r: r * h(t-1)   P7 [gru_rh] -> P8 operand memory (pass 2 reads it as its h part)
-    P6 z: z memory     P7 n: z read, P8 1 - z, (1 - z) * n + z * h(t-1)   P9 [hidden]   P10 h register
+    P6 z: z memory     n: z read (P5 -> P6, registered P7), P8 1 - z, (1 - z) * n + z * h(t-1)
+    P9 [hidden]   P10 h register
 """
 from __future__ import annotations
 
@@ -18,10 +19,8 @@ from amaranth import Mux, Signal, signed
 from amaranth.lib import memory
 
 from model import cycles
-from model.activations import make_activation
 
-from .activation import ActivationUnit
-from .gates import Extra, HOut, Row, delay, hidden_out, shape_of
+from .gates import Extra, HOut, Row, activation_units, delay, hidden_out, shape_of
 from .requant import requantize
 
 R_GATE, Z_GATE, N_GATE = 0, 1, 2
@@ -41,15 +40,6 @@ def _h_sum(dp, omz, z, n, hprev):
     return (omz * n << dp.zn_shift) + ((z * hprev) << dp.zh_shift)
 
 
-def _act_units(m, cfg):
-    f = cfg.formats
-    m.submodules.sig = sig = ActivationUnit(make_activation("sigmoid", cfg.sigmoid, f["pre"], f["gate"]))
-    m.submodules.tnh = tnh = ActivationUnit(make_activation("tanh", cfg.tanh, f["pre"], f["candidate"]))
-    for unit_ in (sig, tnh):
-        assert unit_.latency == cycles.ACT_LATENCY
-    return sig, tnh
-
-
 def _hidden(m, cfg, dp, st, hsum, v, u, pp, stage: int, state_w) -> HOut:
     """h from ``hsum`` (a register at ``stage``); h(t) also goes to the state memory as next step's h(t-1)."""
     out = hidden_out(m, cfg, dp, st, hsum, v, u, pp, stage)
@@ -58,12 +48,15 @@ def _hidden(m, cfg, dp, st, hsum, v, u, pp, stage: int, state_w) -> HOut:
 
 
 def gru_gates(m, cfg, dp, row: Row, st, state_w, extra: Extra) -> HOut:
+    """Elaborate the GRU rows' arithmetic into ``m`` for ``cfg.reset``; h(t) also goes to the state
+    memory through ``state_w``; returns h at stage ``row_to_h``."""
     if cfg.reset == "after":
         return _reset_after(m, cfg, dp, row, st, state_w)
     return _reset_before(m, cfg, dp, row, st, state_w, extra)
 
 
 def _reset_after(m, cfg, dp, row: Row, st, state_w) -> HOut:
+    """Rows r, z, n per unit; the n row's x and h parts arrive apart (``row.acc_x``)."""
     f = cfg.formats
     A = cycles.ACT_LATENCY
     is_n = row.gate == N_GATE
@@ -86,7 +79,7 @@ def _reset_after(m, cfg, dp, row: Row, st, state_w) -> HOut:
     # P3: r and z rows into the sigmoid; the n row's hn waits for r
     pv3, pre3 = Signal(name="pv3"), Signal(shape_of(f["pre"]), name="pre3")
     m.d.sync += [pv3.eq(pv2), pre3.eq(Mux(n2, pre_h, pre_p))]
-    sig, tnh = _act_units(m, cfg)
+    sig, tnh = activation_units(m, cfg)
     m.d.comb += [sig.x.eq(pre3), sig.valid_in.eq(pv3)]
     hn5 = delay(m, pre3, 2, "hn", 3)
     xs5 = delay(m, xs2, 3, "xs", 2)
@@ -123,6 +116,7 @@ def _reset_after(m, cfg, dp, row: Row, st, state_w) -> HOut:
 
 
 def _reset_before(m, cfg, dp, row: Row, st, state_w, extra: Extra) -> HOut:
+    """Gate-major rows; r rows write r*h(t-1) for pass 2 into ``extra.op_write``."""
     f = cfg.formats
     H = cfg.hidden_size
     A = cycles.ACT_LATENCY
@@ -138,11 +132,11 @@ def _reset_before(m, cfg, dp, row: Row, st, state_w, extra: Extra) -> HOut:
     # P3: both activation units
     pv3, pre3 = Signal(name="pv3"), Signal(shape_of(f["pre"]), name="pre3")
     m.d.sync += [pv3.eq(pv2), pre3.eq(pre)]
-    sig, tnh = _act_units(m, cfg)
+    sig, tnh = activation_units(m, cfg)
     m.d.comb += [sig.x.eq(pre3), sig.valid_in.eq(pv3), tnh.x.eq(pre3), tnh.valid_in.eq(pv3)]
     v6, hg6, u6, hp6, pp6 = (delay(m, s, 1 + A, n, 2) for s, n in
                              ((pv2, "pv"), (hg2, "hg"), (u2, "u"), (hp2, "hp"), (pp2, "pp")))
-    u5 = delay(m, u2, A, "zu", 2)
+    u5 = delay(m, u2, A, "zu", 2)  # the n row's z memory read address
     # z memory: written by the z rows at P6, read by the n rows at P5 -> P6, held in a register at P7
     m.submodules.zmem = zmem = memory.Memory(shape=shape_of(f["gate"]), depth=H, init=[])
     zw = zmem.write_port()

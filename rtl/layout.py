@@ -29,8 +29,14 @@ def aux_kind(cfg: Config) -> str | None:
     return "bias_hn" if cfg.reset == "after" else None
 
 
+def aux_format(cfg: Config):
+    """Format of the auxiliary memory's words, or None without one."""
+    return {"peephole": cfg.formats.get("peephole"), "bias_hn": cfg.fmt("bias"), None: None}[aux_kind(cfg)]
+
+
 @dataclass(frozen=True)
 class Layout:
+    """Write-port address split and memory depths for a config (rows and slots from its schedule)."""
     schedule: Schedule
     offset_bits: int
     addr_bits: int
@@ -45,10 +51,6 @@ class Layout:
         return cls(sch, off, off + (regions - 1).bit_length(), aux_kind(cfg))
 
     @property
-    def lanes(self) -> int:
-        return self.schedule.lanes
-
-    @property
     def slots(self) -> int:
         return self.schedule.slots
 
@@ -57,16 +59,12 @@ class Layout:
         return self.schedule.slot_cycles
 
     @property
-    def rows(self) -> int:
-        return self.schedule.rows
-
-    @property
     def lane_depth(self) -> int:
         return self.slots * self.slot_cycles
 
     @property
     def aux_depth(self) -> int:
-        return self.rows if self.aux == "peephole" else self.schedule.hidden
+        return self.schedule.rows if self.aux == "peephole" else self.schedule.hidden
 
 
 def memory_images(cfg: Config, q: QParams | None) -> dict:

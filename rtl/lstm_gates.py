@@ -15,11 +15,13 @@ from model import cycles
 from model.activations import make_activation
 
 from .activation import ActivationUnit
-from .gates import HOut, Row, delay, hidden_out, shape_of
+from .gates import HOut, Row, activation_units, delay, hidden_out, shape_of
 from .requant import requantize
 
 
 def lstm_gates(m, cfg, dp, row: Row, st, state_w) -> HOut:
+    """Elaborate the LSTM rows' arithmetic into ``m``; c(t) goes to the state memory through
+    ``state_w``; returns h at stage ``row_to_h``."""
     f = cfg.formats
     peep = cfg.peephole != "none"
     c_new = cfg.peephole == "c_new"
@@ -51,11 +53,7 @@ def lstm_gates(m, cfg, dp, row: Row, st, state_w) -> HOut:
     pv3, pre3 = Signal(name="pv3"), Signal(shape_of(f["pre"]), name="pre3")
     m.d.sync += [pv3.eq(pv2), pre3.eq(pre)]
     hg3, u3, pp3, c3 = (delay(m, s, 1, n, 2) for s, n in ((hg2, "hg"), (u2, "u"), (pp2, "pp"), (c2, "c")))
-    m.submodules.sig = sig = ActivationUnit(make_activation("sigmoid", cfg.sigmoid, f["pre"], f["gate"]))
-    m.submodules.tnh = tnh = ActivationUnit(make_activation("tanh", cfg.tanh, f["pre"], f["candidate"]))
-    m.submodules.tnc = tnc = ActivationUnit(make_activation("tanh", cfg.tanh, f["cell"], f["cell_act"]))
-    for unit_ in (sig, tnh, tnc):
-        assert unit_.latency == cycles.ACT_LATENCY
+    sig, tnh, tnc = activation_units(m, cfg, cell=True)
     m.d.comb += [sig.x.eq(pre3), sig.valid_in.eq(pv3), tnh.x.eq(pre3), tnh.valid_in.eq(pv3)]
     A = cycles.ACT_LATENCY
     v, hgd, ud, cd, ppd = (delay(m, s, A, n, 3) for s, n in
@@ -94,6 +92,7 @@ def lstm_gates(m, cfg, dp, row: Row, st, state_w) -> HOut:
         pre10 = Signal(shape_of(f["pre"]), name="pre10")
         m.d.sync += pre10.eq(pre_o)
         m.submodules.sig_o = sig_o = ActivationUnit(make_activation("sigmoid", cfg.sigmoid, f["pre"], f["gate"]))
+        assert sig_o.latency == cycles.ACT_LATENCY
         v9 = delay(m, cv8, 1, "ov", 8)
         with m.If(v9 & osat):
             m.d.sync += st.sat_pre.eq(1)
@@ -107,4 +106,5 @@ def lstm_gates(m, cfg, dp, row: Row, st, state_w) -> HOut:
     oc = Signal(signed(len(o_final) + len(tc_y) + 1), name=f"oc{last + 1}")
     m.d.sync += oc.eq(o_final * tc_y)
     v, ud, ppd = (delay(m, s, 1, n, last) for s, n in ((v, "cv"), (ud, "u"), (ppd, "pp")))
+    assert last + 2 == cycles.row_to_h(cfg) and n_rest + 10 == cycles.row_to_h(cfg)
     return hidden_out(m, cfg, dp, st, oc, v, ud, ppd, last + 1)

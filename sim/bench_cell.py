@@ -357,7 +357,7 @@ class Bench:
                             f"(bound {brms}) for config {self.cfg.name!r}")
         # sticky status bits against the golden saturation counts since the last reset
         st = self.status()
-        for k in ("err_framing", "err_overrun"):
+        for k in ("err_framing", "err_overrun", "err_addr"):
             if st[k] != 0:
                 problems.append(f"status.{k} = {st[k]} (expected 0)")
         sat = sat_since_reset if sat_since_reset is not None else scoreboards

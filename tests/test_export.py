@@ -79,7 +79,7 @@ def test_ports_match_config_and_verilog(tiny_export):
         "i__payload": ("input", f["input"].width + 2), "i__valid": ("input", 1), "i__ready": ("output", 1),
         "o__payload": ("output", f["hidden"].width + 1), "o__valid": ("output", 1), "o__ready": ("input", 1),
         "w__payload": ("input", lay.addr_bits + wdata), "w__valid": ("input", 1), "w__ready": ("output", 1),
-        "status": ("output", 5),
+        "status": ("output", 6),
     }
     got = {p["name"]: (p["direction"], p["width"]) for p in d["ports"]}
     assert got == want
@@ -98,7 +98,7 @@ def test_ports_match_config_and_verilog(tiny_export):
     assert [x["name"] for x in ports["w__payload"]["fields"]] == ["addr", "data"]
     assert ports["w__payload"]["fields"][0]["width"] == lay.addr_bits
     assert [x["name"] for x in ports["status"]["fields"]] == ["sat_pre", "sat_cell", "sat_hidden",
-                                                               "err_framing", "err_overrun"]
+                                                               "err_framing", "err_overrun", "err_addr"]
     for t, fmt in f.items():
         if fmt is not None:
             assert d["formats"][t]["format"] == str(fmt) and d["formats"][t]["ap_fixed"] == fmt.ap

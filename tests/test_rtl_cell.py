@@ -14,7 +14,7 @@ from model.config import Config
 from model.cycles import CycleModel
 from model.params import CellParams, quantize
 from rtl.cell import HardwareLimitError, RecurrentCell
-from rtl.layout import write_stream
+from rtl.layout import Layout, write_stream
 from sim import amsim
 
 CONFIGS = Path(__file__).parent.parent / "configs"
@@ -153,6 +153,23 @@ def test_short_slots_after_a_sequence_start():
     seqs = sequences(cfg, (3, 4), seed=3)
     res = amsim.run(cfg, q, seqs)
     assert_matches_golden(cfg, q, seqs, res)
+
+
+@pytest.mark.parametrize("name", ["tiny", "gru_small"])
+def test_bad_write_address_is_refused(name):
+    """Writes past the end of the bias memory (offset = rows) and into the first region no memory
+    has (lanes + 1 without an auxiliary memory, else lanes + 2): nothing is written (outputs still follow the baked parameters, checked against
+    the golden model) and status.err_addr is set."""
+    cfg = load(name)
+    lay = Layout.for_config(cfg)
+    q = quantize(CellParams.for_config(cfg, seed=1), cfg)
+    free = cfg.lanes + (2 if lay.aux else 1)
+    bad = [((cfg.lanes << lay.offset_bits) | cfg.rows, 1000), ((free << lay.offset_bits) | 0, -1000)]
+    assert all(a < 1 << lay.addr_bits for a, _ in bad)
+    seqs = sequences(cfg, (3,), seed=4)
+    res = amsim.run(cfg, q, seqs, writes=bad)
+    assert_matches_golden(cfg, q, seqs, res)
+    assert res.status["err_addr"] == 1
 
 
 def test_framing_error_is_sticky():
