@@ -113,7 +113,7 @@ def train_one(name: str, spec: dict, out_dir: Path, epochs: int | None = None, l
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
             opt.step()
-            total += float(loss) * len(idx)
+            total += loss.item() * len(idx)
             correct += int((logits.argmax(1) == ytr[idx]).sum())
         sched.step()
         log(f"[train] {name} epoch {ep + 1:>3}/{epochs}: loss {total / len(tr):.4f}, "
