@@ -1,4 +1,4 @@
-"""``make sim``: export the LSTM cell, simulate a handful of sequences in cocotb, print a summary.
+"""``make sim``: export the configured cell (LSTM or GRU), simulate a handful of sequences in cocotb, print a summary.
 
     python -m sim.main --config configs/default.toml --sim verilator|icarus
                        [--waves] [--seed N] [--seqs N] [--steps N]
