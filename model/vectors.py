@@ -50,8 +50,11 @@ class VectorError(ValueError):
 
 
 def config_digest(cfg: Config) -> str:
-    """SHA-256 of the config's canonical JSON: the same config gives the same digest everywhere."""
-    return hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()
+    """SHA-256 of the config's canonical JSON without the ``params`` path (an absolute path;
+    the weights themselves are compared apart): the same config gives the same digest everywhere."""
+    d = cfg.to_dict()
+    d.pop("params", None)
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
 
 def hex_digits(width: int) -> int:
@@ -271,7 +274,8 @@ def params_for(cfg: Config, params_path: str | None, param_seed: int) -> tuple[Q
         p = CellParams.load(params_path)
         p.check_matches(cfg)
         return quantize(p, cfg), {"params": str(params_path)}
-    return quantize(CellParams.for_config(cfg, seed=param_seed), cfg), {"param_seed": param_seed}
+    source = {"params": Path(cfg.params).name} if cfg.params else {"param_seed": param_seed}
+    return quantize(CellParams.for_config(cfg, seed=param_seed), cfg), source
 
 
 def main(argv=None) -> int:

@@ -116,7 +116,7 @@ def main(argv=None) -> int:
     ap.add_argument("--waves", action="store_true", help="record an FST trace (path printed at the end)")
     ap.add_argument("--seed", type=int, default=1, help="stimulus and valid/ready patterns (default 1)")
     ap.add_argument("--param-seed", type=int, default=1, help="random parameters baked into the memories")
-    ap.add_argument("--seqs", type=int, default=0, help="sequences per test (default 4)")
+    ap.add_argument("--seqs", type=int, default=0, help="sequences per test (default 4; test utterances for a config with trained params: 3)")
     ap.add_argument("--steps", type=int, default=0, help="steps per sequence (default 8)")
     args = ap.parse_args(argv)
     for n in ("seqs", "steps"):
@@ -128,8 +128,12 @@ def main(argv=None) -> int:
     except runner.SimulatorMissing as e:
         print(f"[sim] {e}", file=sys.stderr)
         return 2
-    from model.config import Config  # noqa: PLC0415
-    cfg = Config.load(args.config)
+    from model.config import Config, ConfigError  # noqa: PLC0415
+    try:
+        cfg = Config.load(args.config)
+    except ConfigError as e:
+        print(f"[sim] error: {e}", file=sys.stderr)
+        return 2
     print(f"[sim] {cfg.name}: exporting Verilog and building for {args.sim}"
           f"{' with waves' if args.waves else ''} ...", flush=True)
     t0 = time.perf_counter()

@@ -44,7 +44,7 @@ def observe_ranges(params: CellParams, seqs) -> dict:
     H = params.hidden_size
     r = {k: 0.0 for k in ("input", "pre", "gate", "candidate", "cell", "cell_act", "hidden")}
     r["weight"] = float(max(np.abs(params.w_ih).max(), np.abs(params.w_hh).max()))
-    if params.kind == "gru":
+    if params.kind == "gru" and params.reset == "after":  # b_in and b_hn are stored apart
         b = params.b_ih + params.b_hh
         b[2 * H:] = params.b_ih[2 * H:]
         r["bias"] = float(max(np.abs(b).max(), np.abs(params.b_hh[2 * H:]).max()))

@@ -40,10 +40,6 @@ class Dataset:
     n_features: int
     n_classes: int
 
-    @property
-    def lengths(self) -> np.ndarray:
-        return np.array([len(s) for s in self.seqs])
-
     def subset(self, idx) -> "Dataset":
         idx = np.asarray(idx)
         return Dataset(self.task, [self.seqs[i] for i in idx], self.labels[idx], self.n_features, self.n_classes)

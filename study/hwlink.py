@@ -29,6 +29,7 @@ class Utterances:
     float_pred: np.ndarray
     golden_pred: np.ndarray
     golden_h: list        # raw last h per sequence
+    frames: list          # steps per sequence
 
 
 def prepare(cfg, n: int, path) -> Utterances | None:
@@ -50,7 +51,8 @@ def prepare(cfg, n: int, path) -> Utterances | None:
     gpred = np.array([int(np.argmax(m.head(cfg.fmt("hidden").to_float(h)))) for h in gh])
     fpred = m.head(m.float_last_h(seqs)).argmax(1)
     split_test = m.split()[1]
-    return Utterances(m, path, [int(split_test[i]) for i in idx], test.labels[idx], fpred, gpred, gh)
+    return Utterances(m, path, [int(split_test[i]) for i in idx], test.labels[idx], fpred, gpred, gh,
+                      [len(x) for x in raw])
 
 
 def hardware_classes(u: Utterances, cfg, last_h) -> list:
@@ -60,13 +62,12 @@ def hardware_classes(u: Utterances, cfg, last_h) -> list:
 
 def table(u: Utterances, cfg, last_h) -> tuple[list[str], bool]:
     """Lines of the per-utterance table and whether every hardware h and class equals the golden model's."""
-    hw = hardware_classes(u, cfg, last_h) if last_h else [None] * len(u.labels)
+    hw = (hardware_classes(u, cfg, last_h) if last_h else []) + [None] * len(u.labels)
     lines = [f"{'utterance':>9}  {'frames':>6}  {'label':>5}  {'hardware':>8}  {'golden':>6}  {'float':>5}",]
     ok = len(last_h or []) == len(u.labels)
     for k, lab in enumerate(u.labels):
         same_h = last_h is not None and k < len(last_h) and np.array_equal(np.asarray(last_h[k]), u.golden_h[k])
         ok &= bool(same_h) and hw[k] == u.golden_pred[k]
-        n = len(np.load(u.path)[f"arr_{k}"])
-        lines.append(f"{u.test_index[k]:>9}  {n:>6}  {int(lab):>5}  {str(hw[k]):>8}  {int(u.golden_pred[k]):>6}  "
+        lines.append(f"{u.test_index[k]:>9}  {u.frames[k]:>6}  {int(lab):>5}  {str(hw[k]):>8}  {int(u.golden_pred[k]):>6}  "
                      f"{int(u.float_pred[k]):>5}")
     return lines, ok

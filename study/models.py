@@ -80,9 +80,21 @@ def resolve(name_or_path) -> Path:
     return p
 
 
+#: Keys every trained model's metadata file carries (written by ``make train``).
+META_KEYS = ("name", "params", "head", "normalisation", "split", "task")
+
+
 def load(name_or_path) -> TrainedModel:
+    """The trained model named (or whose ``.json`` / ``.npz`` path is) ``name_or_path``."""
     p = resolve(name_or_path)
-    meta = json.loads(p.read_text())
+    try:
+        meta = json.loads(p.read_text())
+    except json.JSONDecodeError as e:
+        raise ModelError(f"{p}: not a trained model's metadata (invalid JSON: {e})") from None
+    missing = [k for k in META_KEYS if not isinstance(meta, dict) or k not in meta]
+    if missing:
+        raise ModelError(f"{p}: not a trained model's metadata (make train writes them); missing key(s) "
+                         f"{', '.join(missing)}")
     params = CellParams.load(p.with_name(meta["params"]))
     return TrainedModel(meta["name"], params, np.asarray(meta["head"]["weight"], dtype=np.float64),
                         np.asarray(meta["head"]["bias"], dtype=np.float64),

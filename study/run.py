@@ -162,9 +162,9 @@ def hardware_key(cfg: Config, q, target: str, src_digest: str) -> str:
 def hardware_cost(cfg: Config, target: str, src_digest: str, cache: Path = SYNTH_CACHE) -> dict:
     """LUTs, FFs, DSPs and BRAMs of the gateware for ``cfg`` on ``target`` (Yosys), cached.
 
-    A config the gateware cannot build (``rtl.cell.HardwareLimitError``, e.g. a GRU
-    while the gateware is LSTM-only) or a failing tool gives ``hw_status =
-    'unavailable'`` and the reason, never an exception.
+    A config the gateware cannot build (``rtl.cell.HardwareLimitError``, e.g. an
+    ``exact`` activation) or a failing tool gives ``hw_status = 'unavailable'`` and
+    the reason, never an exception.
     """
     if target == "none":
         return {"hw_status": "skipped", "hw_reason": "target = 'none'"}
@@ -273,6 +273,11 @@ def main(argv=None) -> int:
     path = Path(args.study)
     if not path.suffix and not path.exists():
         path = ROOT / "configs" / "studies" / f"{args.study}.toml"
+        if not path.is_file():
+            have = sorted(p.stem for p in (ROOT / "configs" / "studies").glob("*.toml"))
+            print(f"error: study {args.study!r}: no sweep file {path}; accepted: a sweep file path or one of "
+                  f"{', '.join(have)}", file=sys.stderr)
+            return 2
     from . import report  # noqa: PLC0415
     try:
         sw = sweep_mod.load(path)

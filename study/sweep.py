@@ -38,6 +38,7 @@ its width from these keys and its integer bits from the calibration
 """
 from __future__ import annotations
 
+import math
 import itertools
 import tomllib
 from dataclasses import dataclass, field
@@ -134,7 +135,7 @@ def parse(raw: dict, path=Path("sweep.toml")) -> Sweep:
     head = _choice(raw, "head", HEADS, "float")
     cost = _choice(raw, "cost", COSTS, "luts")
     margin = raw.get("margin", 1.0)
-    if not isinstance(margin, (int, float)) or isinstance(margin, bool) or margin < 1.0:
+    if not isinstance(margin, (int, float)) or isinstance(margin, bool) or not math.isfinite(margin) or margin < 1.0:
         raise SweepError(f"margin must be a number >= 1.0 (factor on the observed ranges), not {margin!r}")
     subset = raw.get("test_subset", 0)
     if not isinstance(subset, int) or isinstance(subset, bool) or subset < 0:
@@ -245,4 +246,4 @@ def _check_value(k, v, where):
             raise SweepError(f"{where}: uniform = {v!r} is not a format ({e}); "
                              f"write e.g. 'ap_fixed<8,3>' or 's3.5'") from None
         return v
-    raise SweepError(f"{where}: unknown key {k!r}")  # unreachable: keys are checked first
+    raise SweepError(f"{where}: unknown key {k!r}")

@@ -158,7 +158,8 @@ def main(argv=None) -> int:
         print(f"error: --only: unknown model(s) {', '.join(bad)}; accepted: {', '.join(MODELS)}", file=sys.stderr)
         return 2
     if args.epochs < 0:
-        print(f"error: --epochs must be a positive integer, not {args.epochs}", file=sys.stderr)
+        print(f"error: --epochs must be an integer >= 0 (0: each model's own number), not {args.epochs}",
+              file=sys.stderr)
         return 2
     rows = []
     for n in names:

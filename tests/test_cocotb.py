@@ -167,3 +167,23 @@ def test_injected_bug_is_located():
     assert f"sequence {s}, step {t}, element {e}" in msg and f"expected {want}" in msg, msg
     # the cycle model still holds: the bug is in the numbers, not the timing
     assert rep["cycles"]["cycles_per_step"] == CycleModel.for_config(cfg).cycles_per_step
+
+
+def test_trained_model_on_real_utterances():
+    """make sim's link for a trained config: two real test utterances of the spoken-digit GRU
+    (study.hwlink) through the Verilog on Verilator; the hardware's last h of each equals the
+    golden model's, and so does the class the head gives it."""
+    need("verilator")
+    from study import hwlink  # noqa: PLC0415
+    cfg = Config.load(CONFIGS / "fsdd_gru32.toml")
+    b = runner.build(CONFIGS / "fsdd_gru32.toml", "verilator")
+    u = hwlink.prepare(cfg, 2, b.build_dir / "utterances.npz")
+    job = runner.SimJob(mode="quick", seed=SEED, tests=["test_cycles"])
+    job.env["RNNKIT_INPUTS"] = str(u.path)
+    res = runner.run(b, job)
+    assert res.passed, res.failure_summary()
+    last_h = res.report["test_cycles"]["last_h"]
+    assert len(last_h) == 2 and all(np.array_equal(h, g) for h, g in zip(last_h, u.golden_h))
+    lines, same = hwlink.table(u, cfg, last_h)
+    assert same and len(lines) == 3
+    assert hwlink.hardware_classes(u, cfg, last_h) == list(u.golden_pred)

@@ -97,3 +97,21 @@ def test_observe_ranges_gru_hidden_against_torch():
     got = calibrate.observe_ranges(p, seqs)
     assert got["hidden"] == pytest.approx(want, rel=1e-9)
     assert got["cell"] == 0.0
+
+
+@pytest.mark.parametrize("reset", ["after", "before"])
+def test_observe_ranges_gru_bias_as_stored(reset):
+    """The bias range is that of the words the hardware stores (README, 'Parameters'): per row
+    b_ih + b_hh, except that a reset-after GRU keeps b_in and b_hn apart.  Hand-built biases:
+    b_ih rows (r, z, n) = 1, 1, 2 and b_hh = 1, 1, -1.5 give 2 (r, z rows), 2 (b_in) and 1.5
+    (b_hn) reset-after, and 2, 2, 0.5 reset-before."""
+    p = CellParams.random("gru", 2, 3, seed=1, reset=reset)
+    p.b_ih[:] = np.repeat([1.0, 1.0, 2.0], 3)
+    p.b_hh[:] = np.repeat([1.0, 1.0, -1.5], 3)
+    got = calibrate.observe_ranges(p, [np.zeros((2, 2))])
+    assert got["bias"] == 2.0
+    p.b_ih[:] = np.repeat([0.5, 0.5, 0.5], 3)
+    p.b_hh[:] = np.repeat([0.25, 0.25, -3.0], 3)
+    got = calibrate.observe_ranges(p, [np.zeros((2, 2))])
+    # reset-after: max(0.75, 0.5, 3.0) = 3.0; reset-before: max(0.75, 2.5) = 2.5
+    assert got["bias"] == (3.0 if reset == "after" else 2.5)
