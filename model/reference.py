@@ -75,8 +75,11 @@ def _check_x(params: CellParams, x, ndim: int) -> np.ndarray:
     return x
 
 
-def _step(p: CellParams, xp, state) -> tuple:
-    """One step given the input projection ``xp = x @ w_ih.T + b_ih`` of shape (batch, G*H)."""
+def _step(p: CellParams, xp, state, tr: dict | None = None) -> tuple:
+    """One step given the input projection ``xp = x @ w_ih.T + b_ih`` of shape (batch, G*H).
+
+    With ``tr``, each intermediate (see :func:`run_trace`) is appended to ``tr[name]``.
+    """
     H = p.hidden_size
     h = state[0]
     if p.kind == "lstm":
@@ -86,24 +89,39 @@ def _step(p: CellParams, xp, state) -> tuple:
         if p.peephole != "none":
             ai = ai + p.w_peep[0] * c
             af = af + p.w_peep[1] * c
-        c_new = sigmoid(af) * c + sigmoid(ai) * np.tanh(ag)
+        i, f, g = sigmoid(ai), sigmoid(af), np.tanh(ag)
+        c_new = f * c + i * g
         if p.peephole == "c_prev":
             ao = ao + p.w_peep[2] * c
         elif p.peephole == "c_new":
             ao = ao + p.w_peep[2] * c_new
-        return sigmoid(ao) * np.tanh(c_new), c_new
+        o, tc = sigmoid(ao), np.tanh(c_new)
+        h_new = o * tc
+        if tr is not None:
+            for k, v in (("pre", np.concatenate([ai, af, ag, ao], axis=1)), ("i", i), ("f", f), ("g", g),
+                         ("o", o), ("cell", c_new), ("cell_act", tc), ("hidden", h_new)):
+                tr.setdefault(k, []).append(v)
+        return h_new, c_new
     # GRU
+    rec = {}
     if p.reset == "after":
         a = h @ p.w_hh.T + p.b_hh
-        r = sigmoid(xp[:, :H] + a[:, :H])
-        z = sigmoid(xp[:, H:2 * H] + a[:, H:2 * H])
-        n = np.tanh(xp[:, 2 * H:] + r * a[:, 2 * H:])
+        pre_rz = xp[:, :2 * H] + a[:, :2 * H]
+        r, z = sigmoid(pre_rz[:, :H]), sigmoid(pre_rz[:, H:])
+        rec["hn"] = a[:, 2 * H:]
+        pre_n = xp[:, 2 * H:] + r * a[:, 2 * H:]
     else:
-        a = h @ p.w_hh[:2 * H].T + p.b_hh[:2 * H]
-        r = sigmoid(xp[:, :H] + a[:, :H])
-        z = sigmoid(xp[:, H:2 * H] + a[:, H:])
-        n = np.tanh(xp[:, 2 * H:] + (r * h) @ p.w_hh[2 * H:].T + p.b_hh[2 * H:])
-    return ((1.0 - z) * n + z * h,)
+        pre_rz = xp[:, :2 * H] + (h @ p.w_hh[:2 * H].T + p.b_hh[:2 * H])
+        r, z = sigmoid(pre_rz[:, :H]), sigmoid(pre_rz[:, H:])
+        rec["rh"] = r * h
+        pre_n = xp[:, 2 * H:] + (r * h) @ p.w_hh[2 * H:].T + p.b_hh[2 * H:]
+    n = np.tanh(pre_n)
+    h_new = (1.0 - z) * n + z * h
+    if tr is not None:
+        rec.update(pre_rz=pre_rz, r=r, z=z, pre_n=pre_n, n=n, hidden=h_new)
+        for k, v in rec.items():
+            tr.setdefault(k, []).append(v)
+    return (h_new,)
 
 
 def run_step(params: CellParams, x_t, state=None) -> tuple:
@@ -128,3 +146,22 @@ def run(params: CellParams, x, state=None) -> tuple:
         state = _step(params, xp[:, t], state)
         out[:, t] = state[0]
     return out, state
+
+
+def run_trace(params: CellParams, x) -> tuple:
+    """Run from the zero state and record every intermediate: ``(outputs, trace)``.
+
+    ``trace`` maps a name to a ``(batch, steps, ...)`` array, with the golden
+    model's trace names: an LSTM gives ``pre`` (i, f, g, o pre-activations,
+    peephole terms included), ``i``, ``f``, ``g``, ``o``, ``cell``, ``cell_act``
+    and ``hidden``; a GRU ``pre_rz``, ``r``, ``z``, ``pre_n``, ``n``, ``hidden``
+    and ``hn`` (``W_hn h + b_hn``, reset-after) or ``rh`` (``r * h(t-1)``, reset-before).
+    """
+    x = _check_x(params, x, 3)
+    state = zero_state(params, x.shape[0])
+    xp = x @ params.w_ih.T + params.b_ih
+    tr: dict = {}
+    for t in range(x.shape[1]):
+        state = _step(params, xp[:, t], state, tr)
+    trace = {k: np.stack(v, axis=1) for k, v in tr.items()}
+    return trace["hidden"], trace

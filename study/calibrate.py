@@ -19,7 +19,7 @@ import numpy as np
 
 from model.fixedpoint import Fmt
 from model.params import CellParams
-from model.reference import sigmoid
+from model import reference
 
 from .data import by_length
 
@@ -29,6 +29,11 @@ UNSIGNED = ("gate",)
 
 class CalibrationError(ValueError):
     """A width, margin or range that cannot give a format."""
+
+
+#: Which intermediates of :func:`model.reference.run_trace` each tensor's format must hold.
+TRACE_TENSORS = {"pre": ("pre", "pre_rz", "hn", "pre_n"), "gate": ("i", "f", "o", "r", "z"),
+                 "candidate": ("g", "n"), "cell": ("cell",), "cell_act": ("cell_act",), "hidden": ("hidden",)}
 
 
 def observe_ranges(params: CellParams, seqs) -> dict:
@@ -57,39 +62,11 @@ def observe_ranges(params: CellParams, seqs) -> dict:
     for _, idx in by_length(seqs).items():
         x = np.stack([np.asarray(seqs[i], dtype=np.float64) for i in idx])
         upd("input", x)
-        xp = x @ params.w_ih.T + params.b_ih
-        h = np.zeros((len(idx), H))
-        c = np.zeros((len(idx), H))
-        for t in range(x.shape[1]):
-            hp = h @ params.w_hh.T + params.b_hh
-            if params.kind == "lstm":
-                pre = xp[:, t] + hp
-                upd("pre", pre)
-                i, f, o = sigmoid(pre[:, :H]), sigmoid(pre[:, H:2 * H]), sigmoid(pre[:, 3 * H:])
-                g = np.tanh(pre[:, 2 * H:3 * H])
-                c = f * c + i * g
-                tc = np.tanh(c)
-                h = o * tc
-                upd("gate", np.concatenate([i, f, o], axis=1))
-                upd("candidate", g)
-                upd("cell", c)
-                upd("cell_act", tc)
-            else:
-                pre_rz = xp[:, t, :2 * H] + hp[:, :2 * H]
-                rg, z = sigmoid(pre_rz[:, :H]), sigmoid(pre_rz[:, H:])
-                hn = hp[:, 2 * H:]
-                if params.reset == "after":
-                    pre_n = xp[:, t, 2 * H:] + rg * hn
-                    upd("pre", hn)
-                else:
-                    pre_n = xp[:, t, 2 * H:] + (rg * h) @ params.w_hh[2 * H:].T + params.b_hh[2 * H:]
-                n = np.tanh(pre_n)
-                h = (1 - z) * n + z * h
-                upd("pre", pre_rz)
-                upd("pre", pre_n)
-                upd("gate", np.concatenate([rg, z], axis=1))
-                upd("candidate", n)
-            upd("hidden", h)
+        _, tr = reference.run_trace(params, x)
+        for tensor, names in TRACE_TENSORS.items():
+            for name in names:
+                if name in tr:
+                    upd(tensor, tr[name])
     return r
 
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from model.params import CellParams, from_torch
+from model import reference
 from model.reference import run, run_step, sigmoid, zero_state
 
 TOL = 1e-9
@@ -268,3 +269,33 @@ def test_bad_state(kind, state, match):
     p = CellParams.random(kind, 3, 4, seed=0)
     with pytest.raises(ValueError, match=match):
         run(p, np.zeros((2, 5, 3)), state)
+
+
+@pytest.mark.parametrize("kind,reset", [("lstm", "after"), ("gru", "after"), ("gru", "before")])
+def test_run_trace_is_consistent(kind, reset):
+    """run_trace's outputs equal run's (checked against PyTorch above), and its intermediates
+    recombine into them by the cell equations: LSTM h = o * tanh(c), c = f * c(t-1) + i * g with
+    the gates the sigmoid / tanh of the traced pre-activations; GRU h = (1 - z) * n + z * h(t-1),
+    n = tanh(pre_n), and reset-after pre_n = (x part) + r * hn."""
+    p = CellParams.random(kind, 3, 4, seed=5, reset=reset)
+    x = np.random.default_rng(6).normal(0, 1, (2, 5, 3))
+    out, tr = reference.run_trace(p, x)
+    want, _ = reference.run(p, x)
+    assert np.array_equal(out, want)
+    H = 4
+    h_prev = np.concatenate([np.zeros((2, 1, H)), out[:, :-1]], axis=1)
+    if kind == "lstm":
+        pre = tr["pre"]
+        assert np.allclose(tr["i"], reference.sigmoid(pre[..., :H]), atol=1e-15)
+        assert np.allclose(tr["g"], np.tanh(pre[..., 2 * H:3 * H]), atol=1e-15)
+        c_prev = np.concatenate([np.zeros((2, 1, H)), tr["cell"][:, :-1]], axis=1)
+        assert np.allclose(tr["cell"], tr["f"] * c_prev + tr["i"] * tr["g"], atol=1e-12)
+        assert np.allclose(out, tr["o"] * np.tanh(tr["cell"]), atol=1e-12)
+    else:
+        assert np.allclose(tr["n"], np.tanh(tr["pre_n"]), atol=1e-15)
+        assert np.allclose(out, (1 - tr["z"]) * tr["n"] + tr["z"] * h_prev, atol=1e-12)
+        if reset == "after":
+            xn = x @ p.w_ih[2 * H:].T + p.b_ih[2 * H:]
+            assert np.allclose(tr["pre_n"], xn + tr["r"] * tr["hn"], atol=1e-12)
+        else:
+            assert np.allclose(tr["rh"], tr["r"] * h_prev, atol=1e-15)
