@@ -55,6 +55,7 @@ from model import golden, reference
 from model.config import Config
 from model.cycles import CycleModel
 from model.params import CellParams, quantize
+from model.vectors import STIMULUS_RANGE
 from rtl.cell import SAT_POINTS, status_bits
 from rtl.layout import Layout, write_stream
 
@@ -77,7 +78,6 @@ FLOAT_BOUNDS = {"tiny": (0.15, 0.03), "default": (0.005, 0.001), "odd": (0.05, 0
 #: quantization study measures: predictions agree with float on 99.8 % of the test utterances.
 #: For configs not listed (override any bound with RNNKIT_FLOAT_BOUND="maxabs,rms").
 FALLBACK_BOUND = (0.5, 0.1)
-STIMULUS_RANGE = 2.0
 #: Default sizes per mode: (seqs, steps) for test_cycles and test_stalls.
 DEFAULT_SIZES = {"full": (6, 10), "quick": (2, 2), "cycles": (3, 4), "main": (4, 8)}
 LONG_STEPS = 1000
