@@ -414,7 +414,8 @@ def _round_unbounded(x, fmt: Fmt, rounding: str):
     return np.round(y)  # half_even
 
 
-def _quantize_counted(x, fmt: Fmt, rounding: str):
+def quantize_counted(x, fmt: Fmt, rounding: str):
+    """``(raw, n)``: ``x`` quantized into ``fmt`` with saturation, and how many values saturated."""
     q = fixedpoint.quantize(x, fmt, rounding, "saturate")
     r = _round_unbounded(x, fmt, rounding)
     return q, int(np.count_nonzero((r > fmt.max_int) | (r < fmt.min_int)))
@@ -430,18 +431,18 @@ def quantize(params: CellParams, config) -> QParams:
     rounding = config.param_rounding
     wf, bf = config.formats["weight"], config.formats["bias"]
     sat = {}
-    w_ih, sat["w_ih"] = _quantize_counted(params.w_ih, wf, rounding)
-    w_hh, sat["w_hh"] = _quantize_counted(params.w_hh, wf, rounding)
+    w_ih, sat["w_ih"] = quantize_counted(params.w_ih, wf, rounding)
+    w_hh, sat["w_hh"] = quantize_counted(params.w_hh, wf, rounding)
     H = params.hidden_size
     bias_hn = None
     if params.kind == "gru" and params.reset == "after":
         b = params.b_ih + params.b_hh
         b[2 * H:] = params.b_ih[2 * H:]
-        bias, sat["bias"] = _quantize_counted(b, bf, rounding)
-        bias_hn, sat["bias_hn"] = _quantize_counted(params.b_hh[2 * H:], bf, rounding)
+        bias, sat["bias"] = quantize_counted(b, bf, rounding)
+        bias_hn, sat["bias_hn"] = quantize_counted(params.b_hh[2 * H:], bf, rounding)
     else:
-        bias, sat["bias"] = _quantize_counted(params.b_ih + params.b_hh, bf, rounding)
+        bias, sat["bias"] = quantize_counted(params.b_ih + params.b_hh, bf, rounding)
     w_peep = None
     if params.w_peep is not None:
-        w_peep, sat["w_peep"] = _quantize_counted(params.w_peep, config.formats["peephole"], rounding)
+        w_peep, sat["w_peep"] = quantize_counted(params.w_peep, config.formats["peephole"], rounding)
     return QParams(params.kind, w_ih, w_hh, bias, bias_hn, w_peep, params.peephole, params.reset, sat)

@@ -52,7 +52,9 @@ import sys
 import time
 from pathlib import Path
 
-from model.config import ConfigError
+from model.config import Config, ConfigError
+from model.cycles import CycleModel
+from model.params import CellParams, quantize
 
 from .cell import top_name
 from .export import add_common_args, load_for_export, write_verilog
@@ -424,7 +426,6 @@ def synthesize(config, qparams, out_dir, *, targets=("ecp5", "ice40", "xilinx"),
 
 def kind_variants(cfg) -> list:
     """``cfg`` plus the other cell kinds at its sizes, formats, activations and lanes."""
-    from model.config import Config  # noqa: PLC0415
     out = [cfg]
     for kind, reset in (("lstm", "after"), ("gru", "after"), ("gru", "before")):
         if cfg.kind == kind and (kind == "lstm" or cfg.reset == reset):
@@ -444,8 +445,6 @@ def kind_variants(cfg) -> list:
 def compare_kinds(cfg, out_root, report, *, target, pnr, device, freq, seed, timeout, param_seed=1,
                   log=print) -> list:
     """Synthesize the other kinds of :func:`kind_variants` for ``target``; one summary row per kind."""
-    from model.cycles import CycleModel  # noqa: PLC0415
-    from model.params import CellParams, quantize  # noqa: PLC0415
     rows = []
     for v in kind_variants(cfg):
         if v is cfg:

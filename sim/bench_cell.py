@@ -133,11 +133,16 @@ def file_sequences(cfg: Config) -> list[np.ndarray] | None:
         return None
     with np.load(path, allow_pickle=False) as z:
         seqs = [np.asarray(z[k], dtype=np.int64) for k in z.files]
+    if not seqs:
+        raise ValueError(f"RNNKIT_INPUTS {path}: no sequences in the file")
     f = cfg.fmt("input")
     for k, x in enumerate(seqs):
-        if x.ndim != 2 or x.shape[1] != cfg.input_size or not f.contains(x):
-            raise ValueError(f"RNNKIT_INPUTS {path}: sequence {k} must be raw integers in formats.input = {f} "
-                             f"with shape (steps, {cfg.input_size}), not shape {x.shape}")
+        if x.ndim != 2 or x.shape[1] != cfg.input_size or len(x) == 0:
+            raise ValueError(f"RNNKIT_INPUTS {path}: sequence {k} must have shape (steps >= 1, "
+                             f"{cfg.input_size}), not {x.shape}")
+        if not f.contains(x):
+            raise ValueError(f"RNNKIT_INPUTS {path}: sequence {k} holds values outside formats.input = {f} "
+                             f"(raw range [{f.min_int}, {f.max_int}])")
     return seqs
 
 
@@ -744,7 +749,9 @@ async def test_cycles(dut):
     b = Bench(dut, "test_cycles")
     await b.start()
     s, cm, H = b.s, b.cm, b.H
-    seqs = file_sequences(b.cfg) or make_sequences(b.cfg, rng_for(s.seed, b.test, 0), [s.steps] * s.seqs)
+    seqs = file_sequences(b.cfg)
+    if seqs is None:
+        seqs = make_sequences(b.cfg, rng_for(s.seed, b.test, 0), [s.steps] * s.seqs)
     b.save_stimulus("cycles", seqs)
     sb = Scoreboard(b, b.q, seqs, "cycles")
     extra = {}
@@ -796,11 +803,12 @@ async def test_stalls(dut):
     b = Bench(dut, "test_stalls")
     await b.start()
     s = b.s
-    rng = rng_for(s.seed, b.test, 0)
-    lengths = [s.steps] + [int(n) for n in rng.integers(1, s.steps + 1, max(s.seqs - 1, 1))]
-    seqs = make_sequences(b.cfg, rng, lengths)
-    if file_sequences(b.cfg):
-        seqs = file_sequences(b.cfg)
+    seqs = file_sequences(b.cfg)
+    if seqs is None:
+        rng = rng_for(s.seed, b.test, 0)
+        lengths = [s.steps] + [int(n) for n in rng.integers(1, s.steps + 1, max(s.seqs - 1, 1))]
+        seqs = make_sequences(b.cfg, rng, lengths)
+    else:
         lengths = [len(x) for x in seqs]
     b.save_stimulus("stalls", seqs)
     sb = Scoreboard(b, b.q, seqs, "stalls")

@@ -33,7 +33,7 @@ import numpy as np
 from model import golden
 from model.config import Config, ConfigError
 from model.fixedpoint import Fmt, quantize as quantize_values
-from model.params import quantize
+from model.params import quantize, quantize_counted
 from sim.runner import source_digest
 
 from . import calibrate, data, models, sweep as sweep_mod
@@ -102,11 +102,6 @@ def point_config(ctx: Context, point, index: int) -> Config:
         raise sweep_mod.SweepError(f"{ctx.sweep.path}: point {point.label!r}: {e}") from None
 
 
-def _input_saturations(x, fmt) -> int:
-    y = np.round(np.ldexp(x, fmt.frac_bits))
-    return int(np.count_nonzero((y > fmt.max_int) | (y < fmt.min_int)))
-
-
 def evaluate(ctx: Context, cfg: Config, head_bits: int = 8) -> dict:
     """Accuracy, agreement with float, last-h error and saturation counts of one config (golden model)."""
     q = quantize(ctx.model.params, cfg)
@@ -118,8 +113,9 @@ def evaluate(ctx: Context, cfg: Config, head_bits: int = 8) -> dict:
     fin = cfg.fmt("input")
     for _, idx in ctx.groups.items():
         x = np.stack([ctx.test.seqs[i] for i in idx])
-        sat["input"] += _input_saturations(x, fin)
-        res = golden.run(q, golden.quantize_input(x, cfg), cfg)
+        xq, n_sat = quantize_counted(x, fin, "half_even")  # as golden.quantize_input, counted
+        sat["input"] += n_sat
+        res = golden.run(q, xq, cfg)
         h_raw[idx] = res.outputs[:, -1]
         for k, v in res.saturated.items():
             sat[k] += v
