@@ -3,8 +3,9 @@
 ::
 
     python -m rtl.synth --config configs/default.toml [--out build] [--targets ecp5[,ice40,xilinx]]
-                        [--jobs N] [--no-cache] [--no-pnr] [--freq 100] [--device 85k] [--pnr-seed 1]
-                        [--seed 1 | --params p.npz] [--timeout S] [--cache-dir DIR] [--compare-kinds]
+                        [--jobs N] [--no-cache] [--no-skip] [--no-pnr] [--freq 100] [--device 85k]
+                        [--pnr-seed 1] [--seed 1 | --params p.npz] [--timeout S] [--cache-dir DIR]
+                        [--compare-kinds]
 
 ``make synth`` runs it for ECP5 alone (Yosys and nextpnr, about a minute and a
 half for ``configs/default.toml`` on two cores, seconds when cached);
@@ -53,8 +54,9 @@ without ``-spram`` never uses it.  For ``configs/default.toml`` (729,600
 writable bits) this skips iCE40 (the iCE40UP5K stores at most 128,160).  After
 Yosys, counts beyond the largest part (LUTs, FFs, DSPs, block RAMs) are noted
 in the table and JSON (``over_part``); an ECP5 netlist over the LFE5U-85F is
-not placed.  The library function :func:`synthesize` applies the pre-check
-only with ``skip_unfit=True`` (the command line does).
+not placed.  ``--no-skip`` synthesizes such a target anyway (its counts, for
+comparison); the library function :func:`synthesize` applies the pre-check
+only with ``skip_unfit=True`` (the command line does unless ``--no-skip``).
 
 **Cache.**  Each target's result is kept in ``<out>/<config name>/synth-cache/<target>.json``
 under a key made of :func:`sim.runner.source_digest` (the ``rtl/`` and
@@ -790,6 +792,8 @@ def main(argv=None) -> int:
                     help="targets run in parallel at most (default: os.cpu_count())")
     ap.add_argument("--no-cache", action="store_true",
                     help=f"run every tool even when <out>/<config>/{CACHE_SUBDIR}/ holds a result for it")
+    ap.add_argument("--no-skip", action="store_true",
+                    help="synthesize every target, even one the skip rule says cannot hold the design")
     ap.add_argument("--no-pnr", action="store_true", help="skip nextpnr (no Fmax)")
     ap.add_argument("--device", default="85k", choices=DEVICES, help="nextpnr-ecp5 device (default 85k)")
     ap.add_argument("--freq", type=float, default=100.0, help="nextpnr target frequency in MHz")
@@ -798,7 +802,7 @@ def main(argv=None) -> int:
     ap.add_argument("--cache-dir", default=None,
                     help="where YoWASP keeps its compiled tools (sets YOWASP_CACHE_DIR)")
     ap.add_argument("--compare-kinds", action="store_true",
-                    help="also synthesize the other cell kinds at the same sizes (first target not skipped) and compare")
+                    help="also synthesize the other cell kinds at the same sizes (first target not skipped), compare")
     args = ap.parse_args(argv)
     try:
         targets = parse_targets(args.targets)
@@ -818,7 +822,7 @@ def main(argv=None) -> int:
         out = Path(args.out) / cfg.name
         report = synthesize(cfg, q, out, targets=targets, pnr=not args.no_pnr, device=args.device,
                             freq=args.freq, seed=args.pnr_seed, timeout=args.timeout, weights=weights,
-                            log=_progress, jobs=args.jobs, cache=not args.no_cache, skip_unfit=True)
+                            log=_progress, jobs=args.jobs, cache=not args.no_cache, skip_unfit=not args.no_skip)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -106,7 +106,8 @@ def test_parse_targets(text, names):
     assert synth.parse_targets(text) == names
 
 
-@pytest.mark.parametrize("text, bad", [("", None), (" , ", None), ("foo", "'foo'"), ("ecp5,xc7,gowin", "'xc7', 'gowin'")])
+@pytest.mark.parametrize("text, bad", [("", None), (" , ", None), ("foo", "'foo'"),
+                                       ("ecp5,xc7,gowin", "'xc7', 'gowin'")])
 def test_parse_targets_refuses(text, bad):
     with pytest.raises(ValueError) as e:
         synth.parse_targets(text)
@@ -214,6 +215,16 @@ def test_skipped_target_runs_no_tool(fake, monkeypatch, tmp_path):
     # the library default does not skip
     synth.synthesize(cfg, qparams(cfg), tmp_path, targets=("ice40",), pnr=False, log=quiet)
     assert fake.count("yosys", "ice40") == 1
+
+
+def test_main_skips_unless_no_skip(fake, monkeypatch, capsys, tmp_path):
+    monkeypatch.setitem(synth.LARGEST_PART, "ice40", dict(synth.LARGEST_PART["ice40"], bram_bits=0, ffs=0))
+    argv = ["--config", str(TINY), "--out", str(tmp_path), "--targets", "ice40,ecp5", "--no-pnr"]
+    assert synth.main(argv) == 0
+    out = capsys.readouterr().out
+    assert fake.calls == [("yosys", "ecp5")] and "ice40: skipped: the design's" in out
+    assert synth.main(argv + ["--no-skip"]) == 0
+    assert fake.count("yosys", "ice40") == 1 and "skipped" not in capsys.readouterr().out
 
 
 def test_over_part_after_yosys():
