@@ -65,10 +65,10 @@ gxx:
 	else echo "g++ not found and cannot be installed here (needs root and apt-get): the C++ testbench cannot be built"; fi
 
 hls: $(STAMP) gxx
-	$(PY) -m model.hls --config $(CONFIG) --out build --compile
+	$(PY) -m hls.cpp --config $(CONFIG) --out build --compile
 
 vectors: $(STAMP)
-	$(PY) -m model.vectors --config $(CONFIG) --out build --seqs $(SEQS) --steps $(STEPS) --seed $(SEED)
+	$(PY) -m hls.vectors --config $(CONFIG) --out build --seqs $(SEQS) --steps $(STEPS) --seed $(SEED)
 
 # Trains the study's LSTM/GRU models (PyTorch) into models/; the committed files are what it writes.
 train: $(STAMP)

@@ -107,6 +107,13 @@ SEGMENTS = {
 _INT64_BITS = 62
 
 
+def sigmoid_float(x):
+    """``1 / (1 + exp(-x))`` in float64 without overflow for large ``|x|`` (the float reference's sigmoid)."""
+    x = np.asarray(x, dtype=np.float64)
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
 def _sigmoid_pos(x):
     """sigmoid for x >= 0 (stable form)."""
     return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))

@@ -7,11 +7,9 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import ConfigError
 from .fixedpoint import (Fmt, FormatError, OVERFLOW_MODES, ROUNDING_MODES)
 
-KINDS = ("lstm", "gru")
-PEEPHOLES = ("none", "c_prev", "c_new")
-RESETS = ("after", "before")
 ACT_METHODS = ("exact", "lut", "lut_interp", "pwl", "hard")
 #: Methods whose data is a table with ``size`` entries over ``[-range, range)``.
 TABLE_METHODS = ("lut", "lut_interp")
@@ -29,12 +27,14 @@ TENSORS = {
     "cell_act": "tanh(c(t))",
     "hidden": "hidden state h(t)",
 }
-#: Named requantization points (see README, 'Numerics contract').
-POINTS = ("pre", "cell", "hidden", "gru_hn", "gru_rh")
+#: Tensors whose values take both signs: their formats must be signed.
+SIGNED_TENSORS = ("input", "weight", "bias", "peephole", "pre", "candidate", "cell", "cell_act", "hidden")
 
 
-class ConfigError(ValueError):
-    """A configuration value that cannot be used; the message names the field."""
+def points() -> tuple:
+    """Named requantization points of every registered kind (see docs, 'Numerics contract')."""
+    from . import kinds
+    return kinds.all_points()
 
 
 @dataclass(frozen=True)
@@ -69,18 +69,26 @@ class Config:
     formats: dict  # tensor name -> Fmt
     sigmoid: ActSpec
     tanh: ActSpec
-    peephole: str = "none"
-    reset: str = "after"
+    options: dict = field(default_factory=dict)  # the kind's own options, e.g. {"peephole": "none"}
     modes: dict = field(default_factory=dict)  # point name -> Mode
     param_rounding: str = "half_even"
     lanes: int = 1
     beat: int = 1
     params: str | None = None  # absolute path of a CellParams .npz, or None (random seeded parameters)
 
+    def __post_init__(self):
+        from . import kinds
+        object.__setattr__(self, "_cell", kinds.make(self.kind, **self.options))
+
     # ---- derived ---------------------------------------------------------------
     @property
+    def cell(self):
+        """The cell kind (:class:`model.kinds.CellKind`) with this config's options."""
+        return self._cell
+
+    @property
     def gates(self) -> int:
-        return 4 if self.kind == "lstm" else 3
+        return self.cell.n_gates
 
     @property
     def rows(self) -> int:
@@ -88,9 +96,7 @@ class Config:
 
     @property
     def variant(self) -> str:
-        if self.kind == "lstm":
-            return "lstm" if self.peephole == "none" else f"peephole-lstm ({self.peephole})"
-        return f"gru (reset-{self.reset})"
+        return self.cell.variant
 
     def fmt(self, tensor: str) -> Fmt:
         return self.formats[tensor]
@@ -99,14 +105,32 @@ class Config:
         return self.modes[point]
 
     def replace(self, **changes) -> "Config":
-        """A new validated config with some fields changed (``formats``/``modes`` entries merge)."""
+        """A new validated config with some fields changed (``formats``/``modes`` entries merge).
+
+        A change of ``kind`` drops the old kind's options (give the new kind's as keywords).
+        """
         d = self.to_dict()
+        if "kind" in changes and changes["kind"] != self.kind:
+            for o in self.cell.options:
+                d.pop(o, None)
         for k, v in changes.items():
             if k in ("formats",):
-                d["formats"].update({t: str(Fmt.parse(f)) for t, f in v.items()})
+                if not isinstance(v, dict):
+                    raise ConfigError(f"formats must be a dict of tensor -> format, not {v!r}")
+                try:
+                    d["formats"].update({t: str(Fmt.parse(f)) for t, f in v.items()})
+                except FormatError as e:
+                    raise ConfigError(f"formats: {e}") from None
             elif k == "modes":
+                if not isinstance(v, dict):
+                    raise ConfigError(f"modes must be a dict of point -> Mode or {{rounding, overflow}}, not {v!r}")
                 for p, m in v.items():
-                    d["modes"][p] = dataclasses.asdict(m) if isinstance(m, Mode) else dict(m)
+                    if isinstance(m, Mode):
+                        m = dataclasses.asdict(m)
+                    if not isinstance(m, dict):
+                        raise ConfigError(f"modes.{p} must be a Mode or a dict with rounding and/or overflow, "
+                                          f"not {m!r}")
+                    d["modes"][p] = {**d["modes"].get(p, {}), **m}
             elif k in ("sigmoid", "tanh") and isinstance(v, ActSpec):
                 d[k] = v.to_dict()
             else:
@@ -116,7 +140,7 @@ class Config:
     def to_dict(self) -> dict:
         return {
             "name": self.name, "kind": self.kind, "input_size": self.input_size,
-            "hidden_size": self.hidden_size, "peephole": self.peephole, "reset": self.reset,
+            "hidden_size": self.hidden_size, **self.options,
             "formats": {t: str(f) for t, f in self.formats.items() if f is not None},
             "modes": {p: dataclasses.asdict(m) for p, m in self.modes.items()},
             "param_rounding": self.param_rounding,
@@ -147,48 +171,49 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Config":
+        from . import kinds
         d = dict(d)
-        known = {"name", "kind", "input_size", "hidden_size", "peephole", "reset", "formats",
-                 "modes", "param_rounding", "sigmoid", "tanh", "lanes", "beat", "params"}
+        option_keys = kinds.option_names()
+        known = {"name", "kind", "input_size", "hidden_size", "formats", "modes", "param_rounding", "sigmoid",
+                 "tanh", "lanes", "beat", "params", *option_keys}
         unknown = sorted(set(d) - known)
         if unknown:
             raise ConfigError(f"unknown field(s) {', '.join(unknown)}; accepted: {', '.join(sorted(known))}")
         name = d.get("name", "unnamed")
         if not isinstance(name, str) or not name or any(c in name for c in "/\\ "):
             raise ConfigError(f"name must be a non-empty string without spaces or slashes, not {name!r}")
-        kind = _choice(d, "kind", KINDS, None)
+        kind = d.get("kind")
+        options = {k: d[k] for k in option_keys if k in d}
+        cell = kinds.make(kind, **options)
         input_size = _posint(d, "input_size")
         hidden_size = _posint(d, "hidden_size")
-        peephole = _choice(d, "peephole", PEEPHOLES, "none")
-        if kind == "gru" and peephole != "none":
-            raise ConfigError(f"peephole = {peephole!r} is only for kind = 'lstm'; a GRU takes 'none'")
-        reset = _choice(d, "reset", RESETS, "after")
-        formats = _formats(d.get("formats"), peephole, kind)
+        formats = _formats(d.get("formats"), cell)
         modes = _modes(d.get("modes", {}))
         param_rounding = _choice(d, "param_rounding", ROUNDING_MODES, "half_even")
         sigmoid = _act(d.get("sigmoid"), "sigmoid", formats)
         tanh = _act(d.get("tanh"), "tanh", formats)
         lanes = _posint(d, "lanes", 1)
         beat = _posint(d, "beat", 1)
-        rows = (4 if kind == "lstm" else 3) * hidden_size
+        rows = cell.n_gates * hidden_size
         if lanes > rows:
             raise ConfigError(f"lanes = {lanes} exceeds the number of weight rows ({rows} = gates x hidden_size)")
         if beat != 1:
             raise ConfigError(f"beat = {beat} is not supported; accepted: 1 (element-serial streams)")
         params = _params_path(d.get("params"))
         cfg = cls(name=name, kind=kind, input_size=input_size, hidden_size=hidden_size,
-                  formats=formats, sigmoid=sigmoid, tanh=tanh, peephole=peephole, reset=reset,
+                  formats=formats, sigmoid=sigmoid, tanh=tanh, options=dict(cell.opts),
                   modes=modes, param_rounding=param_rounding, lanes=lanes, beat=beat, params=params)
         from .datapath import Datapath  # the accumulator must fit: checked once, here
         Datapath.from_config(cfg)
         return cfg
 
 
-SECTION_KEYS = {
-    "cell": ("kind", "peephole", "reset", "input_size", "hidden_size"),
-    "hardware": ("lanes", "beat"),
-    "activations": ("sigmoid", "tanh"),
-}
+def section_keys() -> dict:
+    """Keys of each TOML section; ``[cell]`` takes every registered kind's options."""
+    from . import kinds
+    return {"cell": ("kind", "input_size", "hidden_size", *kinds.option_names()),
+            "hardware": ("lanes", "beat"),
+            "activations": ("sigmoid", "tanh")}
 
 
 def _flatten_toml(raw: dict, path) -> dict:
@@ -201,7 +226,7 @@ def _flatten_toml(raw: dict, path) -> dict:
     for k in ("name", "param_rounding", "params"):
         if k in raw:
             d[k] = raw[k]
-    for section, keys in SECTION_KEYS.items():
+    for section, keys in section_keys().items():
         sub = raw.get(section, {})
         if not isinstance(sub, dict):
             raise ConfigError(f"{path}: [{section}] must be a table")
@@ -250,20 +275,20 @@ def _posint(d, key, default=None):
     return v
 
 
-def _formats(raw, peephole, kind="lstm") -> dict:
+def _formats(raw, cell) -> dict:
     if not isinstance(raw, dict):
         raise ConfigError("formats is required: a table giving a format for each of " + ", ".join(TENSORS))
     unknown = sorted(set(raw) - set(TENSORS))
     if unknown:
         raise ConfigError(f"formats: unknown tensor(s) {', '.join(unknown)}; accepted: {', '.join(TENSORS)}")
     out = {}
+    need = cell.tensors()
     for t in TENSORS:
         if t not in raw:
-            if (t == "peephole" and peephole == "none") or (
-                    t in ("cell", "cell_act") and kind == "gru"):
+            if t not in need:
                 out[t] = None  # not part of this cell
                 continue
-            raise ConfigError(f"formats.{t} is required ({TENSORS[t]})")
+            raise ConfigError(f"formats.{t} is required for kind = {cell.name!r} ({TENSORS[t]})")
         try:
             out[t] = Fmt.parse(raw[t])
         except FormatError as e:
@@ -271,7 +296,7 @@ def _formats(raw, peephole, kind="lstm") -> dict:
     for t in ("gate",):
         if out[t].frac_bits < 1:
             raise ConfigError(f"formats.{t} = {out[t]} has no fractional bits; a gate in [0, 1] needs some")
-    for t in ("input", "weight", "bias", "peephole", "pre", "candidate", "cell", "cell_act", "hidden"):
+    for t in SIGNED_TENSORS:
         if out[t] is not None and not out[t].signed:
             raise ConfigError(f"formats.{t} = {out[t]} must be signed (values of both signs occur)")
     return out
@@ -285,16 +310,17 @@ def _modes(raw) -> dict:
     if top:
         default = _mode(top, "modes")
     out = {}
+    all_points = points()
     for k, v in raw.items():
         if k in ("rounding", "overflow"):
             continue
-        if k not in POINTS:
+        if k not in all_points:
             raise ConfigError(f"modes: unknown requantization point {k!r}; accepted: "
-                              f"rounding, overflow, {', '.join(POINTS)}")
+                              f"rounding, overflow, {', '.join(all_points)}")
         if not isinstance(v, dict):
             raise ConfigError(f"modes.{k} must be a table with rounding and/or overflow")
         out[k] = _mode({**dataclasses.asdict(default), **v}, f"modes.{k}")
-    for p in POINTS:
+    for p in all_points:
         out.setdefault(p, default)
     return out
 

@@ -1,13 +1,16 @@
-"""Row schedule and cycle model of the gate pipeline in ``rtl/`` (LSTM, peephole LSTM, GRU).
+"""Row schedule and cycle model of the gate pipeline in ``rtl/``, for every cell kind.
 
 The gateware is a fixed-latency pipeline, so its timing follows from the row
-schedule and a few stage latencies (named below; ``rtl`` asserts it matches them).
+schedule, the stage latencies of :mod:`model.latency` and each kind's
+``row_to_h`` and ``op_ready`` (:mod:`model.kinds`); ``rtl`` builds its delay
+lines from the same numbers.
 
 Schedule: the lanes compute weight rows; in slot ``s`` lane ``l`` computes one
 row while ``z = [x(t); h(t-1)]`` streams past, ``input + hidden`` cycles.
 
-* LSTM and reset-after GRU: one pass, rows unit-major (``o, i, f, g`` or
-  ``r, z, n`` per unit), ``ceil(rows / lanes)`` slots.
+* Single-pass kinds (e.g. the LSTM and the reset-after GRU): rows unit-major
+  in the kind's ``hw_order`` (``o, i, f, g`` or ``r, z, n`` per unit),
+  ``ceil(rows / lanes)`` slots.
 * Reset-before GRU: two passes.  Pass 1 computes all ``r`` rows, then all ``z``
   rows, over ``[x; h(t-1)]``; pass 2 computes the ``n`` rows over ``[x; r*h(t-1)]``
   and waits at its first ``h`` element until every ``r*h`` is known.
@@ -30,42 +33,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .config import Config
+from .latency import ACT as ACT_LATENCY, FIFO as FIFO_LATENCY, INPUT as INPUT_LATENCY, LANE as LANE_LATENCY
 
-#: Issue -> weight/z memory read -> operand registers -> product register -> accumulator (and hold).
-LANE_LATENCY = 4
-#: Latency of every activation unit (table read, interpolation, mirror).
-ACT_LATENCY = 3
-#: Post-processor: row issue (P0) .. pre-activation into the activation unit (P3).
-ROW_TO_ACT = 3
-#: LSTM: gate value (P6) -> cell sum (P7) -> c(t) register (P8) -> tanh(c) (P11) -> o*tanh(c) (P12)
-#: -> h register (P13).
-ROW_TO_H = ROW_TO_ACT + ACT_LATENCY + 1 + 1 + ACT_LATENCY + 2
-#: Peephole ``c_new``: o's pre-activation waits for c(t): add p_o*c(t) (P9), requantize (P10),
-#: a second sigmoid (P13), then h (P15): two cycles more than the tanh(c) path.
-C_NEW_EXTRA = 2
-#: Reset-after GRU, n row: hn requantized (P3), held until r is known (P5: r*hn), [pre] (P6),
-#: tanh (P7..P10), h sum (P11), h register (P12).
-GRU_AFTER_ROW_TO_H = ROW_TO_ACT + 2 + 2 + ACT_LATENCY + 2
-#: Reset-before GRU, n row: tanh and z (P6), operands registered (P7), 1 - z (P8), h sum (P9),
-#: h register (P10).
-GRU_BEFORE_ROW_TO_H = ROW_TO_ACT + ACT_LATENCY + 4
-#: Reset-before GRU, r row: sigmoid out (P6), r*h (P7), requantized and written (P8), flag seen (P9).
-RH_READY = ROW_TO_ACT + ACT_LATENCY + 3
-#: Output FIFO (first-word-fall-through, buffered): h register -> element valid on the output stream.
-FIFO_LATENCY = 2
-#: Input: the vector is usable the cycle after its last element's handshake.
-INPUT_LATENCY = 1
-#: Hardware row order within a unit as PyTorch gate indices: LSTM (o, i, f, g); GRU (r, z, n).
-HW_GATE_ORDER = (3, 0, 1, 2)
-GRU_GATE_ORDER = (0, 1, 2)
-
-
-def row_to_h(cfg: Config) -> int:
-    """Cycles from a unit's last row entering the post-processor to its h register."""
-    if cfg.kind == "gru":
-        return GRU_AFTER_ROW_TO_H if cfg.reset == "after" else GRU_BEFORE_ROW_TO_H
-    return ROW_TO_H + (C_NEW_EXTRA if cfg.peephole == "c_new" else 0)
+__all__ = ["ACT_LATENCY", "FIFO_LATENCY", "INPUT_LATENCY", "LANE_LATENCY", "Schedule", "CycleModel"]
 
 
 @dataclass(frozen=True)
@@ -85,11 +55,10 @@ class Schedule:
     slot_cycles: int
 
     @classmethod
-    def for_config(cls, cfg: Config) -> "Schedule":
-        H = cfg.hidden_size
-        two_pass = cfg.kind == "gru" and cfg.reset == "before"
-        return cls(H, cfg.lanes, cfg.gates, HW_GATE_ORDER if cfg.kind == "lstm" else GRU_GATE_ORDER,
-                   two_pass, (2 * H, H) if two_pass else (cfg.rows,), cfg.input_size + H)
+    def for_config(cls, cfg) -> "Schedule":
+        H, kind = cfg.hidden_size, cfg.cell
+        return cls(H, cfg.lanes, kind.n_gates, kind.hw_order, kind.gate_major,
+                   tuple(len(p) * H for p in kind.pass_gates), cfg.input_size + H)
 
     @property
     def rows(self) -> int:
@@ -159,11 +128,11 @@ class CycleModel:
         return self.ideal_cycles_per_step / self.cycles_per_step
 
     @classmethod
-    def for_config(cls, cfg: Config) -> "CycleModel":
+    def for_config(cls, cfg) -> "CycleModel":
         sch = Schedule.for_config(cfg)
         k, lanes = sch.slot_cycles, cfg.lanes
         last = sch.slot_rows[-1]
-        rth = row_to_h(cfg)
+        rth = cfg.cell.row_to_h
         # Cycle 0 = a slot's last issue; its row at lane position p enters the post-processor
         # at LANE_LATENCY + p and h(t) is complete (flag seen) row_to_h + 1 cycles after the last.
         h_done = LANE_LATENCY + last - 1 + rth + 1
@@ -172,10 +141,10 @@ class CycleModel:
         # step (which skips the h wait) can leave that one in flight
         start_wait = max(0, h_done - 1 - sch.slots * k)
         rh_wait = 0
-        if sch.gate_major:
+        if cfg.cell.op_ready is not None:
             # pass 2's first h element (cycle pass1_slots*k + input) waits for the last r row's r*h
             s_r, p_r = sch.slot_of(sch.hidden - 1)
-            ready = (s_r + 1) * k - 1 + LANE_LATENCY + p_r + RH_READY
+            ready = (s_r + 1) * k - 1 + LANE_LATENCY + p_r + cfg.cell.op_ready
             rh_wait = max(0, ready - (sch.pass_slots[0] * k + cfg.input_size))
         # first output: unit 0's last row; the first step of a sequence never waits
         s0, p0 = sch.slot_of(sch.unit_done_row(0))

@@ -14,9 +14,9 @@ named requantization points (``pre``, ``cell``, ``hidden``, ``gru_hn``, ``gru_rh
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from .config import Config, ConfigError
+from .errors import ConfigError
 from .fixedpoint import bits_for
 
 #: Integer sums whose magnitude stays below this are exact in float64.
@@ -27,45 +27,40 @@ MAX_ACC_WIDTH = 62
 
 @dataclass(frozen=True)
 class Datapath:
-    """Fractional positions (``*_frac``), left shifts (``*_shift``) and widths of each stage."""
+    """Fractional positions (``*_frac``), left shifts (``*_shift``) and widths of each stage.
+
+    The fields below are common to every kind; the kind adds its own (its
+    :meth:`~model.kinds.CellKind.datapath`, e.g. ``cell_frac`` of an LSTM or
+    ``nh_frac`` of a GRU), read as attributes too.
+    """
 
     acc_frac: int
     x_shift: int
     h_shift: int
     b_shift: int
-    p_shift: int
     acc_width: int
     acc_max: int
-    cell_frac: int          # f*c + i*g aligned here (LSTM)
-    fc_shift: int
-    ig_shift: int
-    out_frac: int           # LSTM: o*tanh(c);  GRU: (1-z)*n + z*h
-    nh_frac: int            # GRU reset-after: acc_nx and r*hn aligned here
-    nx_shift: int
-    rhn_shift: int
-    zn_shift: int
-    zh_shift: int
     proj_max: int           # largest |W x| or |W h| dot product, in its own units
+    extra: dict = field(default_factory=dict)
+
+    def __getattr__(self, key):
+        extra = self.__dict__.get("extra", {})
+        if key in extra:
+            return extra[key]
+        raise AttributeError(f"the datapath has no field {key!r} (kind fields: {', '.join(extra) or 'none'})")
 
     @classmethod
-    def from_config(cls, cfg: Config) -> "Datapath":
-        f = cfg.formats
+    def from_config(cls, cfg) -> "Datapath":
+        f, cell = cfg.formats, cfg.cell
         fw, fx, fh, fb = (f[t].frac_bits for t in ("weight", "input", "hidden", "bias"))
-        fc, fg, fcand, fca, fpre = (f[t].frac_bits if f[t] else 0
-                                    for t in ("cell", "gate", "candidate", "cell_act", "pre"))
-        peep = cfg.kind == "lstm" and cfg.peephole != "none"
-        fp = f["peephole"].frac_bits if peep else 0
-        fracs = [fw + fx, fw + fh, fb] + ([fp + fc] if peep else [])
-        acc_frac = max(fracs)
+        terms = cell.acc_terms(f)
+        acc_frac = max([fw + fx, fw + fh, fb] + [fr for _, fr in terms])
         wmax = f["weight"].max_abs_int
         xproj = cfg.input_size * wmax * f["input"].max_abs_int
         hproj = cfg.hidden_size * wmax * f["hidden"].max_abs_int
         acc_max = ((xproj << (acc_frac - fw - fx)) + (hproj << (acc_frac - fw - fh))
                    + (f["bias"].max_abs_int << (acc_frac - fb)))
-        if cfg.kind == "gru" and cfg.reset == "after":
-            acc_max += f["bias"].max_abs_int << (acc_frac - fb)  # b_hn on top of b_in
-        if peep:
-            acc_max += (f["peephole"].max_abs_int * f["cell"].max_abs_int) << (acc_frac - fp - fc)
+        acc_max += sum(m << (acc_frac - fr) for m, fr in terms)
         proj_max = max(xproj, hproj)
         acc_width = bits_for(acc_max)
         if acc_width > MAX_ACC_WIDTH:
@@ -78,18 +73,6 @@ class Datapath:
                 f"formats too wide for hidden_size={cfg.hidden_size}, input_size={cfg.input_size}: a dot "
                 f"product reaches 2**{proj_max.bit_length()} (limit 2**53 for exact float64 sums); "
                 f"narrow formats.weight, input or hidden")
-        cell_frac = max(fg + fc, fg + fcand)
-        if cfg.kind == "lstm":
-            out_frac = fg + fca
-            zn_shift = zh_shift = 0
-        else:
-            out_frac = max(fg + fcand, fg + fh)
-            zn_shift, zh_shift = out_frac - fg - fcand, out_frac - fg - fh
-        nh_frac = max(acc_frac, fg + fpre)
-        return cls(
-            acc_frac=acc_frac, x_shift=acc_frac - fw - fx, h_shift=acc_frac - fw - fh,
-            b_shift=acc_frac - fb, p_shift=(acc_frac - fp - fc) if peep else 0,
-            acc_width=acc_width, acc_max=acc_max,
-            cell_frac=cell_frac, fc_shift=cell_frac - fg - fc, ig_shift=cell_frac - fg - fcand,
-            out_frac=out_frac, nh_frac=nh_frac, nx_shift=nh_frac - acc_frac, rhn_shift=nh_frac - fg - fpre,
-            zn_shift=zn_shift, zh_shift=zh_shift, proj_max=proj_max)
+        return cls(acc_frac=acc_frac, x_shift=acc_frac - fw - fx, h_shift=acc_frac - fw - fh,
+                   b_shift=acc_frac - fb, acc_width=acc_width, acc_max=acc_max, proj_max=proj_max,
+                   extra=cell.datapath(f, acc_frac))

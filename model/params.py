@@ -14,8 +14,9 @@ field        shape               meaning
 ``w_peep``   ``(3, H)`` or None  peephole weights, rows ``p_i, p_f, p_o``
 ===========  ==================  ===============================================
 
-Gate order is PyTorch's: ``i, f, g, o`` for an LSTM (``G = 4``), ``r, z, n``
-for a GRU (``G = 3``); gate ``k`` owns rows ``k*H .. (k+1)*H - 1``.
+Gate order is the kind's (:attr:`model.kinds.CellKind.gates`), PyTorch's where
+PyTorch has the cell: ``i, f, g, o`` for an LSTM (``G = 4``), ``r, z, n`` for a
+GRU (``G = 3``); gate ``k`` owns rows ``k*H .. (k+1)*H - 1``.
 
 ``QParams`` holds the integers the hardware stores (int64 arrays): the weights
 in ``formats['weight']``, one bias per row in ``formats['bias']`` (``b_ih +
@@ -31,27 +32,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import fixedpoint
+from . import fixedpoint, kinds
 from .fixedpoint import Fmt
 
-KINDS = ("lstm", "gru")
-PEEPHOLES = ("none", "c_prev", "c_new")
-RESETS = ("after", "before")
-_GATES = {"lstm": 4, "gru": 3}
 _NPZ_VERSION = 1
-
-
-def _check_choice(name, value, accepted):
-    if value not in accepted:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, accepted))}, not {value!r}")
-
-
-def _check_common(kind, peephole, reset):
-    _check_choice("kind", kind, KINDS)
-    _check_choice("peephole", peephole, PEEPHOLES)
-    _check_choice("reset", reset, RESETS)
-    if kind == "gru" and peephole != "none":
-        raise ValueError(f"peephole = {peephole!r} is only for kind = 'lstm'; a GRU takes 'none'")
 
 
 def _check_shape(name, arr, expected, meaning):
@@ -66,11 +50,17 @@ def _arrays_equal(a, b):
 
 
 class _Sizes:
-    """Sizes derived from the weight shapes, shared by float and integer parameters."""
+    """The kind and sizes derived from the weight shapes, shared by float and integer parameters."""
+
+    def _init_kind(self):
+        if not isinstance(self.options, dict):
+            raise ValueError(f"options must be a dict of the kind's options, not {self.options!r}")
+        self.cell = kinds.make(self.kind, **self.options)
+        self.options = dict(self.cell.opts)
 
     @property
     def gates(self) -> int:
-        return _GATES[self.kind]
+        return self.cell.n_gates
 
     @property
     def hidden_size(self) -> int:
@@ -87,25 +77,24 @@ class CellParams(_Sizes):
 
     Parameters
     ----------
-    kind : 'lstm' | 'gru'
+    kind : str
+        A registered cell kind (:mod:`model.kinds`), e.g. 'lstm' or 'gru'.
     w_ih, w_hh, b_ih, b_hh : arrays
         Shapes ``(G*H, I)``, ``(G*H, H)``, ``(G*H,)``, ``(G*H,)``.
     w_peep : array of shape (3, H) or None
-        Peephole weights (rows ``p_i, p_f, p_o``); required when ``peephole != 'none'``,
-        must be None otherwise.
-    peephole : 'none' | 'c_prev' | 'c_new'
-        ``c_prev``: all three gates see ``c(t-1)``; ``c_new``: ``i, f`` see ``c(t-1)``
-        and ``o`` sees ``c(t)``.
-    reset : 'after' | 'before'
-        GRU placement of the reset gate; ignored for an LSTM.
+        Peephole weights (rows ``p_i, p_f, p_o``); required when the kind has peepholes
+        (an LSTM with ``peephole != 'none'``), must be None otherwise.
+    options : dict
+        The kind's options, e.g. ``{"peephole": "c_new"}`` (LSTM) or ``{"reset": "before"}`` (GRU);
+        defaults fill the rest.
 
     Raises
     ------
     ValueError
-        On an unknown kind/peephole/reset, a shape that does not match, or a
+        On an unknown kind or option, a shape that does not match, or a
         non-finite value; the message names the field.
 
-    ``==`` compares kind, peephole, reset and every array exactly.
+    ``==`` compares kind, options and every array exactly.
     """
 
     kind: str
@@ -114,11 +103,10 @@ class CellParams(_Sizes):
     b_ih: np.ndarray
     b_hh: np.ndarray
     w_peep: np.ndarray | None = None
-    peephole: str = "none"
-    reset: str = "after"
+    options: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        _check_common(self.kind, self.peephole, self.reset)
+        self._init_kind()
         for name in ("w_ih", "w_hh", "b_ih", "b_hh", "w_peep"):
             v = getattr(self, name)
             if v is None:
@@ -130,7 +118,7 @@ class CellParams(_Sizes):
             if not np.all(np.isfinite(a)):
                 raise ValueError(f"{name} contains NaN or infinite values")
             setattr(self, name, a)
-        G = _GATES[self.kind]
+        G = self.cell.n_gates
         if self.w_hh is None or self.w_hh.ndim != 2:
             raise ValueError(f"w_hh must be a 2-D array of shape ({G}*hidden, hidden), "
                              f"got {None if self.w_hh is None else self.w_hh.shape}")
@@ -148,19 +136,32 @@ class CellParams(_Sizes):
             if v is None:
                 raise ValueError(f"{name} is required (use zeros for no bias)")
             _check_shape(name, v, (G * H,), f"({G}*hidden,) with hidden = {H}")
-        if self.peephole == "none":
+        P = self.cell.peep_rows
+        if not P:
             if self.w_peep is not None:
-                raise ValueError("w_peep is given but peephole = 'none'; pass w_peep=None "
-                                 "or choose peephole = 'c_prev' or 'c_new'")
+                raise ValueError(f"w_peep is given but a {self.cell.variant} has no peepholes; pass w_peep=None "
+                                 f"or choose kind 'lstm' with peephole = 'c_prev' or 'c_new'")
         else:
             if self.w_peep is None:
-                raise ValueError(f"peephole = {self.peephole!r} needs w_peep, an array of shape (3, {H})")
-            _check_shape("w_peep", self.w_peep, (3, H), f"(3, hidden) (rows p_i, p_f, p_o) with hidden = {H}")
+                raise ValueError(f"a {self.cell.variant} needs w_peep, an array of shape ({P}, {H})")
+            _check_shape("w_peep", self.w_peep, (P, H), f"({P}, hidden) (rows p_i, p_f, p_o) with hidden = {H}")
+
+    def replace(self, **changes) -> "CellParams":
+        """A copy with arrays or options changed, e.g. ``p.replace(peephole="c_new")``; a change of
+        ``kind`` starts from the new kind's default options."""
+        fields = {n: getattr(self, n) for n in ("kind", "w_ih", "w_hh", "b_ih", "b_hh", "w_peep")}
+        opts = dict(self.options) if changes.get("kind", self.kind) == self.kind else {}
+        for k, v in changes.items():
+            if k in fields:
+                fields[k] = v
+            else:
+                opts[k] = v
+        return CellParams(**fields, options=opts)
 
     def __eq__(self, other):
         if not isinstance(other, CellParams):
             return NotImplemented
-        return ((self.kind, self.peephole, self.reset) == (other.kind, other.peephole, other.reset)
+        return ((self.kind, self.options) == (other.kind, other.options)
                 and all(_arrays_equal(getattr(self, n), getattr(other, n))
                         for n in ("w_ih", "w_hh", "b_ih", "b_hh", "w_peep")))
 
@@ -168,13 +169,13 @@ class CellParams(_Sizes):
 
     # ---- construction --------------------------------------------------------------
     @classmethod
-    def random(cls, kind, input_size, hidden_size, seed, scale=None, peephole="none",
-               reset="after") -> "CellParams":
+    def random(cls, kind, input_size, hidden_size, seed, scale=None, **options) -> "CellParams":
         """Uniform ``(-k, k)`` parameters, ``k = 1/sqrt(hidden_size)`` as PyTorch initializes, or ``scale``.
 
-        ``seed`` feeds ``numpy.random.default_rng``: the same seed gives the same parameters.
+        ``options`` are the kind's (``peephole=``, ``reset=``, ...).  ``seed`` feeds
+        ``numpy.random.default_rng``: the same seed gives the same parameters.
         """
-        _check_common(kind, peephole, reset)
+        cell = kinds.make(kind, **options)
         for name, v in (("input_size", input_size), ("hidden_size", hidden_size)):
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, not {v!r}")
@@ -182,14 +183,14 @@ class CellParams(_Sizes):
         if not np.isfinite(k) or k < 0:
             raise ValueError(f"scale must be a finite number >= 0, not {scale!r}")
         rng = np.random.default_rng(seed)
-        G, H, I = _GATES[kind], int(hidden_size), int(input_size)
+        G, H, I = cell.n_gates, int(hidden_size), int(input_size)
 
         def u(*shape):
             return rng.uniform(-k, k, size=shape)
 
         w_ih, w_hh, b_ih, b_hh = u(G * H, I), u(G * H, H), u(G * H), u(G * H)
-        w_peep = u(3, H) if peephole != "none" else None
-        return cls(kind, w_ih, w_hh, b_ih, b_hh, w_peep, peephole, reset)
+        w_peep = u(cell.peep_rows, H) if cell.peep_rows else None
+        return cls(kind, w_ih, w_hh, b_ih, b_hh, w_peep, dict(cell.opts))
 
     @classmethod
     def for_config(cls, config, seed, scale=None) -> "CellParams":
@@ -198,7 +199,7 @@ class CellParams(_Sizes):
         When the config names a parameter file (top-level ``params``), that file's
         parameters, checked against the config (``seed`` and ``scale`` are then
         ignored); otherwise random parameters matching ``config`` (kind, sizes,
-        peephole, reset), see :meth:`random`.
+        options), see :meth:`random`.
         """
         path = getattr(config, "params", None)
         if path is not None:
@@ -206,19 +207,15 @@ class CellParams(_Sizes):
             p.check_matches(config)
             return p
         return cls.random(config.kind, config.input_size, config.hidden_size, seed, scale=scale,
-                          peephole=config.peephole, reset=config.reset)
+                          **config.options)
 
     def check_matches(self, config) -> None:
-        """Raise ``ValueError`` naming the first field where these parameters and ``config`` disagree.
-
-        ``reset`` is compared only for a GRU (an LSTM ignores it).
-        """
+        """Raise ``ValueError`` naming the first field where these parameters and ``config`` disagree."""
         pairs = [("kind", self.kind, config.kind),
                  ("input_size", self.input_size, config.input_size),
-                 ("hidden_size", self.hidden_size, config.hidden_size),
-                 ("peephole", self.peephole, config.peephole)]
-        if self.kind == "gru":
-            pairs.append(("reset", self.reset, config.reset))
+                 ("hidden_size", self.hidden_size, config.hidden_size)]
+        if self.kind == config.kind:
+            pairs += [(k, v, config.options.get(k)) for k, v in self.options.items()]
         for name, mine, theirs in pairs:
             if mine != theirs:
                 cname = getattr(config, "name", "the config")
@@ -229,7 +226,7 @@ class CellParams(_Sizes):
     def save(self, path) -> None:
         """Write to ``path`` as ``.npz`` (exactly ``path``; no suffix is added)."""
         arrays = {"version": np.array(_NPZ_VERSION), "kind": np.array(self.kind),
-                  "peephole": np.array(self.peephole), "reset": np.array(self.reset),
+                  **{k: np.array(v) for k, v in self.options.items()},
                   "w_ih": self.w_ih, "w_hh": self.w_hh, "b_ih": self.b_ih, "b_hh": self.b_hh}
         if self.w_peep is not None:
             arrays["w_peep"] = self.w_peep
@@ -240,16 +237,18 @@ class CellParams(_Sizes):
     def load(cls, path) -> "CellParams":
         """Read a file written by :meth:`save`."""
         with np.load(path, allow_pickle=False) as z:
-            missing = [k for k in ("kind", "peephole", "reset", "w_ih", "w_hh", "b_ih", "b_hh")
-                       if k not in z.files]
+            missing = [k for k in ("kind", "w_ih", "w_hh", "b_ih", "b_hh") if k not in z.files]
             if missing:
                 raise ValueError(f"{path}: not a CellParams file (missing {', '.join(missing)})")
             version = int(z["version"]) if "version" in z.files else _NPZ_VERSION
             if version != _NPZ_VERSION:
                 raise ValueError(f"{path}: file version {version} is not supported (expected {_NPZ_VERSION})")
-            return cls(kind=str(z["kind"]), w_ih=z["w_ih"], w_hh=z["w_hh"], b_ih=z["b_ih"],
-                       b_hh=z["b_hh"], w_peep=z["w_peep"] if "w_peep" in z.files else None,
-                       peephole=str(z["peephole"]), reset=str(z["reset"]))
+            kind = str(z["kind"])
+            if kind not in kinds.REGISTRY:
+                raise ValueError(f"{path}: kind {kind!r} is not a registered cell kind ({', '.join(kinds.names())})")
+            options = {k: str(z[k]) for k in kinds.REGISTRY[kind].options if k in z.files}
+            return cls(kind=kind, w_ih=z["w_ih"], w_hh=z["w_hh"], b_ih=z["b_ih"],
+                       b_hh=z["b_hh"], w_peep=z["w_peep"] if "w_peep" in z.files else None, options=options)
 
 
 def from_torch(module) -> CellParams:
@@ -268,12 +267,11 @@ def from_torch(module) -> CellParams:
     """
     import torch.nn as nn
 
-    if isinstance(module, nn.LSTM):
-        kind = "lstm"
-    elif isinstance(module, nn.GRU):
-        kind = "gru"
-    else:
-        raise TypeError(f"from_torch takes a torch.nn.LSTM or torch.nn.GRU, not {type(module).__name__}")
+    by_class = {k.torch_class: k.name for k in kinds.REGISTRY.values() if k.torch_class}
+    kind = next((n for c, n in by_class.items() if isinstance(module, getattr(nn, c))), None)
+    if kind is None:
+        raise TypeError(f"from_torch takes one of {', '.join('torch.nn.' + c for c in by_class)}, "
+                        f"not {type(module).__name__}")
     name = type(module).__name__
     if module.num_layers != 1:
         raise ValueError(f"{name} has num_layers = {module.num_layers}; only single-layer modules "
@@ -321,12 +319,11 @@ class QParams(_Sizes):
     bias: np.ndarray
     bias_hn: np.ndarray | None = None
     w_peep: np.ndarray | None = None
-    peephole: str = "none"
-    reset: str = "after"
+    options: dict = field(default_factory=dict)
     saturated: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        _check_common(self.kind, self.peephole, self.reset)
+        self._init_kind()
         for name in ("w_ih", "w_hh", "bias", "bias_hn", "w_peep"):
             v = getattr(self, name)
             if v is not None:
@@ -334,22 +331,25 @@ class QParams(_Sizes):
                 if a.dtype.kind not in "iu":
                     raise ValueError(f"{name} must hold integers, not {a.dtype}")
                 setattr(self, name, a.astype(np.int64))
-        G = _GATES[self.kind]
+        G = self.cell.n_gates
         if self.w_hh.ndim != 2 or self.w_ih.ndim != 2:
             raise ValueError(f"w_ih and w_hh must be 2-D, got shapes {self.w_ih.shape} and {self.w_hh.shape}")
         H, I = self.w_hh.shape[1], self.w_ih.shape[1]
         _check_shape("w_hh", self.w_hh, (G * H, H), f"({G}*hidden, hidden)")
         _check_shape("w_ih", self.w_ih, (G * H, I), f"({G}*hidden, input)")
         _check_shape("bias", self.bias, (G * H,), f"({G}*hidden,)")
-        split = self.kind == "gru" and self.reset == "after"
+        split = self.cell.split_bias
         if split != (self.bias_hn is not None):
-            raise ValueError("bias_hn is required for a GRU with reset = 'after' and must be None otherwise")
+            raise ValueError(f"bias_hn is required for a GRU with reset = 'after' and must be None otherwise "
+                             f"(this is a {self.cell.variant})")
         if split:
             _check_shape("bias_hn", self.bias_hn, (H,), "(hidden,)")
-        if (self.peephole != "none") != (self.w_peep is not None):
-            raise ValueError(f"w_peep must be given exactly when peephole != 'none' (peephole = {self.peephole!r})")
+        P = self.cell.peep_rows
+        if bool(P) != (self.w_peep is not None):
+            raise ValueError(f"w_peep must be given exactly when the kind has peepholes (this is a "
+                             f"{self.cell.variant})")
         if self.w_peep is not None:
-            _check_shape("w_peep", self.w_peep, (3, H), "(3, hidden)")
+            _check_shape("w_peep", self.w_peep, (P, H), f"({P}, hidden)")
 
     @property
     def total_saturated(self) -> int:
@@ -358,7 +358,7 @@ class QParams(_Sizes):
     def __eq__(self, other):
         if not isinstance(other, QParams):
             return NotImplemented
-        return ((self.kind, self.peephole, self.reset) == (other.kind, other.peephole, other.reset)
+        return ((self.kind, self.options) == (other.kind, other.options)
                 and all(_arrays_equal(getattr(self, n), getattr(other, n))
                         for n in ("w_ih", "w_hh", "bias", "bias_hn", "w_peep")))
 
@@ -366,14 +366,12 @@ class QParams(_Sizes):
 
     def check_matches(self, config) -> None:
         """Raise ValueError unless cell kind, variant, sizes and value ranges fit ``config``."""
-        want = {"kind": config.kind}
-        if config.kind == "lstm":
-            want["peephole"] = config.peephole
-        else:
-            want["reset"] = config.reset
-        for k, v in want.items():
-            if getattr(self, k) != v:
-                raise ValueError(f"qparams.{k} = {getattr(self, k)!r} does not match the config's {k} = {v!r}")
+        if self.kind != config.kind:
+            raise ValueError(f"qparams.kind = {self.kind!r} does not match the config's kind = {config.kind!r}")
+        for k, v in config.options.items():
+            if self.options.get(k) != v:
+                raise ValueError(f"qparams option {k} = {self.options.get(k)!r} does not match the config's "
+                                 f"{k} = {v!r}")
         shapes = {"w_ih": (config.rows, config.input_size), "w_hh": (config.rows, config.hidden_size)}
         for k, shp in shapes.items():
             if getattr(self, k).shape != shp:
@@ -390,18 +388,18 @@ class QParams(_Sizes):
     def dequantize(self, config) -> CellParams:
         """The float values of these integers, as :class:`CellParams` (formats from ``config``).
 
-        Combined biases go to ``b_ih`` with ``b_hh = 0``; for a GRU with ``reset = 'after'``
-        the ``n`` rows of ``b_hh`` hold ``bias_hn``.
+        Combined biases go to ``b_ih`` with ``b_hh = 0``; a bias kept apart (``bias_hn`` of a
+        reset-after GRU) goes to the last ``H`` rows of ``b_hh``.
         """
         wf, bf = config.formats["weight"], config.formats["bias"]
         H = self.hidden_size
         b_ih = bf.to_float(self.bias)
         b_hh = np.zeros_like(b_ih)
         if self.bias_hn is not None:
-            b_hh[2 * H:] = bf.to_float(self.bias_hn)
+            b_hh[-H:] = bf.to_float(self.bias_hn)
         w_peep = None if self.w_peep is None else config.formats["peephole"].to_float(self.w_peep)
         return CellParams(self.kind, wf.to_float(self.w_ih), wf.to_float(self.w_hh), b_ih, b_hh,
-                          w_peep, self.peephole, self.reset)
+                          w_peep, dict(self.options))
 
 
 def _round_unbounded(x, fmt: Fmt, rounding: str):
@@ -433,16 +431,12 @@ def quantize(params: CellParams, config) -> QParams:
     sat = {}
     w_ih, sat["w_ih"] = quantize_counted(params.w_ih, wf, rounding)
     w_hh, sat["w_hh"] = quantize_counted(params.w_hh, wf, rounding)
-    H = params.hidden_size
+    b, b_split = params.cell.fold_bias(params.b_ih, params.b_hh)
+    bias, sat["bias"] = quantize_counted(b, bf, rounding)
     bias_hn = None
-    if params.kind == "gru" and params.reset == "after":
-        b = params.b_ih + params.b_hh
-        b[2 * H:] = params.b_ih[2 * H:]
-        bias, sat["bias"] = quantize_counted(b, bf, rounding)
-        bias_hn, sat["bias_hn"] = quantize_counted(params.b_hh[2 * H:], bf, rounding)
-    else:
-        bias, sat["bias"] = quantize_counted(params.b_ih + params.b_hh, bf, rounding)
+    if b_split is not None:
+        bias_hn, sat["bias_hn"] = quantize_counted(b_split, bf, rounding)
     w_peep = None
     if params.w_peep is not None:
         w_peep, sat["w_peep"] = quantize_counted(params.w_peep, config.formats["peephole"], rounding)
-    return QParams(params.kind, w_ih, w_hh, bias, bias_hn, w_peep, params.peephole, params.reset, sat)
+    return QParams(params.kind, w_ih, w_hh, bias, bias_hn, w_peep, dict(params.options), sat)

@@ -9,11 +9,11 @@
      lane 0..L-1:  weight memory --> w, z registers --> w * z (prod) --> acc (+= prod << shift) --> hold[l]
                                                                                   |
      serializer, one row per cycle (P0): hold[q], bias, aux and state reads       v
-     gate math (rtl.lstm_gates / rtl.gru_gates), P1 .. row_to_h --> h memory + output FIFO --> o
+     the kind's post-processor (rtl.kinds), P1 .. row_to_h --> h memory + output FIFO --> o
 
 The cell kind is a config choice: the rows, their order and the passes come
-from :class:`model.cycles.Schedule`, the per-kind arithmetic from the gate math
-module; everything else is this one pipeline.  Timing is fixed; ``model.cycles``
+from :class:`model.cycles.Schedule`, the per-kind arithmetic from the kind's
+post-processor module; everything else is this one pipeline.  Timing is fixed; ``model.cycles``
 predicts cycles per step and first-output latency.  Ports:
 
 - ``i``: stream of ``{data: formats.input, last, first}``; one x(t) element per
@@ -22,9 +22,9 @@ predicts cycles per step and first-output latency.  Ports:
 - ``o``: stream of ``{data: formats.hidden, last}``; h(t) element-serial.
 - ``w``: stream of ``{addr, data}`` writes into the weight, bias and auxiliary
   memories (address map in :mod:`rtl.layout`); always ready.
-- ``status``: sticky bits ``sat_pre``, then ``sat_cell`` (LSTM), ``sat_hn``
-  (reset-after GRU) or ``sat_rh`` (reset-before GRU), ``sat_hidden`` (a value
-  saturated or wrapped at that point), ``err_framing`` (``last``/``first`` in
+- ``status``: sticky bits ``sat_pre``, then the kind's own (``sat_cell`` for
+  the LSTM kinds, ``sat_hn`` for a reset-after GRU, ``sat_rh`` for a
+  reset-before GRU), ``sat_hidden`` (a value saturated or wrapped at that point), ``err_framing`` (``last``/``first`` in
   the wrong place), ``err_overrun`` (internal; never set in a valid config),
   ``err_addr`` (a write to an address outside every memory; nothing is written).
 """
@@ -40,9 +40,8 @@ from model.datapath import Datapath
 from model.params import QParams
 
 from .gates import Extra, Row, delay
-from .gru_gates import gru_gates
+from .kinds import post_processor
 from .layout import Layout, aux_format, memory_images
-from .lstm_gates import lstm_gates
 
 #: Widest multiplier operand the lanes accept (one 18x18 DSP block per lane).
 MAX_OPERAND_BITS = 18
@@ -62,31 +61,33 @@ def check_buildable(cfg: Config):
         raise HardwareLimitError(
             f"lanes = {cfg.lanes} exceeds input_size + hidden_size = {k}: the post-processor takes one "
             f"row per cycle and must finish a slot's {cfg.lanes} rows within the {k}-cycle slot")
-    ops = ["weight", "input", "hidden"] + (["peephole"] if cfg.kind == "lstm" and cfg.peephole != "none" else [])
-    for t in ops:
+    for t in cfg.cell.multiplier_operands():
         if cfg.fmt(t).width > MAX_OPERAND_BITS:
             raise HardwareLimitError(f"formats.{t} = {cfg.fmt(t)} is {cfg.fmt(t).width} bits wide; "
                                      f"multiplier operands are limited to {MAX_OPERAND_BITS} bits")
 
 
 def top_name(cfg: Config) -> str:
-    """Verilog top module name: ``lstm_cell`` or ``gru_cell``."""
+    """Verilog top module name: ``<kind>_cell`` (``lstm_cell``, ``gru_cell``, ...)."""
     return f"{cfg.kind}_cell"
+
+
+def sat_points(cfg: Config) -> dict:
+    """Saturation status bit -> requantization point of ``model.golden`` whose saturations set it."""
+    return {"sat_pre": "pre", **cfg.cell.status, "sat_hidden": "hidden"}
+
+
+#: Error status bits, after the saturation bits.
+ERROR_BITS = ("err_framing", "err_overrun", "err_addr")
 
 
 def status_bits(cfg: Config) -> tuple:
     """Names of the ``status`` bits, low bit first."""
-    mid = "sat_cell" if cfg.kind == "lstm" else ("sat_hn" if cfg.reset == "after" else "sat_rh")
-    return ("sat_pre", mid, "sat_hidden", "err_framing", "err_overrun", "err_addr")
-
-
-#: Status bit -> requantization point of ``model.golden`` whose saturations set it.
-SAT_POINTS = {"sat_pre": "pre", "sat_cell": "cell", "sat_hn": "gru_hn", "sat_rh": "gru_rh",
-              "sat_hidden": "hidden"}
+    return (*sat_points(cfg), *ERROR_BITS)
 
 
 class RecurrentCell(wiring.Component):
-    """LSTM, peephole-LSTM or GRU step engine (``config.kind``); weights baked in from ``qparams``."""
+    """Step engine of any registered cell kind (``config.kind``); weights baked in from ``qparams``."""
 
     def __init__(self, config: Config, qparams: QParams | None = None):
         try:
@@ -105,14 +106,12 @@ class RecurrentCell(wiring.Component):
         # a step reserves hidden_size places before it starts; two steps may be in flight, plus
         # the rows already in the post-processor and the FIFO's own registers
         self.out_depth = 2 * config.hidden_size + config.lanes + 4
-        aux = aux_format(config)
-        wdata = max(f["weight"].width, f["bias"].width, aux.width if aux else 0)
         super().__init__({
             "i": In(stream.Signature(data.StructLayout(
                 {"data": signed(f["input"].width), "last": 1, "first": 1}))),
             "o": Out(stream.Signature(data.StructLayout({"data": signed(f["hidden"].width), "last": 1}))),
             "w": In(stream.Signature(data.StructLayout(
-                {"addr": unsigned(self._lay.addr_bits), "data": signed(wdata)}))),
+                {"addr": unsigned(self._lay.addr_bits), "data": signed(self._lay.data_bits)}))),
             "status": Out(data.StructLayout({n: 1 for n in status_bits(config)})),
         })
 
@@ -136,7 +135,7 @@ class RecurrentCell(wiring.Component):
         H, I, L, S, R, K = cfg.hidden_size, cfg.input_size, cfg.lanes, lay.slots, cfg.rows, lay.slot_cycles
         G = sch.gates
         two_pass = len(sch.pass_rows) == 2
-        split_x = cfg.kind == "gru" and cfg.reset == "after"
+        split_x = cfg.cell.split_x
         img = memory_images(cfg, self._q)
         st = self.status
 
@@ -167,7 +166,7 @@ class RecurrentCell(wiring.Component):
         # ---- h(t) double buffer, per-unit state (c for an LSTM, h for a GRU) ------------------
         m.submodules.hmem = hmem = memory.Memory(shape=signed(f["hidden"].width), depth=2 * H, init=[])
         hw_, hr = hmem.write_port(), hmem.read_port()
-        state_fmt = f["cell"] if cfg.kind == "lstm" else f["hidden"]
+        state_fmt = f[cfg.cell.unit_state]
         m.submodules.smem = smem = memory.Memory(shape=signed(state_fmt.width), depth=H, init=[])
         sw, sr = smem.write_port(), smem.read_port()
         extra = Extra()
@@ -316,7 +315,7 @@ class RecurrentCell(wiring.Component):
             afmt = aux_format(cfg)
             m.submodules.amem = amem = memory.Memory(shape=signed(afmt.width), depth=lay.aux_depth, init=img["aux"])
             ar, aw = amem.read_port(), amem.write_port()
-            m.d.comb += [ar.addr.eq(rowc if lay.aux == "peephole" else unit), aw.addr.eq(woff),
+            m.d.comb += [ar.addr.eq(rowc if lay.aux.per == "row" else unit), aw.addr.eq(woff),
                          aw.data.eq(self.w.payload.data), aw.en.eq(wen[L + 1])]
             aux_data = ar.data
 
@@ -331,10 +330,7 @@ class RecurrentCell(wiring.Component):
         prev1 = Signal(signed(state_fmt.width), name="prev1")
         m.d.comb += prev1.eq(Mux(ps1, 0, sr.data))
         row = Row(pv1, a1, ax1, hg1, u1, pp1, br.data, aux_data, prev1)
-        if cfg.kind == "lstm":
-            out = lstm_gates(m, cfg, dp, row, st, sw)
-        else:
-            out = gru_gates(m, cfg, dp, row, st, sw, extra)
+        out = post_processor(cfg.cell)(m, cfg, dp, row, st, sw, extra)
 
         # ---- h memory, output FIFO, h_done -----------------------------------------------------
         m.submodules.ofifo = ofifo = fifo.SyncFIFOBuffered(width=f["hidden"].width + 1, depth=self.out_depth)

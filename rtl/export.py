@@ -38,7 +38,7 @@ from amaranth.lib.wiring import Flow
 from model.config import Config, ConfigError
 from model.params import CellParams, QParams, quantize
 
-from .cell import RecurrentCell, top_name
+from .cell import RecurrentCell, sat_points, top_name
 #: Version of the ``ports.json`` layout; bump it when a key changes meaning.
 PORTS_SCHEMA = 1
 #: Repository root: ``src`` paths inside it become relative to it.
@@ -52,11 +52,6 @@ _FLAG_DOC = {
     ("i", "last"): "set on element input_size-1 of x(t)",
     ("i", "first"): "set on element 0 of the first x of a sequence: the state restarts from zero",
     ("o", "last"): "set on element hidden_size-1 of h(t)",
-    ("status", "sat_pre"): "sticky: a pre-activation saturated (or wrapped)",
-    ("status", "sat_cell"): "sticky: c(t) saturated (or wrapped)",
-    ("status", "sat_hn"): "sticky: W_hn h + b_hn saturated (or wrapped) at requantization point gru_hn",
-    ("status", "sat_rh"): "sticky: r * h(t-1) saturated (or wrapped) at requantization point gru_rh",
-    ("status", "sat_hidden"): "sticky: h(t) saturated (or wrapped)",
     ("status", "err_framing"): "sticky: last/first in the wrong place on the i stream",
     ("status", "err_overrun"): "sticky: internal overrun (never set by a valid config)",
     ("status", "err_addr"): "sticky: a w write to an address outside every memory (nothing written)",
@@ -113,7 +108,7 @@ def _fmt_dict(fmt) -> dict:
 def _regions(cell: RecurrentCell) -> list[dict]:
     cfg, lay = cell.config, cell.layout
     sch = lay.schedule
-    order = ", ".join("ifgo"[g] if cfg.kind == "lstm" else "rzn"[g] for g in sch.gate_order)
+    order = ", ".join(cfg.cell.gates[g] for g in sch.gate_order)
     rows = (f"gate * {cfg.hidden_size} + unit, gates {order}" if sch.gate_major
             else f"unit * {sch.gates} + gate, gate order {order}")
     passes = (f"slots 0..{sch.pass_slots[0] - 1}: rows 0..{sch.pass_rows[0] - 1} (s*lanes + lane); slots "
@@ -128,14 +123,10 @@ def _regions(cell: RecurrentCell) -> list[dict]:
     regions.append({"region": cfg.lanes, "name": "bias", "base": cfg.lanes << lay.offset_bits,
                     "depth": cfg.rows, "tensor": "bias", **_fmt_dict(cfg.fmt("bias")),
                     "contents": f"b_ih + b_hh (b_in alone for a reset-after GRU's n rows) by hardware row ({rows})"})
-    if lay.aux == "peephole":
-        regions.append({"region": cfg.lanes + 1, "name": "peephole", "base": (cfg.lanes + 1) << lay.offset_bits,
-                        "depth": lay.aux_depth, "tensor": "peephole", **_fmt_dict(cfg.fmt("peephole")),
-                        "contents": "p_o, p_i, p_f by hardware row; 0 for g rows"})
-    elif lay.aux == "bias_hn":
-        regions.append({"region": cfg.lanes + 1, "name": "bias_hn", "base": (cfg.lanes + 1) << lay.offset_bits,
-                        "depth": lay.aux_depth, "tensor": "bias", **_fmt_dict(cfg.fmt("bias")),
-                        "contents": "b_hn by unit"})
+    if lay.aux:
+        regions.append({"region": cfg.lanes + 1, "name": lay.aux.name, "base": (cfg.lanes + 1) << lay.offset_bits,
+                        "depth": lay.aux_depth, "tensor": lay.aux.tensor, **_fmt_dict(cfg.fmt(lay.aux.tensor)),
+                        "contents": f"{lay.aux.doc} ({rows if lay.aux.per == 'row' else 'unit'})"})
     return regions
 
 
@@ -159,6 +150,9 @@ def _fields(stream: str, layout: data.StructLayout, cell: RecurrentCell) -> list
                       "meaning": "region << offset_bits | offset (see write_port)"})
         elif (stream, name) in _FLAG_DOC:
             d["meaning"] = _FLAG_DOC[(stream, name)]
+        elif stream == "status" and name in sat_points(cfg):
+            d["meaning"] = (f"sticky: a value saturated (or wrapped) at requantization point "
+                            f"{sat_points(cfg)[name]}")
         fields.append(d)
     return fields
 
@@ -200,7 +194,7 @@ def describe(cell: RecurrentCell, verilog_name: str, weights: dict | None = None
         "schema": PORTS_SCHEMA,
         "top": top_name(cfg),
         "verilog": verilog_name,
-        "config": {"name": cfg.name, "kind": cfg.kind, "variant": cfg.variant, "peephole": cfg.peephole,
+        "config": {"name": cfg.name, "kind": cfg.kind, "variant": cfg.variant, **cfg.options,
                    "input_size": cfg.input_size, "hidden_size": cfg.hidden_size, "rows": cfg.rows,
                    "lanes": cfg.lanes, "beat": cfg.beat,
                    "sigmoid": cfg.sigmoid.to_dict(), "tanh": cfg.tanh.to_dict()},

@@ -1,18 +1,18 @@
-"""The contract between the shared gate pipeline (:mod:`rtl.cell`) and each cell kind's gate math.
+"""The contract between the shared gate pipeline (:mod:`rtl.cell`) and each cell kind's post-processor.
 
-The shared pipeline hands every weight row to the gate math at post-processor
-stage P1 as a :class:`Row`; the gate math (:mod:`rtl.lstm_gates`,
-:mod:`rtl.gru_gates`) returns each unit's new hidden value as an :class:`HOut`
-at stage ``model.cycles.row_to_h(cfg)``, drives the state memory's write port
-and sets its status bits.
+The shared pipeline hands every weight row to the kind's post-processor
+(:mod:`rtl.kinds`, found through the kind's ``gateware``) at stage P1 as a
+:class:`Row`; the post-processor returns each unit's new hidden value as an
+:class:`HOut` at stage ``cfg.cell.row_to_h``, drives the state memory's write
+port and sets its status bits.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth import Signal, signed, unsigned
+from amaranth import Const, Signal, signed, unsigned
 
-from model import cycles
+from model import latency
 from model.activations import make_activation
 
 from .activation import ActivationUnit
@@ -25,7 +25,7 @@ class Row:
 
     ``acc`` is the lane's dot product; ``acc_x`` its ``x`` part alone (reset-after
     GRU only); ``gate`` the hardware gate index; ``bias`` and ``aux`` the memory
-    words of the row (``aux`` per :func:`rtl.layout.aux_kind`); ``prev`` the
+    words of the row (``aux`` per the kind's :attr:`model.kinds.CellKind.aux`); ``prev`` the
     unit's state from the previous step (c(t-1) or h(t-1)), zero at a sequence start.
     """
     valid: Signal
@@ -63,20 +63,25 @@ def shape_of(fmt):
     return signed(fmt.width) if fmt.signed else unsigned(fmt.width)
 
 
-def activation_units(m, cfg, cell: bool = False):
-    """The sigmoid (pre -> gate) and tanh (pre -> candidate) units, and with ``cell`` the
-    tanh(c) unit (cell -> cell_act); each has ``model.cycles.ACT_LATENCY``."""
+def activation_units(m, cfg):
+    """One unit per activation of the kind (:meth:`model.kinds.CellKind.activations`: sigmoid
+    pre -> gate, tanh pre -> candidate, and tanh(c) cell -> cell_act for the LSTM kinds), in that
+    order; each has ``model.latency.ACT``."""
     f = cfg.formats
-    specs = [("sig", "sigmoid", "pre", "gate"), ("tnh", "tanh", "pre", "candidate")]
-    if cell:
-        specs.append(("tnc", "tanh", "cell", "cell_act"))
     units = []
-    for name, fn, fin, fout in specs:
+    for attr, fn, fin, fout in cfg.cell.activations():
         unit = ActivationUnit(make_activation(fn, getattr(cfg, fn), f[fin], f[fout]))
-        assert unit.latency == cycles.ACT_LATENCY
-        m.submodules[name] = unit
+        assert unit.latency == latency.ACT
+        m.submodules[attr] = unit
         units.append(unit)
     return units
+
+
+def one_minus(cfg, gate):
+    """``1 - gate`` in the gate format's fraction: exact, unsigned and two bits wider than the gate
+    format (a gate lies in [0, 1], so the value does too and may equal 1.0)."""
+    fmt = cfg.fmt("gate")
+    return Const(1 << fmt.frac_bits, unsigned(fmt.width + 1)) - gate
 
 
 def delay(m, sig, n: int, name: str, start: int):

@@ -7,9 +7,10 @@ that row (zeros in the unused lanes of a part-filled slot).
 
 Write-port address: ``region << offset_bits | offset``, with regions
 ``0 .. lanes-1`` the lane weight memories, ``lanes`` the bias memory (by
-hardware row) and ``lanes + 1`` the auxiliary memory: peephole weights by
-hardware row for a peephole LSTM (0 for ``g`` rows), ``b_hn`` by unit for a
-reset-after GRU; absent otherwise.
+hardware row) and ``lanes + 1`` the kind's auxiliary memory
+(:attr:`model.kinds.CellKind.aux`: peephole weights by hardware row for a
+peephole LSTM, 0 for rows without one; ``b_hn`` by unit for a reset-after GRU;
+absent otherwise).
 """
 from __future__ import annotations
 
@@ -19,28 +20,22 @@ from model.config import Config
 from model.cycles import Schedule
 from model.params import QParams
 
-PEEP_ROW = {0: 0, 1: 1, 3: 2}  # PyTorch gate index -> row of w_peep (i, f, o)
-
-
-def aux_kind(cfg: Config) -> str | None:
-    """What the auxiliary memory holds: ``'peephole'``, ``'bias_hn'`` or None."""
-    if cfg.kind == "lstm":
-        return "peephole" if cfg.peephole != "none" else None
-    return "bias_hn" if cfg.reset == "after" else None
-
 
 def aux_format(cfg: Config):
     """Format of the auxiliary memory's words, or None without one."""
-    return {"peephole": cfg.formats.get("peephole"), "bias_hn": cfg.fmt("bias"), None: None}[aux_kind(cfg)]
+    aux = cfg.cell.aux
+    return cfg.fmt(aux.tensor) if aux else None
 
 
 @dataclass(frozen=True)
 class Layout:
-    """Write-port address split and memory depths for a config (rows and slots from its schedule)."""
+    """Write-port address split, data width and memory depths for a config (rows and slots from its
+    schedule)."""
     schedule: Schedule
     offset_bits: int
     addr_bits: int
-    aux: str | None
+    aux: object  # model.kinds.Aux or None
+    data_bits: int  # the write port's data word: the widest of weight, bias and auxiliary words
 
     @classmethod
     def for_config(cls, cfg: Config) -> "Layout":
@@ -48,7 +43,9 @@ class Layout:
         depth = max(sch.slots * sch.slot_cycles, cfg.rows)
         off = max(1, (depth - 1).bit_length())
         regions = cfg.lanes + 2
-        return cls(sch, off, off + (regions - 1).bit_length(), aux_kind(cfg))
+        aux = aux_format(cfg)
+        data_bits = max(cfg.fmt("weight").width, cfg.fmt("bias").width, aux.width if aux else 0)
+        return cls(sch, off, off + (regions - 1).bit_length(), cfg.cell.aux, data_bits)
 
     @property
     def slots(self) -> int:
@@ -64,7 +61,9 @@ class Layout:
 
     @property
     def aux_depth(self) -> int:
-        return self.schedule.rows if self.aux == "peephole" else self.schedule.hidden
+        if self.aux is None:
+            return 0
+        return self.schedule.rows if self.aux.per == "row" else self.schedule.hidden
 
 
 def memory_images(cfg: Config, q: QParams | None) -> dict:
@@ -85,10 +84,10 @@ def memory_images(cfg: Config, q: QParams | None) -> dict:
         lanes[lane][base + I:base + I + H] = [int(v) for v in q.w_hh[tr]]
         bias[r] = int(q.bias[tr])
         unit, g = sch.unit_gate(r)
-        if lay.aux == "peephole" and sch.gate_order[g] in PEEP_ROW:
-            aux[r] = int(q.w_peep[PEEP_ROW[sch.gate_order[g]], unit])
-    if lay.aux == "bias_hn":
-        aux = [int(v) for v in q.bias_hn]
+        if lay.aux and lay.aux.per == "row":
+            aux[r] = cfg.cell.aux_value(q, sch.gate_order[g], unit)
+    if lay.aux and lay.aux.per == "unit":
+        aux = [cfg.cell.aux_value(q, None, u) for u in range(H)]
     return {"lanes": lanes, "bias": bias, "aux": aux}
 
 

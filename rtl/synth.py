@@ -59,7 +59,7 @@ comparison); the library function :func:`synthesize` applies the pre-check
 only with ``skip_unfit=True`` (the command line does unless ``--no-skip``).
 
 **Cache.**  Each target's result is kept in ``<out>/<config name>/synth-cache/<target>.json``
-under a key made of :func:`sim.runner.source_digest` (the ``rtl/`` and
+under a key made of :func:`rtl.source.source_digest` (the ``rtl/`` and
 ``model/`` sources, the same digest the simulation builds use), the exported
 Verilog text itself (which also covers sources that digest does not read), the
 target and the YoWASP tool versions; nextpnr's part adds the device, frequency
@@ -103,12 +103,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from model import kinds
 from model.config import Config, ConfigError
 from model.cycles import CycleModel
 from model.params import CellParams, quantize
 
 from .cell import top_name
 from .export import add_common_args, load_for_export, write_verilog
+from .source import source_digest
 
 #: Yosys synthesis command per target (run after ``read_verilog; hierarchy -top; proc; flatten``).
 TARGETS = {
@@ -485,7 +487,7 @@ def _version(package: str) -> str | None:
 def cache_keys(target: str, verilog: bytes, src_digest: str, pnr: dict | None = None) -> tuple:
     """``(yosys_key, nextpnr_key)`` of a target's result; ``nextpnr_key`` is None without ``pnr``.
 
-    ``src_digest`` is :func:`sim.runner.source_digest`; ``pnr`` holds nextpnr's options
+    ``src_digest`` is :func:`rtl.source.source_digest`; ``pnr`` holds nextpnr's options
     (device, frequency, seed).
     """
     h = hashlib.sha256(json.dumps({"src": src_digest, "target": target,
@@ -701,7 +703,6 @@ def synthesize(config, qparams, out_dir, *, targets=DEFAULT_TARGETS, pnr=True, d
         else:
             todo.append(t)
     if todo:
-        from sim.runner import source_digest  # noqa: PLC0415  (the digest the simulation builds use)
         kw = {"out": out, "vname": vname, "top": report["top"], "verilog": paths["verilog"].read_bytes(),
               "src": source_digest(), "cache": _Cache(out, cache), "timeout": timeout, "say": say,
               "pnr": {"device": device, "freq": float(freq), "seed": int(seed)} if pnr else None}
@@ -719,20 +720,27 @@ def synthesize(config, qparams, out_dir, *, targets=DEFAULT_TARGETS, pnr=True, d
     return report
 
 
+#: A tensor a config lacks but another kind needs takes the format of its stand-in
+#: (a GRU config names no cell formats: c(t) like pre, tanh(c) like the candidate).
+FORMAT_STANDINS = {"cell": "pre", "cell_act": "candidate"}
+
+
 def kind_variants(cfg) -> list:
-    """``cfg`` plus the other cell kinds at its sizes, formats, activations and lanes."""
+    """``cfg`` plus every other registered kind and option value at its sizes, formats, activations
+    and lanes (variants with peephole weights left out: they need weights the config does not name)."""
     out = [cfg]
-    for kind, reset in (("lstm", "after"), ("gru", "after"), ("gru", "before")):
-        if cfg.kind == kind and (kind == "lstm" or cfg.reset == reset):
+    for kind in kinds.variants():
+        if kind == cfg.cell or kind.peep_rows:
             continue
-        d = cfg.to_dict()
-        d.update(kind=kind, reset=reset, peephole="none", params=None,
-                 name=f"{cfg.name}-as-{kind}" + (f"-{reset}" if kind == "gru" else ""))
+        d = {k: v for k, v in cfg.to_dict().items() if k not in cfg.cell.options}
+        suffix = "-".join(str(v).replace("=", "").replace("-", "") for v in kind.opts.values())
+        d.update(kind=kind.name, **kind.opts, params=None,
+                 name=f"{cfg.name}-as-{kind.name}" + (f"-{suffix}" if suffix else ""))
         f = d["formats"]
         f.pop("peephole", None)
-        if kind == "lstm":  # a GRU config names no cell formats: c(t) like pre, tanh(c) like the candidate
-            f.setdefault("cell", f["pre"])
-            f.setdefault("cell_act", f["candidate"])
+        for t, standin in FORMAT_STANDINS.items():
+            if t in kind.tensors():
+                f.setdefault(t, f[standin])
         out.append(Config.from_dict({k: v for k, v in d.items() if v is not None}))
     return out
 
@@ -759,9 +767,10 @@ def compare_kinds(cfg, out_root, report, *, target, pnr, device, freq, seed, tim
 
 
 def format_kinds(rows: list, target: str) -> str:
-    lstm = next((r for r in rows if r["variant"].startswith("lstm") or r["variant"].startswith("peephole")), None)
+    ref_variant = kinds.variants()[0].variant  # the first registered kind with its default options
+    lstm = next((r for r in rows if r["variant"] == ref_variant), None)
     lines = [f"Cell kinds at the same sizes, formats and lanes ({TARGETS[target]['family']}); "
-             f"ratios to the LSTM",
+             f"ratios to the {ref_variant}",
              f"{'kind':<26} {'rows':>5} {'cycles/step':>11} {'LUTs':>12} {'FFs':>12} {'DSPs':>9} {'BRAMs':>9} "
              f"{'Fmax MHz':>9} {'us/step':>8}"]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model import golden
+from model import golden, kinds
 from model.config import Config
 from model.cycles import CycleModel
 from model.params import CellParams, quantize
@@ -31,7 +31,9 @@ def measure(cfg: Config, steps: int) -> dict:
     per = res.step_cycles(cfg.hidden_size)
     cm = CycleModel.for_config(cfg)
     measured = float(per.mean())
-    return {"config": cfg.name, "variant": cfg.variant, "sizes": (cfg.input_size, cfg.hidden_size, cfg.lanes),
+    order = [repr(k) for k in kinds.variants()].index(repr(cfg.cell))  # registry order
+    return {"config": cfg.name, "variant": cfg.variant, "order": order,
+            "sizes": (cfg.input_size, cfg.hidden_size, cfg.lanes),
             "rows": cfg.rows, "lanes": cfg.lanes, "ideal": cm.ideal_cycles_per_step,
             "predicted": cm.cycles_per_step, "measured": measured, "util_pred": cm.mac_utilization,
             "util_meas": cm.ideal_cycles_per_step / measured,
@@ -47,12 +49,14 @@ def kinds_table(rows: list) -> None:
     groups = {k: v for k, v in groups.items() if len({r["variant"] for r in v}) > 1}
     if not groups:
         return
-    print("\nCell kinds at the same sizes (measured cycles per step; ratio to the LSTM of that size)")
+    print("\nCell kinds at the same sizes (measured cycles per step; ratio to the first kind listed, "
+          "the LSTM where there is one)")
     print(f"{'input':>5} {'hidden':>6} {'lanes':>5}  {'config':<14} {'kind':<24} {'rows':>5} {'cycles/step':>11} "
-          f"{'vs LSTM':>8} {'MAC util':>9} {'1st out':>8}")
+          f"{'ratio':>8} {'MAC util':>9} {'1st out':>8}")
     for (i, h, lanes), rs in groups.items():
-        lstm = next((r["measured"] for r in rs if r["variant"] == "lstm"), None)
-        for r in sorted(rs, key=lambda r: -r["rows"]):
+        rs = sorted(rs, key=lambda r: r["order"])
+        lstm = rs[0]["measured"]
+        for r in rs:
             ratio = f"{r['measured'] / lstm:8.3f}" if lstm else f"{'-':>8}"
             print(f"{i:>5} {h:>6} {lanes:>5}  {r['config']:<14} {r['variant']:<24} {r['rows']:>5} "
                   f"{r['measured']:>11.1f} {ratio} {r['util_meas']:>9.4f} {r['first_meas']:>8}")

@@ -55,8 +55,8 @@ from model import golden, reference
 from model.config import Config
 from model.cycles import CycleModel
 from model.params import CellParams, quantize
-from model.vectors import STIMULUS_RANGE
-from rtl.cell import SAT_POINTS, status_bits
+from hls.vectors import STIMULUS_RANGE
+from rtl.cell import sat_points, status_bits
 from rtl.layout import Layout, write_stream
 
 PERIOD_NS = 10
@@ -207,7 +207,7 @@ class Bench:
         self.H, self.I = cfg.hidden_size, cfg.input_size
         self.in_w, self.h_w = f["input"].width, f["hidden"].width
         self.status_bits = status_bits(cfg)
-        self.wd_w = max(f["weight"].width, f["bias"].width, f["peephole"].width if self.lay.aux == "peephole" else 0)
+        self.wd_w = self.lay.data_bits
         for name, want in (("i__payload", self.in_w + 2), ("o__payload", self.h_w + 1),
                            ("w__payload", self.lay.addr_bits + self.wd_w), ("status", len(self.status_bits))):
             got = len(getattr(dut, name))
@@ -366,8 +366,9 @@ class Bench:
             if st[k] != 0:
                 problems.append(f"status.{k} = {st[k]} (expected 0)")
         sat = sat_since_reset if sat_since_reset is not None else scoreboards
-        want_sat = {k: int(any(sb.saturated.get(SAT_POINTS[k], 0) > 0 for sb in sat))
-                    for k in self.status_bits if k in SAT_POINTS}
+        points = sat_points(self.cfg)
+        want_sat = {k: int(any(sb.saturated.get(points[k], 0) > 0 for sb in sat))
+                    for k in self.status_bits if k in points}
         for k, w in want_sat.items():
             if st[k] != w:
                 problems.append(f"status.{k} = {st[k]} but the golden model says {w} "
@@ -446,12 +447,6 @@ class StreamChecker:
 
 # ---- scoreboard ----------------------------------------------------------------------------------------------------
 
-#: Format of each golden trace entry shown on a mismatch (``acc`` sums are left out).
-TRACE_FMT = {"pre": "pre", "pre_rz": "pre", "hn": "pre", "pre_n": "pre", "i": "gate", "f": "gate", "g": "candidate",
-             "o": "gate", "r": "gate", "z": "gate", "rh": "hidden", "n": "candidate", "cell": "cell",
-             "cell_act": "cell_act", "hidden": "hidden"}
-#: Gate names of the entries holding one value per gate (PyTorch order).
-TRACE_GATES = {"pre": ["i", "f", "g", "o"], "pre_rz": ["r", "z"]}
 
 
 class Scoreboard:
@@ -529,7 +524,8 @@ class Scoreboard:
         """The golden trace entries of unit ``e`` at step ``t`` (one value per gate for wide entries)."""
         tr = self.gold[s].trace
         H = self.H
-        out = {k: [int(v) for v in tr[k][0, t][e::H]] for k in TRACE_FMT if k in tr}
+        fmts = self.b.cfg.cell.trace_formats()  # accumulator sums (format None) are left out
+        out = {k: [int(v) for v in tr[k][0, t][e::H]] for k, fmt in fmts.items() if fmt and k in tr}
         for k in ("cell", "hidden"):
             if k in tr:
                 out[f"{k}_prev"] = [int(tr[k][0, t - 1, e]) if t > 0 else 0]
@@ -550,8 +546,8 @@ class Scoreboard:
             f"  golden trace, unit {m['element']} at step {m['step']} (raw in its format, float):",
         ]
         for k, vals in m["trace"].items():
-            fmt = TRACE_FMT[k.removesuffix("_prev")]
-            names = TRACE_GATES.get(k, [""] * len(vals))
+            fmt = self.b.cfg.cell.trace_formats()[k.removesuffix("_prev")]
+            names = self.b.cfg.cell.trace_gates().get(k, [""] * len(vals))
             lines.append(f"    {k:<12} " + "  ".join(f"{n}{'=' if n else ''}{fl(v, fmt)}" for n, v in zip(names, vals)))
         return "\n".join(lines)
 
@@ -838,7 +834,7 @@ async def test_weight_reload(dut):
     rng = rng_for(s.seed, b.test, 0)
     # B is random even when the config names trained parameters
     qb = quantize(CellParams.random(cfg.kind, cfg.input_size, cfg.hidden_size, seed=s.param_seed + 1000,
-                                    peephole=cfg.peephole, reset=cfg.reset), cfg)
+                                    **cfg.options), cfg)
     xa = make_sequences(cfg, rng, [4, 3])
     xb = make_sequences(cfg, rng, [5, 3])
     sa = Scoreboard(b, b.q, xa, "reload/before (baked A)")

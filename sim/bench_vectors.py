@@ -1,11 +1,11 @@
-"""cocotb test that replays a vector set written by :mod:`model.vectors` on the exported Verilog.
+"""cocotb test that replays a vector set written by :mod:`hls.vectors` on the exported Verilog.
 
 The point is to prove the portable files right: the inputs come from ``x.hex``
 (their stream words must equal ``i_payload.hex``) and every ``o`` transfer is
 compared with ``h.hex`` and ``o_payload.hex`` as integers, element by element,
 step by step.  The golden model is not consulted here; the expected values are
 the ones in the files.  Build the Verilog with the parameters read back from the
-same files (``sim.runner.build(..., qparams=model.vectors.load(dir).qparams)``).
+same files (``sim.runner.build(..., qparams=hls.vectors.load(dir).qparams)``).
 
 Environment (besides the ``RNNKIT_*`` of :mod:`sim.bench_cell`):
 
@@ -24,7 +24,7 @@ import cocotb
 import numpy as np
 from cocotb.triggers import Event
 
-from model import vectors
+from hls import vectors
 from sim.bench_cell import (NO_STALLS, STALLS_IN, STALLS_OUT, Bench, BenchFailure, InputDriver, rng_for,
                             stream_through)
 

@@ -40,6 +40,8 @@ from pathlib import Path
 from typing import Callable
 from xml.etree import ElementTree
 
+from rtl.source import source_digest
+
 ROOT = Path(__file__).resolve().parent.parent
 BUILD_ROOT = ROOT / "build" / "sim"
 SIMULATORS = ("verilator", "icarus")
@@ -128,16 +130,6 @@ def fst_supported() -> bool:
 
 
 # ---- export ---------------------------------------------------------------------------------------
-
-def source_digest() -> str:
-    """Hash of every source file the exported Verilog depends on (``rtl/`` and ``model/``)."""
-    h = hashlib.sha256()
-    for sub in ("rtl", "model"):
-        for p in sorted((ROOT / sub).glob("*.py")):
-            h.update(p.name.encode())
-            h.update(p.read_bytes())
-    return h.hexdigest()
-
 
 def export_verilog(cfg, qparams, out_dir: Path) -> tuple[Path, str]:
     """Verilog of ``RecurrentCell(cfg, qparams)`` in ``out_dir``: (path, toplevel module name)."""

@@ -31,10 +31,6 @@ class CalibrationError(ValueError):
     """A width, margin or range that cannot give a format."""
 
 
-#: Which intermediates of :func:`model.reference.run_trace` each tensor's format must hold.
-TRACE_TENSORS = {"pre": ("pre", "pre_rz", "hn", "pre_n"), "gate": ("i", "f", "o", "r", "z"),
-                 "candidate": ("g", "n"), "cell": ("cell",), "cell_act": ("cell_act",), "hidden": ("hidden",)}
-
 
 def observe_ranges(params: CellParams, seqs) -> dict:
     """``{tensor: max |value|}`` over ``seqs`` (each run alone from a zero state), float64.
@@ -44,29 +40,24 @@ def observe_ranges(params: CellParams, seqs) -> dict:
     ``pre`` covers every pre-activation the golden model requantizes to ``pre``
     (for a reset-after GRU also ``W_hn h + b_hn``).  Peephole cells are not supported.
     """
-    if params.peephole != "none":
+    if params.cell.peep_rows:
         raise CalibrationError("observe_ranges supports cells without peepholes only")
-    H = params.hidden_size
     r = {k: 0.0 for k in ("input", "pre", "gate", "candidate", "cell", "cell_act", "hidden")}
     r["weight"] = float(max(np.abs(params.w_ih).max(), np.abs(params.w_hh).max()))
-    if params.kind == "gru" and params.reset == "after":  # b_in and b_hn are stored apart
-        b = params.b_ih + params.b_hh
-        b[2 * H:] = params.b_ih[2 * H:]
-        r["bias"] = float(max(np.abs(b).max(), np.abs(params.b_hh[2 * H:]).max()))
-    else:
-        r["bias"] = float(np.abs(params.b_ih + params.b_hh).max())
+    b, b_split = params.cell.fold_bias(params.b_ih, params.b_hh)  # the biases as the hardware stores them
+    r["bias"] = float(max(np.abs(b).max(), 0.0 if b_split is None else np.abs(b_split).max()))
 
     def upd(k, v):
         r[k] = max(r[k], float(np.abs(v).max()))
 
+    fmts = params.cell.trace_formats()
     for _, idx in by_length(seqs).items():
         x = np.stack([np.asarray(seqs[i], dtype=np.float64) for i in idx])
         upd("input", x)
         _, tr = reference.run_trace(params, x)
-        for tensor, names in TRACE_TENSORS.items():
-            for name in names:
-                if name in tr:
-                    upd(tensor, tr[name])
+        for name, v in tr.items():
+            if fmts.get(name) in r:
+                upd(fmts[name], v)
     return r
 
 

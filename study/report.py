@@ -76,11 +76,12 @@ def headline_rows(res) -> list:
     return [r for r, p in zip(res["rows"], res["context"].sweep.points) if not p.axes]
 
 
-def _widths(r, kind: str = "lstm") -> str:
+def _widths(r, cell_kind) -> str:
+    """The widths of a point; ``c`` only for a kind with a cell state (``cell_kind``: a CellKind)."""
     s = r["settings"]
     if s["uniform"]:
         return f"all {Fmt.parse(s['uniform']).ap}"
-    cell = f" c{s['cell_bits']}" if kind == "lstm" else ""
+    cell = f" c{s['cell_bits']}" if "cell" in cell_kind.tensors() else ""
     return (f"w{s['weight_bits']} a{s['act_bits']}{cell} acc{s['acc_bits']} b{s['bias_bits']}"
             + (f" in{s['input_bits']}" if s["input_bits"] else ""))
 
@@ -222,7 +223,7 @@ def markdown(res, images: list[str]) -> str:
     ]
     hrows = [["", "float reference", "float64", _pct(float_acc), "0.00", "100.00 %", "0", "0", "-", "-", "-", "-", "-"]]
     for r in headline_rows(res):
-        hrows.append([r["index"], r["label"], _widths(r, m.params.kind), _pct(r["accuracy"]),
+        hrows.append([r["index"], r["label"], _widths(r, m.params.cell), _pct(r["accuracy"]),
                       f"{100 * (r['accuracy'] - float_acc):+.2f}",
                       _pct(r["agreement"]), f"{r['max_abs']:.3g}", f"{r['rms']:.3g}", _sat_str(r)]
                      + [_cost(r, k) for k in COST_COLS])
@@ -237,8 +238,8 @@ def markdown(res, images: list[str]) -> str:
     hr = headline_rows(res)
     frows = []
     for t in TENSOR_ORDER:
-        if m.params.kind == "gru" and t in ("cell", "cell_act"):
-            continue  # not part of a GRU
+        if t not in m.params.cell.tensors():
+            continue  # not part of this kind (a GRU has no cell state)
         cells = [t, f"{ctx.ranges.get(t, 0):.4g}"]
         for r in hr:
             f = r["formats"].get(t)
@@ -266,7 +267,7 @@ def markdown(res, images: list[str]) -> str:
     arows = []
     for r in rows:
         s = r["settings"]
-        arows.append([r["index"], r["label"], _widths(r, m.params.kind), s["rounding"], s["overflow"], _act(s["sigmoid"]),
+        arows.append([r["index"], r["label"], _widths(r, m.params.cell), s["rounding"], s["overflow"], _act(s["sigmoid"]),
                       _act(s["tanh"]), _pct(r["accuracy"]), _pct(r["agreement"]), f"{r['max_abs']:.3g}",
                       f"{r['rms']:.3g}"] + [r[f"sat_{k}"] for k in ("input", "pre", "cell", "hidden")]
                      + [_cost(r, k) for k in COST_COLS] + ["yes" if r["index"] in front else ""])

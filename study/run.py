@@ -34,7 +34,7 @@ from model import golden
 from model.config import Config, ConfigError
 from model.fixedpoint import Fmt, quantize as quantize_values
 from model.params import quantize, quantize_counted
-from sim.runner import source_digest
+from rtl.source import source_digest
 
 from . import calibrate, data, models, sweep as sweep_mod
 from .calibrate import CalibrationError
@@ -92,7 +92,7 @@ def point_config(ctx: Context, point, index: int) -> Config:
         fmts = point_formats(ctx, point)
         return Config.from_dict({
             "name": f"{ctx.sweep.name}-{index}", "kind": p.kind, "input_size": p.input_size,
-            "hidden_size": p.hidden_size, "reset": p.reset,
+            "hidden_size": p.hidden_size, **p.options,
             "formats": {t: str(f) for t, f in fmts.items()},
             "modes": {"rounding": s["rounding"], "overflow": s["overflow"]},
             "sigmoid": s["sigmoid"], "tanh": s["tanh"], "lanes": s["lanes"],

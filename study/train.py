@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from model import kinds
+
 from . import data
 from .models import MODELS_DIR
 
@@ -47,13 +49,12 @@ def _net(kind: str, n_in: int, hidden: int, n_classes: int):
     class Net(nn.Module):
         def __init__(self):
             super().__init__()
-            cls = nn.LSTM if kind == "lstm" else nn.GRU
-            self.rnn = cls(n_in, hidden, batch_first=True)
+            self.rnn = getattr(nn, kinds.REGISTRY[kind].torch_class)(n_in, hidden, batch_first=True)
             self.head = nn.Linear(hidden, n_classes)
 
         def forward(self, packed):
             _, state = self.rnn(packed)
-            h = state[0] if kind == "lstm" else state
+            h = state[0] if isinstance(state, tuple) else state  # (h, c) or h
             return self.head(h[-1])
 
     return Net()

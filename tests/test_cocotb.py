@@ -90,8 +90,8 @@ _ENTRY = re.compile(r"(\\table \[(\d+)\] = (\d+)'h([0-9a-f]+);)")
 
 def sigmoid_table(text):
     """(start, end) of the sigmoid unit's module and its table entries {index: (line, width, value)}."""
-    m = re.search(r"^module \\\S+\.sig \(", text, flags=re.M)
-    assert m, "no sigmoid unit module (*.sig) in the Verilog"
+    m = re.search(r"^module \\\S+\.sigmoid \(", text, flags=re.M)
+    assert m, "no sigmoid unit module (*.sigmoid) in the Verilog"
     end = text.index("endmodule", m.start())
     entries = {int(k): (line, int(w), int(v, 16)) for line, k, w, v in _ENTRY.findall(text[m.start():end])}
     return m.start(), end, entries

@@ -62,23 +62,25 @@ class Scalar:
         return sum(v << (A - fr) for v, fr in terms), A
 
     def lstm(self, x, h, c):
+        """LSTM and peephole LSTM (rows i, f, g, o)."""
         H, F, q = self.c.hidden_size, self.F, self.q
-        peep = self.c.peephole
+        peep = self.c.options.get("peephole", "none")
         pf = F["peephole"] + F["cell"]
         h2, c2 = [], []
         for k in range(H):
-            def pre(gate, cc=None):
-                extra = [(int(q.w_peep[gate if gate < 2 else 2, k]) * cc, pf)] if cc is not None else []
+            def pre(gate, cc=None, prow=None):
+                extra = [(int(q.w_peep[prow, k]) * cc, pf)] if cc is not None else []
                 a, A = self.acc(gate * H + k, x, h, extra)
                 return self.rq(a, A, "pre", "pre")
-            pi = pre(0, c[k] if peep != "none" else None)
-            pf_ = pre(1, c[k] if peep != "none" else None)
+            pi = pre(0, c[k] if peep != "none" else None, 0)
+            pf_ = pre(1, c[k] if peep != "none" else None, 1)
             i, f, g = self.act(self.sig, pi), self.act(self.sig, pf_), self.act(self.tanh, pre(2))
+            o_row = 3
             C = max(F["gate"] + F["cell"], F["gate"] + F["candidate"])
             cn = self.rq((f * c[k] << (C - F["gate"] - F["cell"])) + (i * g << (C - F["gate"] - F["candidate"])),
                          C, "cell", "cell")
             cc = {"none": None, "c_prev": c[k], "c_new": cn}[peep]
-            o = self.act(self.sig, pre(3, cc))
+            o = self.act(self.sig, pre(o_row, cc, 2))
             tc = self.act(self.tanh_c, cn)
             h2.append(self.rq(o * tc, F["gate"] + F["cell_act"], "hidden", "hidden"))
             c2.append(cn)
@@ -92,7 +94,7 @@ class Scalar:
         out = []
         for k in range(H):
             row = 2 * H + k
-            if self.c.reset == "after":
+            if self.c.options["reset"] == "after":
                 ax, A = self.acc(row, x, zero)  # W_in x + b_in
                 ah, _ = self.acc(row, [0] * len(x), h, [(int(q.bias_hn[k]), F["bias"])])
                 ah -= int(q.bias[row]) << (A - F["bias"])  # acc() always adds b_in; W_hn h + b_hn only
@@ -125,13 +127,13 @@ def test_bit_exact_against_scalar_restatement(variant):
         c = [0] * cfg.hidden_size
         for t in range(x.shape[1]):
             xs = [int(v) for v in xq[b, t]]
-            if cfg.kind == "lstm":
-                h, c = ref.lstm(xs, h, c)
-            else:
+            if cfg.kind == "gru":
                 h = ref.gru(xs, h)
+            else:
+                h, c = ref.lstm(xs, h, c)
             assert res.outputs[b, t].tolist() == h, f"batch {b} step {t}"
         assert res.state[0][b].tolist() == h
-        if cfg.kind == "lstm":
+        if cfg.kind != "gru":
             assert res.state[1][b].tolist() == c
 
 
@@ -155,7 +157,7 @@ def test_trace_matches_outputs(kind):
     x = np.random.default_rng(2).uniform(-2, 2, (2, 4, cfg.input_size))
     res = golden.run(q, x, cfg, trace=True)
     assert np.array_equal(res.trace["hidden"], res.outputs)
-    names = {"acc", "pre", "i", "f", "g", "o", "cell", "cell_act"} if kind == "lstm" else {"r", "z", "n", "pre_n"}
+    names = {"r", "z", "n", "pre_n"} if kind == "gru" else {"acc", "pre", "i", "f", "g", "o", "cell", "cell_act"}
     assert names <= set(res.trace)
     assert all(v.shape[:2] == (2, 4) for v in res.trace.values())
 

@@ -1,8 +1,8 @@
-"""The generated C++ reference (model.hls) against the golden model, for every config in configs/.
+"""The generated C++ reference (hls.cpp) against the golden model, for every config in configs/.
 
 Each config's header, top functions and testbench are compiled once per xdist
 worker with ``g++ -std=c++17 -Wall -Wextra -Werror`` under ``build/hls-tests/``.
-The testbench replays vector sets written by model.vectors, whose expected h(t)
+The testbench replays vector sets written by hls.vectors, whose expected h(t)
 and c(t) come from ``model.golden``, through both top functions and compares
 every element of every step as integers.  Besides the shipped configs, both GRU
 reset placements (if configs/ has none) and variants that wrap and round
@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model import golden, hls, vectors
+from hls import cpp, vectors
+from model import golden
 from model.config import Config
 from model.params import CellParams, quantize
 
@@ -38,7 +39,7 @@ def extra_configs() -> dict:
     shipped = [Config.load(p) for p in CONFIGS.glob("*.toml")]
     out = {}
     for reset in ("after", "before"):
-        if not any(c.kind == "gru" and c.reset == reset for c in shipped):
+        if not any(c.kind == "gru" and c.options["reset"] == reset for c in shipped):
             out[f"x_gru_{reset}"] = (tiny.replace(name=f"x_gru_{reset}", kind="gru", reset=reset), None)
     out["x_lstm_wrap"] = (tiny.replace(
         name="x_lstm_wrap", formats={"cell": "s2.10"},
@@ -68,8 +69,8 @@ CASES = all_configs()
 
 def gxx_or_fail():
     try:
-        hls.find_cxx("g++")
-    except hls.HlsError as e:
+        cpp.find_cxx("g++")
+    except cpp.HlsError as e:
         pytest.fail(str(e))
 
 
@@ -80,13 +81,13 @@ def build_case(name: str, ap_include=None):
     cfg, scale = CASES[name]
     q = quantize(CellParams.for_config(cfg, seed=1, scale=scale), cfg)
     out = BUILD / name
-    paths = hls.generate(cfg, q, out / "hls", max_steps=MAX_STEPS)
+    paths = cpp.generate(cfg, q, out / "hls", max_steps=MAX_STEPS)
     suffix = "_ap" if ap_include is not None else ""
     key = hashlib.sha256(b"".join(p.read_bytes() for p in paths.values())
-                         + " ".join(hls.CXXFLAGS + hls.AP_CXXFLAGS + (str(ap_include),)).encode())
+                         + " ".join(cpp.CXXFLAGS + cpp.AP_CXXFLAGS + (str(ap_include),)).encode())
     exe, stamp = out / f"tb{suffix}", out / f"tb{suffix}.key"
     if not exe.exists() or not stamp.exists() or stamp.read_text() != key.hexdigest():
-        hls.compile_tb(paths, exe, ap_include=ap_include)
+        cpp.compile_tb(paths, exe, ap_include=ap_include)
         stamp.write_text(key.hexdigest())
     return cfg, q, exe
 
@@ -117,7 +118,7 @@ def test_cpp_bit_exact(name, tmp_path):
     vectors.write(tmp_path, cfg, q, x)
     r = run_tb(exe, tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
-    per_step = cfg.hidden_size * (2 if cfg.kind == "lstm" else 1)
+    per_step = cfg.hidden_size * len(cfg.cell.state)
     assert counts(r.stdout) == (2 * x.shape[0] * x.shape[1] * per_step, 0)
     want = golden.run(q, x, cfg)
     assert np.array_equal(vectors.load(tmp_path).h, want.outputs)   # the files hold the golden values
@@ -125,15 +126,14 @@ def test_cpp_bit_exact(name, tmp_path):
     if scale is not None:                     # the overflow paths were really taken
         sat = want.saturated
         assert sat["pre"] > 0, sat
-        if cfg.kind == "lstm":
-            assert sat["cell"] > 0, sat
-        elif cfg.reset == "after":
-            assert sat["gru_hn"] > 0, sat
+        for point in ("cell", "gru_hn"):
+            if point in cfg.cell.points:
+                assert sat[point] > 0, sat
 
 
 def smallest(kind, reset=None):
     cands = [(c.rows * (c.input_size + c.hidden_size), n) for n, (c, _) in CASES.items()
-             if c.kind == kind and (reset is None or c.reset == reset)]
+             if c.kind == kind and (reset is None or c.options.get("reset") == reset)]
     return min(cands)[1]
 
 
@@ -146,7 +146,7 @@ AP_CASES = sorted({"tiny", "peephole_cnew", "x_lstm_wrap", smallest("gru", "afte
 def test_cpp_bit_exact_with_ap_int(name, tmp_path):
     """The same sources built with -DRNNKIT_AP_INT (ap_int<W> tensor types from Xilinx's headers, as
     shipped in hls4ml) match golden bit-exactly too."""
-    inc = hls.ap_types_include()
+    inc = cpp.ap_types_include()
     if inc is None:
         pytest.skip("no ap_int.h: pip install hls4ml==1.3.0 (it ships Xilinx's ap_types) or set RNNKIT_AP_TYPES")
     cfg, q, exe = build_case(name, ap_include=inc)
@@ -154,7 +154,7 @@ def test_cpp_bit_exact_with_ap_int(name, tmp_path):
     vectors.write(tmp_path, cfg, q, x)
     r = run_tb(exe, tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
-    per_step = cfg.hidden_size * (2 if cfg.kind == "lstm" else 1)
+    per_step = cfg.hidden_size * len(cfg.cell.state)
     assert counts(r.stdout) == (2 * 2 * 5 * per_step, 0)
 
 
@@ -205,7 +205,7 @@ def test_header_is_hls_style():
     for name in ("peephole_cnew", next(n for n, (c, _) in sorted(CASES.items()) if c.kind == "gru")):
         cfg, scale = CASES[name]
         q = quantize(CellParams.for_config(cfg, seed=1, scale=scale), cfg)
-        text = hls._Gen(cfg, q, 8).header() + hls._Gen(cfg, q, 8).top()
+        text = cpp._Gen(cfg, q, 8).header() + cpp._Gen(cfg, q, 8).top()
         code = re.sub(r"//[^\n]*", "", text)
         for word in ("float", "double", "new", "delete", "malloc", "std::vector", "static_assert"):
             assert not re.search(rf"\b{re.escape(word)}\b", code), word
@@ -220,8 +220,8 @@ def test_header_is_hls_style():
 def test_exact_activation_is_refused():
     cfg = Config.load(CONFIGS / "tiny.toml").replace(tanh={"method": "exact"})
     q = quantize(CellParams.for_config(cfg, seed=1), cfg)
-    with pytest.raises(hls.HlsError, match=r"tanh.method = 'exact' has no integer definition.*lut, lut_interp"):
-        hls.generate(cfg, q, BUILD / "exact")
+    with pytest.raises(cpp.HlsError, match=r"tanh.method = 'exact' has no integer definition.*lut, lut_interp"):
+        cpp.generate(cfg, q, BUILD / "exact")
 
 
 def cli(module, *args):
@@ -229,25 +229,25 @@ def cli(module, *args):
 
 
 def test_cli_errors_name_the_parameter(tmp_path):
-    r = cli("model.hls", "--config", "configs/nope.toml", "--out", str(tmp_path))
+    r = cli("hls.cpp", "--config", "configs/nope.toml", "--out", str(tmp_path))
     assert r.returncode == 2 and "--config (CONFIG) = 'configs/nope.toml': no such file" in r.stderr
     assert "configs/tiny.toml" in r.stderr
-    r = cli("model.vectors", "--config", "configs/tiny.toml", "--out", str(tmp_path), "--seqs", "0")
+    r = cli("hls.vectors", "--config", "configs/tiny.toml", "--out", str(tmp_path), "--seqs", "0")
     assert r.returncode == 2 and "--seqs (SEQS) must be a positive integer, not '0'" in r.stderr
-    r = cli("model.vectors", "--config", "configs/tiny.toml", "--out", str(tmp_path), "--steps", "x")
+    r = cli("hls.vectors", "--config", "configs/tiny.toml", "--out", str(tmp_path), "--steps", "x")
     assert r.returncode == 2 and "--steps (STEPS) must be a positive integer, not 'x'" in r.stderr
-    r = cli("model.vectors", "--config", "configs/tiny.toml", "--out", str(tmp_path), "--seed", "-1")
+    r = cli("hls.vectors", "--config", "configs/tiny.toml", "--out", str(tmp_path), "--seed", "-1")
     assert r.returncode == 2 and "--seed (SEED) must be an integer >= 0, not '-1'" in r.stderr
-    r = cli("model.hls", "--config", "configs/tiny.toml", "--out", str(tmp_path), "--params", "no.npz")
+    r = cli("hls.cpp", "--config", "configs/tiny.toml", "--out", str(tmp_path), "--params", "no.npz")
     assert r.returncode == 2 and "--params = 'no.npz': no such file" in r.stderr
-    r = cli("model.hls", "--config", "configs/tiny.toml", "--out", str(tmp_path), "--max-steps", "0")
+    r = cli("hls.cpp", "--config", "configs/tiny.toml", "--out", str(tmp_path), "--max-steps", "0")
     assert r.returncode == 2 and "--max-steps (MAX_STEPS) must be a positive integer" in r.stderr
 
 
 def test_missing_compiler_is_named(monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
-    with pytest.raises(hls.HlsError, match=r"'g\+\+' not found on PATH: apt-get install -y g\+\+"):
-        hls.find_cxx("g++")
+    with pytest.raises(cpp.HlsError, match=r"'g\+\+' not found on PATH: apt-get install -y g\+\+"):
+        cpp.find_cxx("g++")
 
 
 # ---- the building blocks on their own: ties and edges that random sequences rarely reach --------------
@@ -257,12 +257,12 @@ def compile_probe(name: str, body: str, tmp_path: Path) -> str:
     gxx_or_fail()
     cfg, scale = CASES[name]
     q = quantize(CellParams.for_config(cfg, seed=1, scale=scale), cfg)
-    paths = hls.generate(cfg, q, tmp_path / "hls")
+    paths = cpp.generate(cfg, q, tmp_path / "hls")
     src = tmp_path / "probe.cpp"
-    src.write_text(f'#include "{paths["header"].name}"\n#include <cstdio>\nnamespace cell = {hls._Gen(cfg, q, 1).ns};\n'
+    src.write_text(f'#include "{paths["header"].name}"\n#include <cstdio>\nnamespace cell = {cpp._Gen(cfg, q, 1).ns};\n'
                    f"int main() {{\n{body}\n    return 0;\n}}\n")
     exe = tmp_path / "probe"
-    r = subprocess.run([hls.find_cxx(), *hls.CXXFLAGS, f"-I{paths['header'].parent}", "-o", str(exe), str(src)],
+    r = subprocess.run([cpp.find_cxx(), *cpp.CXXFLAGS, f"-I{paths['header'].parent}", "-o", str(exe), str(src)],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60)
@@ -290,7 +290,7 @@ def test_requantize_matches_the_fraction_definition(tmp_path):
                 body.append(f"    {{ const long long v[] = {{{arr}}};\n"
                             f"      for (long long x : v) std::printf(\"%lld\\n\", (long long)cell::requantize<"
                             f"{from_frac}, {f.frac_bits}, {f.width}, {'true' if f.signed else 'false'}, "
-                            f"cell::{hls.ROUNDING[r]}, cell::{hls.OVERFLOW[o]}>(x)); }}")
+                            f"cell::{cpp.ROUNDING[r]}, cell::{cpp.OVERFLOW[o]}>(x)); }}")
                 want += [requantize_exact(v, from_frac, f, r, o) for v in vals]
     got = [int(v) for v in compile_probe("tiny", "\n".join(body), tmp_path).split()]
     assert got == want
@@ -302,9 +302,7 @@ def test_activations_every_code(name, tmp_path):
     from model.activations import make_activation
     cfg, _ = CASES[name]
     f = cfg.formats
-    acts = [("sigmoid", "sigmoid", "pre", "gate"), ("tanh_pre", "tanh", "pre", "candidate")]
-    if cfg.kind == "lstm":
-        acts.append(("tanh_cell", "tanh", "cell", "cell_act"))
+    acts = cfg.cell.activations()
     body, want = [], []
     for fn, kind, i, o in acts:
         act = make_activation(kind, getattr(cfg, kind), f[i], f[o])

@@ -15,37 +15,53 @@ FORMATS = {"input": "s4.12", "weight": "s2.14", "bias": "s4.12", "pre": "s5.11",
            "candidate": "s1.15", "cell": "s4.12", "cell_act": "s1.15", "hidden": "s1.15"}
 
 
-def make_config(kind="lstm", I=5, H=8, peephole="none", reset="after", rounding="half_even", **fmts):
+def make_config(kind="lstm", I=5, H=8, opts=None, rounding="half_even", **fmts):
+    opts = dict(opts or {})
     formats = {**FORMATS, **fmts}
-    if peephole != "none":
+    if opts.get("peephole", "none") != "none":
         formats.setdefault("peephole", "s2.14")
     return Config.from_dict({
-        "name": "t", "kind": kind, "input_size": I, "hidden_size": H, "peephole": peephole,
-        "reset": reset, "formats": formats, "param_rounding": rounding,
+        "name": "t", "kind": kind, "input_size": I, "hidden_size": H, **opts,
+        "formats": formats, "param_rounding": rounding,
         "sigmoid": {"method": "lut_interp", "size": 64, "range": 8.0},
         "tanh": {"method": "lut_interp", "size": 64, "range": 4.0},
     })
 
 
-VARIANTS = [("lstm", "none", "after"), ("lstm", "c_prev", "after"), ("lstm", "c_new", "after"),
-            ("gru", "none", "after"), ("gru", "none", "before")]
+VARIANTS = [("lstm", {"peephole": "none"}), ("lstm", {"peephole": "c_prev"}), ("lstm", {"peephole": "c_new"}),
+            ("gru", {"reset": "after"}), ("gru", {"reset": "before"})]
+GATES = {"lstm": 4, "gru": 3}  # weight rows per unit, by hand
+
+
+def vid(v):
+    return v if isinstance(v, str) else "-".join(v.values())
+
+
+def peephole_of(opts):
+    return opts.get("peephole", "none")
+
+
+def split_bias(opts):
+    """Only the reset-after GRU keeps b_hn apart."""
+    return opts.get("reset") == "after"
+
 
 
 # ---- construction and validation ---------------------------------------------------------
 
-@pytest.mark.parametrize("kind,peephole,reset", VARIANTS)
-def test_random_shapes_and_seed(kind, peephole, reset):
-    p = CellParams.random(kind, 5, 8, seed=3, peephole=peephole, reset=reset)
-    G = 4 if kind == "lstm" else 3
+@pytest.mark.parametrize("kind,opts", VARIANTS, ids=vid)
+def test_random_shapes_and_seed(kind, opts):
+    p = CellParams.random(kind, 5, 8, seed=3, **opts)
+    G = GATES[kind]
     assert (p.gates, p.input_size, p.hidden_size) == (G, 5, 8)
     assert p.w_ih.shape == (G * 8, 5) and p.w_hh.shape == (G * 8, 8)
     assert p.b_ih.shape == p.b_hh.shape == (G * 8,)
-    assert (p.w_peep is None) == (peephole == "none")
+    assert (p.w_peep is None) == (peephole_of(opts) == "none")
     for a in (p.w_ih, p.w_hh, p.b_ih, p.b_hh):
         assert a.dtype == np.float64
         assert np.all(np.abs(a) < 1 / math.sqrt(8))
-    assert p == CellParams.random(kind, 5, 8, seed=3, peephole=peephole, reset=reset)
-    assert p != CellParams.random(kind, 5, 8, seed=4, peephole=peephole, reset=reset)
+    assert p == CellParams.random(kind, 5, 8, seed=3, **opts)
+    assert p != CellParams.random(kind, 5, 8, seed=4, **opts)
 
 
 def test_random_scale():
@@ -53,11 +69,11 @@ def test_random_scale():
     assert np.abs(p.w_ih).max() > 2.5 and np.abs(p.w_ih).max() < 3.0
 
 
-@pytest.mark.parametrize("kind,peephole,reset", VARIANTS)
-def test_for_config_and_check_matches(kind, peephole, reset):
-    cfg = make_config(kind, 3, 6, peephole, reset)
+@pytest.mark.parametrize("kind,opts", VARIANTS, ids=vid)
+def test_for_config_and_check_matches(kind, opts):
+    cfg = make_config(kind, 3, 6, opts)
     p = CellParams.for_config(cfg, seed=1)
-    assert (p.kind, p.input_size, p.hidden_size, p.peephole, p.reset) == (kind, 3, 6, peephole, reset)
+    assert (p.kind, p.input_size, p.hidden_size, p.options) == (kind, 3, 6, opts)
     p.check_matches(cfg)
 
 
@@ -67,8 +83,14 @@ def test_for_config_and_check_matches(kind, peephole, reset):
 ])
 def test_check_matches_names_field(change, field):
     p = CellParams.random("lstm", 3, 6, seed=0)
-    args = {"kind": "lstm", "I": 3, "H": 6, "peephole": "none"}
-    args.update({{"input_size": "I", "hidden_size": "H"}.get(k, k): v for k, v in change.items()})
+    args = {"kind": "lstm", "I": 3, "H": 6, "opts": {"peephole": "none"}}
+    for k, v in change.items():
+        if k == "peephole":
+            args["opts"] = {"peephole": v}
+        elif k == "kind":
+            args.update(kind=v, opts={})
+        else:
+            args[{"input_size": "I", "hidden_size": "H"}[k]] = v
     with pytest.raises(ValueError, match=rf"\b{field} is "):
         p.check_matches(make_config(**args))
 
@@ -76,31 +98,37 @@ def test_check_matches_names_field(change, field):
 def test_check_matches_reset_gru_only():
     g = CellParams.random("gru", 3, 6, seed=0, reset="after")
     with pytest.raises(ValueError, match=r"reset is 'after' in the parameters but 'before'"):
-        g.check_matches(make_config("gru", 3, 6, reset="before"))
-    CellParams.random("lstm", 3, 6, seed=0).check_matches(make_config("lstm", 3, 6, reset="before"))
+        g.check_matches(make_config("gru", 3, 6, {"reset": "before"}))
+    CellParams.random("lstm", 3, 6, seed=0).check_matches(make_config("lstm", 3, 6))
 
 
 def _good(kind="lstm", I=3, H=2):
-    G = 4 if kind == "lstm" else 3
+    G = GATES[kind]
     return dict(kind=kind, w_ih=np.zeros((G * H, I)), w_hh=np.zeros((G * H, H)),
                 b_ih=np.zeros(G * H), b_hh=np.zeros(G * H))
 
 
 @pytest.mark.parametrize("changes,match", [
     ({"kind": "rnn"}, r"kind must be one of 'lstm', 'gru', not 'rnn'"),
-    ({"peephole": "yes"}, r"peephole must be one of"),
-    ({"reset": "middle"}, r"reset must be one of"),
+    ({"options": {"peephole": "yes"}}, r"peephole must be one of"),
+    ({"kind": "gru", "options": {"reset": "middle"}}, r"reset must be one of"),
     ({"kind": "gru", "w_ih": np.zeros((6, 3)), "w_hh": np.zeros((6, 2)), "b_ih": np.zeros(6),
-      "b_hh": np.zeros(6), "peephole": "c_prev", "w_peep": np.zeros((3, 2))}, r"only for kind = 'lstm'"),
+      "b_hh": np.zeros(6), "options": {"peephole": "c_prev"}, "w_peep": np.zeros((3, 2))},
+     r"peephole is not an option of kind = 'gru' \(it takes: reset\)"),
+    ({"kind": "gru", "w_ih": np.zeros((6, 3)), "w_hh": np.zeros((6, 2)), "b_ih": np.zeros(6),
+      "b_hh": np.zeros(6), "w_peep": np.zeros((3, 2))}, r"w_peep is given but a gru \(reset-after\) has no peepholes"),
+    ({"kind": "gru", "w_ih": np.zeros((8, 3)), "w_hh": np.zeros((8, 2)), "b_ih": np.zeros(8),
+      "b_hh": np.zeros(8)}, r"w_hh has shape \(8, 2\); expected \(3\*hidden, hidden\) .* = \(6, 2\)"),
     ({"w_hh": np.zeros((8, 3))}, r"w_hh has shape \(8, 3\); expected \(4\*hidden, hidden\) .* = \(12, 3\)"),
     ({"w_hh": np.zeros(8)}, r"w_hh must be a 2-D array .* got \(8,\)"),
     ({"w_ih": np.zeros((6, 3))}, r"w_ih has shape \(6, 3\); expected \(4\*hidden, input\) .* = \(8, 3\)"),
     ({"w_ih": np.zeros(8)}, r"w_ih must be a 2-D array"),
     ({"b_ih": np.zeros(7)}, r"b_ih has shape \(7,\); expected \(4\*hidden,\) .* = \(8,\)"),
     ({"b_hh": np.zeros((8, 1))}, r"b_hh has shape \(8, 1\)"),
-    ({"peephole": "c_prev"}, r"peephole = 'c_prev' needs w_peep, an array of shape \(3, 2\)"),
-    ({"peephole": "c_new", "w_peep": np.zeros((4, 2))}, r"w_peep has shape \(4, 2\); expected .* = \(3, 2\)"),
-    ({"w_peep": np.zeros((3, 2))}, r"w_peep is given but peephole = 'none'"),
+    ({"options": {"peephole": "c_prev"}}, r"peephole-lstm \(c_prev\) needs w_peep, an array of shape \(3, 2\)"),
+    ({"options": {"peephole": "c_new"}, "w_peep": np.zeros((4, 2))},
+     r"w_peep has shape \(4, 2\); expected .* = \(3, 2\)"),
+    ({"w_peep": np.zeros((3, 2))}, r"w_peep is given but a lstm has no peepholes"),
     ({"b_hh": np.full(8, np.nan)}, r"b_hh contains NaN"),
     ({"b_ih": None}, r"b_ih is required"),
 ])
@@ -125,7 +153,8 @@ def test_from_torch_roundtrip(cls, bias, batch_first):
     torch.manual_seed(0)
     m = cls(4, 6, bias=bias, batch_first=batch_first)  # float32 module: import widens to float64
     p = from_torch(m)
-    assert p.kind == cls.__name__.lower() and p.peephole == "none" and p.reset == "after"
+    assert p.kind == cls.__name__.lower() and p.options == ({"peephole": "none"} if p.kind == "lstm"
+                                                            else {"reset": "after"})
     assert np.array_equal(p.w_ih, m.weight_ih_l0.detach().double().numpy())
     assert np.array_equal(p.w_hh, m.weight_hh_l0.detach().double().numpy())
     if bias:
@@ -157,7 +186,7 @@ def test_from_torch_does_not_alias():
     (lambda: torch.nn.LSTM(3, 4, bidirectional=True), ValueError, r"LSTM is bidirectional"),
     (lambda: torch.nn.GRU(3, 4, bidirectional=True), ValueError, r"GRU is bidirectional"),
     (lambda: torch.nn.LSTM(3, 4, proj_size=2), ValueError, r"proj_size = 2"),
-    (lambda: torch.nn.Linear(3, 4), TypeError, r"torch.nn.LSTM or torch.nn.GRU, not Linear"),
+    (lambda: torch.nn.Linear(3, 4), TypeError, r"torch.nn.LSTM, torch.nn.GRU, not Linear"),
     (lambda: torch.nn.RNN(3, 4), TypeError, r"not RNN"),
 ])
 def test_from_torch_rejects(module, exc, match):
@@ -167,9 +196,9 @@ def test_from_torch_rejects(module, exc, match):
 
 # ---- files -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kind,peephole,reset", VARIANTS)
-def test_npz_roundtrip_exact(tmp_path, kind, peephole, reset):
-    p = CellParams.random(kind, 3, 5, seed=9, scale=2.0, peephole=peephole, reset=reset)
+@pytest.mark.parametrize("kind,opts", VARIANTS, ids=vid)
+def test_npz_roundtrip_exact(tmp_path, kind, opts):
+    p = CellParams.random(kind, 3, 5, seed=9, scale=2.0, **opts)
     p.b_hh[0] = 1e-300  # awkward values survive exactly
     p.w_ih[0, 0] = -0.1
     path = tmp_path / "cell.params"  # no .npz suffix: saved under exactly this name
@@ -177,8 +206,8 @@ def test_npz_roundtrip_exact(tmp_path, kind, peephole, reset):
     assert path.is_file()
     q = CellParams.load(path)
     assert q == p
-    assert (q.kind, q.peephole, q.reset) == (kind, peephole, reset)
-    assert all(type(v) is str for v in (q.kind, q.peephole, q.reset))
+    assert (q.kind, q.options) == (kind, opts)
+    assert all(type(v) is str for v in (q.kind, *q.options.values()))
     for n in ("w_ih", "w_hh", "b_ih", "b_hh"):
         assert getattr(q, n).tobytes() == getattr(p, n).tobytes()
 
@@ -212,19 +241,19 @@ def _expected(values, fmt, rounding):
 
 
 @pytest.mark.parametrize("rounding", ["half_even", "half_up", "truncate"])
-@pytest.mark.parametrize("kind,peephole,reset", VARIANTS)
-def test_quantize_values(kind, peephole, reset, rounding):
-    cfg = make_config(kind, 4, 6, peephole, reset, rounding=rounding)
+@pytest.mark.parametrize("kind,opts", VARIANTS, ids=vid)
+def test_quantize_values(kind, opts, rounding):
+    cfg = make_config(kind, 4, 6, opts, rounding=rounding)
     p = CellParams.for_config(cfg, seed=2, scale=1.0)
     q = quantize(p, cfg)
     assert isinstance(q, QParams)
-    assert (q.kind, q.peephole, q.reset) == (kind, peephole, reset)
+    assert (q.kind, q.options) == (kind, opts)
     wf, bf = cfg.formats["weight"], cfg.formats["bias"]
     H = 6
     assert np.array_equal(q.w_ih, _expected(p.w_ih, wf, rounding)[0])
     assert np.array_equal(q.w_hh, _expected(p.w_hh, wf, rounding)[0])
     b = p.b_ih + p.b_hh
-    if kind == "gru" and reset == "after":
+    if split_bias(opts):
         b[2 * H:] = p.b_ih[2 * H:]
         assert np.array_equal(q.bias_hn, _expected(p.b_hh[2 * H:], bf, rounding)[0])
         assert np.array_equal(q.bias_hn, fx_quantize(p.b_hh[2 * H:], bf, rounding))
@@ -232,7 +261,7 @@ def test_quantize_values(kind, peephole, reset, rounding):
         assert q.bias_hn is None
     assert np.array_equal(q.bias, _expected(b, bf, rounding)[0])
     assert np.array_equal(q.bias, fx_quantize(b, bf, rounding))
-    if peephole != "none":
+    if peephole_of(opts) != "none":
         assert np.array_equal(q.w_peep, _expected(p.w_peep, cfg.formats["peephole"], rounding)[0])
     else:
         assert q.w_peep is None
@@ -247,7 +276,7 @@ def test_quantize_values(kind, peephole, reset, rounding):
 
 
 def test_gru_after_bias_split_by_hand():
-    cfg = make_config("gru", 1, 2, reset="after", bias="s4.4")
+    cfg = make_config("gru", 1, 2, {"reset": "after"}, bias="s4.4")
     H = 2
     p = CellParams("gru", np.zeros((6, 1)), np.zeros((6, 2)),
                    b_ih=np.array([0.5, 0.25, 1.0, -1.0, 0.125, -0.0625]),
@@ -256,26 +285,26 @@ def test_gru_after_bias_split_by_hand():
     # r, z rows combined; n rows b_in only; b_hn separate (all in units of 2**-4)
     assert q.bias.tolist() == [12, 12, 48, 0, 2, -1]
     assert q.bias_hn.tolist() == [48, 12]
-    before = quantize(CellParams(**{**p.__dict__, "reset": "before"}), cfg.replace(reset="before"))
+    before = quantize(p.replace(reset="before"), cfg.replace(reset="before"))
     assert before.bias.tolist() == [12, 12, 48, 0, 50, 11] and before.bias_hn is None
     assert H == len(q.bias_hn)
 
 
 @pytest.mark.parametrize("rounding", ["half_even", "half_up", "truncate"])
-@pytest.mark.parametrize("kind,peephole,reset", VARIANTS)
-def test_saturation_counts(kind, peephole, reset, rounding):
-    cfg = make_config(kind, 5, 8, peephole, reset, rounding=rounding, bias="s2.12")
+@pytest.mark.parametrize("kind,opts", VARIANTS, ids=vid)
+def test_saturation_counts(kind, opts, rounding):
+    cfg = make_config(kind, 5, 8, opts, rounding=rounding, bias="s2.12")
     p = CellParams.for_config(cfg, seed=4, scale=3.5)  # weights in s2.14 cover [-2, 2)
     q = quantize(p, cfg)
     wf, bf = cfg.formats["weight"], cfg.formats["bias"]
     exp = {"w_ih": _expected(p.w_ih, wf, rounding), "w_hh": _expected(p.w_hh, wf, rounding)}
     H = 8
     b = p.b_ih + p.b_hh
-    if kind == "gru" and reset == "after":
+    if split_bias(opts):
         b[2 * H:] = p.b_ih[2 * H:]
         exp["bias_hn"] = _expected(p.b_hh[2 * H:], bf, rounding)
     exp["bias"] = _expected(b, bf, rounding)
-    if peephole != "none":
+    if peephole_of(opts) != "none":
         exp["w_peep"] = _expected(p.w_peep, cfg.formats["peephole"], rounding)
     assert set(q.saturated) == set(exp)
     for name, (ints, sat) in exp.items():
@@ -302,19 +331,19 @@ def test_saturation_at_the_boundary(rounding, expect):
     assert q.saturated["w_ih"] == expect + lower
 
 
-@pytest.mark.parametrize("kind,peephole,reset", VARIANTS)
-def test_dequantize(kind, peephole, reset):
-    cfg = make_config(kind, 4, 6, peephole, reset)
+@pytest.mark.parametrize("kind,opts", VARIANTS, ids=vid)
+def test_dequantize(kind, opts):
+    cfg = make_config(kind, 4, 6, opts)
     p = CellParams.for_config(cfg, seed=5, scale=1.0)
     q = quantize(p, cfg)
     d = q.dequantize(cfg)
-    assert (d.kind, d.peephole, d.reset) == (kind, peephole, reset)
+    assert (d.kind, d.options) == (kind, opts)
     wf, bf = cfg.formats["weight"], cfg.formats["bias"]
     assert np.array_equal(d.w_ih, q.w_ih * 2.0 ** -wf.frac_bits)
     assert np.max(np.abs(d.w_hh - p.w_hh)) <= wf.resolution / 2
     # the float biases the cell sees are preserved to within the rounding
     H = 6
-    if kind == "gru" and reset == "after":
+    if split_bias(opts):
         assert np.array_equal(d.b_hh[:2 * H], np.zeros(2 * H))
         assert np.array_equal(d.b_hh[2 * H:], q.bias_hn * bf.resolution)
         assert np.max(np.abs(d.b_hh - p.b_hh)[2 * H:]) <= bf.resolution / 2
@@ -323,7 +352,7 @@ def test_dequantize(kind, peephole, reset):
         assert not np.any(d.b_hh)
         assert np.max(np.abs(d.b_ih - (p.b_ih + p.b_hh))) <= bf.resolution / 2
     assert np.array_equal(d.b_ih, q.bias * bf.resolution)
-    if peephole != "none":
+    if peephole_of(opts) != "none":
         assert np.array_equal(d.w_peep, q.w_peep * cfg.formats["peephole"].resolution)
     # quantizing the dequantized values is the identity
     assert quantize(d, cfg) == q
@@ -333,7 +362,7 @@ def test_dequantize(kind, peephole, reset):
 
 
 def test_quantize_checks_config():
-    cfg = make_config("gru", 4, 6, reset="before")
+    cfg = make_config("gru", 4, 6, {"reset": "before"})
     with pytest.raises(ValueError, match=r"reset is 'after'"):
         quantize(CellParams.random("gru", 4, 6, seed=0, reset="after"), cfg)
 

@@ -289,8 +289,7 @@ def test_cache_misses_on_what_the_result_depends_on(fake, monkeypatch, tmp_path)
     assert go(freq=50.0, pnr=False) == []                     # no nextpnr wanted: the Yosys part is cached
     assert go(freq=50.0, seed=2) == [("nextpnr", "ecp5")]
     assert go(freq=50.0, seed=2, wseed=2) == [("yosys", "ecp5"), ("nextpnr", "ecp5")]  # other weights: other Verilog
-    import sim.runner
-    monkeypatch.setattr(sim.runner, "source_digest", lambda: "edited sources")
+    monkeypatch.setattr(synth, "source_digest", lambda: "edited sources")
     assert go(freq=50.0, seed=2, wseed=2) == [("yosys", "ecp5"), ("nextpnr", "ecp5")]
     assert go(freq=50.0, seed=2, wseed=2, cache=False) == [("yosys", "ecp5"), ("nextpnr", "ecp5")]
 

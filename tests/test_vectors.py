@@ -1,4 +1,4 @@
-"""Portable test vectors (model.vectors): the files, and both consumers of them.
+"""Portable test vectors (hls.vectors): the files, and both consumers of them.
 
 A vector set for the tiny LSTM (and for the smallest GRU config in configs/, when
 there is one) is written through the command line and then consumed by the
@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model import golden, hls, vectors
+from hls import cpp, vectors
+from model import golden
 from model.config import Config
 from model.params import CellParams, quantize
 from sim import runner
@@ -52,7 +53,7 @@ def test_hex_lines_round_trip():
 
 
 def write_cli(config: Path, out: Path) -> Path:
-    r = subprocess.run([sys.executable, "-m", "model.vectors", "--config", str(config), "--out", str(out),
+    r = subprocess.run([sys.executable, "-m", "hls.vectors", "--config", str(config), "--out", str(out),
                         "--seqs", str(SEQS), "--steps", str(STEPS), "--seed", str(SEED)],
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
@@ -90,11 +91,11 @@ def test_cpp_and_cocotb_consume_the_same_files(config, tmp_path):
     vs = vectors.load(vdir)
     cfg = Config.load(config)
     try:
-        hls.find_cxx("g++")
-    except hls.HlsError as e:
+        cpp.find_cxx("g++")
+    except cpp.HlsError as e:
         pytest.fail(str(e))
-    paths = hls.generate(cfg, vs.qparams, BUILD / cfg.name / "hls")
-    exe = hls.compile_tb(paths, BUILD / cfg.name / "tb")
+    paths = cpp.generate(cfg, vs.qparams, BUILD / cfg.name / "hls")
+    exe = cpp.compile_tb(paths, BUILD / cfg.name / "tb")
     r = subprocess.run([str(exe), str(vdir)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     n = SEQS * STEPS * cfg.hidden_size

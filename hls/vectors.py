@@ -1,6 +1,6 @@
 """Portable test vectors: quantized parameters, inputs and golden outputs as ``$readmemh`` hex files.
 
-``python -m model.vectors --config configs/tiny.toml --out build`` writes
+``python -m hls.vectors --config configs/tiny.toml --out build`` writes
 ``build/<config-name>/vectors/``:
 
 =================  ====================================================================
@@ -35,9 +35,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import golden
-from .config import Config, ConfigError
-from .params import CellParams, QParams, quantize
+from model import golden, kinds
+from model.config import Config, ConfigError
+from model.params import QParams
+
+from .cli import load_config_arg, nonneg_int, params_for, positive_int
 
 FORMAT_VERSION = 1
 #: Inputs are uniform in [-STIMULUS_RANGE, STIMULUS_RANGE] before quantization.
@@ -115,7 +117,8 @@ def write(out_dir, cfg: Config, q: QParams, x, *, source: dict | None = None) ->
                           f"not {x.dtype} {x.shape}")
     q.check_matches(cfg)
     seqs, steps, _ = x.shape
-    res = golden.run(q, x, cfg, trace=cfg.kind == "lstm")
+    extra_state = cfg.cell.state[1:]  # state tensors beyond h, written per step from the trace
+    res = golden.run(q, x, cfg, trace=bool(extra_state))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     G, H, I = cfg.gates, cfg.hidden_size, cfg.input_size
@@ -132,11 +135,11 @@ def write(out_dir, cfg: Config, q: QParams, x, *, source: dict | None = None) ->
     if q.bias_hn is not None:
         put("bias_hn", "bias", q.bias_hn, (H,), "hidden unit (b_hn of the n rows)")
     if q.w_peep is not None:
-        put("w_peep", "peephole", q.w_peep, (3, H), "row-major: p_i, p_f, p_o, then hidden unit")
+        put("w_peep", "peephole", q.w_peep, q.w_peep.shape, "row-major: p_i, p_f, p_o, then hidden unit")
     put("x", "input", x, (seqs, steps, I), "sequence, step, input element")
     put("h", "hidden", res.outputs, (seqs, steps, H), "sequence, step, hidden unit")
-    if cfg.kind == "lstm":
-        put("c", "cell", res.trace["cell"], (seqs, steps, H), "sequence, step, hidden unit")
+    for name, tensor in extra_state:
+        put(name, tensor, res.trace[tensor], (seqs, steps, H), "sequence, step, hidden unit")
     wx, wh = cfg.fmt("input").width, cfg.fmt("hidden").width
     ipay, opay = stream_words(cfg, x, res.outputs)
     (out / "i_payload.hex").write_text(to_hex_lines(ipay, wx + 2))
@@ -210,7 +213,7 @@ def load(path) -> VectorSet:
     mpath = d / MANIFEST
     if not mpath.is_file():
         raise VectorError(f"no {MANIFEST} in {str(d)!r}: write vectors with `make vectors` "
-                          f"or `python -m model.vectors`")
+                          f"or `python -m hls.vectors`")
     m = json.loads(mpath.read_text())
     files = m["files"]
 
@@ -225,61 +228,18 @@ def load(path) -> VectorSet:
 
     kind = m["kind"]
     cfgd = m["config"]
+    if kind not in kinds.REGISTRY:
+        raise VectorError(f"{d}: kind {kind!r} in the manifest is not a registered cell kind")
+    options = {k: cfgd[k] for k in kinds.REGISTRY[kind].options if k in cfgd}
     q = QParams(kind, get("w_ih"), get("w_hh"), get("bias"), bias_hn=get("bias_hn"), w_peep=get("w_peep"),
-                peephole=cfgd.get("peephole", "none") if kind == "lstm" else "none",
-                reset=cfgd.get("reset", "after"))
+                options=options)
     return VectorSet(d, m, q, get("x"), get("h"), get("c"), get("i_payload"), get("o_payload"))
 
 
 # ---- command line -----------------------------------------------------------------------------------
 
-def int_option(name: str, make_var: str, minimum: int):
-    """An argparse type accepting an integer >= ``minimum``, naming the option and its make variable on error."""
-    what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-
-    def parse(text):
-        try:
-            v = int(text)
-        except ValueError:
-            v = None
-        if v is None or v < minimum:
-            raise argparse.ArgumentTypeError(f"{name} ({make_var}) must be {what}, not {text!r}")
-        return v
-    return parse
-
-
-def positive_int(name: str, make_var: str):
-    return int_option(name, make_var, 1)
-
-
-def nonneg_int(name: str, make_var: str):
-    return int_option(name, make_var, 0)
-
-
-def load_config_arg(path: str) -> Config:
-    """``Config.load`` for a command line: a missing file names the option and the shipped configs."""
-    p = Path(path)
-    if not p.is_file():
-        shipped = sorted(str(c) for c in Path("configs").glob("*.toml"))
-        raise ConfigError(f"--config (CONFIG) = {path!r}: no such file; accepted: a config TOML file"
-                          + (f", e.g. {', '.join(shipped)}" if shipped else ""))
-    return Config.load(p)
-
-
-def params_for(cfg: Config, params_path: str | None, param_seed: int) -> tuple[QParams, dict]:
-    """Quantized parameters from an ``.npz`` file or random ones for ``param_seed``, and how they were made."""
-    if params_path:
-        if not Path(params_path).is_file():
-            raise VectorError(f"--params = {params_path!r}: no such file; accepted: a CellParams .npz file")
-        p = CellParams.load(params_path)
-        p.check_matches(cfg)
-        return quantize(p, cfg), {"params": str(params_path)}
-    source = {"params": Path(cfg.params).name} if cfg.params else {"param_seed": param_seed}
-    return quantize(CellParams.for_config(cfg, seed=param_seed), cfg), source
-
-
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m model.vectors", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m hls.vectors", description=__doc__.split("\n")[0])
     ap.add_argument("--config", required=True, help="config TOML (make: CONFIG)")
     ap.add_argument("--out", default="build", help="output root; files go to <out>/<config-name>/vectors/")
     ap.add_argument("--seqs", type=positive_int("--seqs", "SEQS"), default=3, help="sequences (make: SEQS)")

@@ -18,20 +18,18 @@ from __future__ import annotations
 from amaranth import Mux, Signal, signed
 from amaranth.lib import memory
 
-from model import cycles
+from model import latency
 
-from .gates import Extra, HOut, Row, activation_units, delay, hidden_out, shape_of
-from .requant import requantize
+from ..gates import Extra, HOut, Row, activation_units, delay, hidden_out, one_minus, shape_of
+from ..requant import requantize
 
 R_GATE, Z_GATE, N_GATE = 0, 1, 2
 
 
 def _one_minus(m, cfg, z, name, domain="comb"):
-    """``1 - z`` in the gate format's fraction, as a signed signal wide enough for 1 and -max
-    (combinational, or registered with ``domain = 'sync'``)."""
-    fmt = cfg.fmt("gate")
-    out = Signal(signed(fmt.width + 2), name=name)
-    m.d[domain] += out.eq((1 << fmt.frac_bits) - z)
+    """``1 - z`` as a signal (combinational, or registered with ``domain = 'sync'``)."""
+    out = Signal(signed(cfg.fmt("gate").width + 2), name=name)
+    m.d[domain] += out.eq(one_minus(cfg, z))
     return out
 
 
@@ -47,10 +45,10 @@ def _hidden(m, cfg, dp, st, hsum, v, u, pp, stage: int, state_w) -> HOut:
     return out
 
 
-def gru_gates(m, cfg, dp, row: Row, st, state_w, extra: Extra) -> HOut:
-    """Elaborate the GRU rows' arithmetic into ``m`` for ``cfg.reset``; h(t) also goes to the state
-    memory through ``state_w``; returns h at stage ``row_to_h``."""
-    if cfg.reset == "after":
+def post_process(m, cfg, dp, row: Row, st, state_w, extra: Extra) -> HOut:
+    """Elaborate the GRU rows' arithmetic into ``m`` for the kind's reset placement; h(t) also goes to
+    the state memory through ``state_w``; returns h at stage ``cfg.cell.row_to_h``."""
+    if cfg.cell.after:
         return _reset_after(m, cfg, dp, row, st, state_w)
     return _reset_before(m, cfg, dp, row, st, state_w, extra)
 
@@ -58,7 +56,7 @@ def gru_gates(m, cfg, dp, row: Row, st, state_w, extra: Extra) -> HOut:
 def _reset_after(m, cfg, dp, row: Row, st, state_w) -> HOut:
     """Rows r, z, n per unit; the n row's x and h parts arrive apart (``row.acc_x``)."""
     f = cfg.formats
-    A = cycles.ACT_LATENCY
+    A = latency.ACT
     is_n = row.gate == N_GATE
     xs = row.acc_x + (row.bias << dp.b_shift)
     hs = (row.acc - row.acc_x) + (row.aux << dp.b_shift)
@@ -111,7 +109,7 @@ def _reset_after(m, cfg, dp, row: Row, st, state_w) -> HOut:
     hsum11 = Signal(signed(len(tnh.y) + len(z10) + len(hp10) + dp.zn_shift + dp.zh_shift + 4), name="hsum11")
     m.d.sync += hsum11.eq(_h_sum(dp, _one_minus(m, cfg, z10, "omz10"), z10, tnh.y, hp10))
     v11, u11, pp11 = (delay(m, s, 1, n, 10) for s, n in ((nv, "nv"), (u10, "u"), (pp10, "pp")))
-    assert 11 + 1 == cycles.row_to_h(cfg)
+    assert 11 + 1 == cfg.cell.row_to_h
     return _hidden(m, cfg, dp, st, hsum11, v11, u11, pp11, 11, state_w)
 
 
@@ -119,7 +117,7 @@ def _reset_before(m, cfg, dp, row: Row, st, state_w, extra: Extra) -> HOut:
     """Gate-major rows; r rows write r*h(t-1) for pass 2 into ``extra.op_write``."""
     f = cfg.formats
     H = cfg.hidden_size
-    A = cycles.ACT_LATENCY
+    A = latency.ACT
     # P2: [pre]
     pv2, sum2 = Signal(name="pv2"), Signal(signed(dp.acc_width + 1), name="sum2")
     m.d.sync += [pv2.eq(row.valid), sum2.eq(row.acc + (row.bias << dp.b_shift))]
@@ -148,7 +146,7 @@ def _reset_before(m, cfg, dp, row: Row, st, state_w, extra: Extra) -> HOut:
     m.d.sync += prh7.eq(sig.y * hp6)
     rv7, u7, pp7 = (delay(m, s, 1, n, 6) for s, n in ((v6 & (hg6 == R_GATE), "rv"), (u6, "u"), (pp6, "pp")))
     mr = cfg.mode("gru_rh")
-    rh, rsat = requantize(prh7, f["gate"].frac_bits + f["hidden"].frac_bits, f["hidden"], mr.rounding, mr.overflow)
+    rh, rsat = requantize(prh7, dp.rh_frac, f["hidden"], mr.rounding, mr.overflow)
     with m.If(rv7 & rsat):
         m.d.sync += st.sat_rh.eq(1)
     rh8 = Signal(signed(f["hidden"].width), name="rh8")
@@ -158,7 +156,7 @@ def _reset_before(m, cfg, dp, row: Row, st, state_w, extra: Extra) -> HOut:
     m.d.comb += [ow.addr.eq(ru8), ow.data.eq(rh8), ow.en.eq(rv8)]
     with m.If(rv8 & (ru8 == H - 1)):
         m.d.sync += extra.op_ready[rp8].eq(1)
-    assert 8 + 1 == cycles.RH_READY
+    assert 8 + 1 == cfg.cell.op_ready
     # P7: z from the memory (Yosys may fold this register into the block RAM), P8: 1 - z,
     # P8 (n row): (1 - z) * n + z * h(t-1)
     z7, n7 = Signal.like(zr.data, name="z7"), Signal.like(tnh.y, name="n7")
@@ -168,5 +166,5 @@ def _reset_before(m, cfg, dp, row: Row, st, state_w, extra: Extra) -> HOut:
     hsum9 = Signal(signed(len(n8) + len(z8) + len(hp8) + dp.zn_shift + dp.zh_shift + 4), name="hsum9")
     m.d.sync += hsum9.eq(_h_sum(dp, omz8, z8, n8, hp8))
     v9, u9, pp9 = (delay(m, s, 3, n, 6) for s, n in ((v6 & (hg6 == N_GATE), "nv"), (u6, "hu"), (pp6, "hp")))
-    assert 9 + 1 == cycles.row_to_h(cfg)
+    assert 9 + 1 == cfg.cell.row_to_h
     return _hidden(m, cfg, dp, st, hsum9, v9, u9, pp9, 9, state_w)

@@ -1,4 +1,6 @@
-"""LSTM and peephole-LSTM gate math of the post-processor, one row per cycle (rows o, i, f, g per unit).
+"""LSTM-family post-processor, one row per cycle in the kind's ``hw_order`` (``o, i, f, g`` per
+unit for an LSTM; a kind that derives one of ``i``, ``f`` from the other has no row for it and
+its ``1 - x`` is formed exactly as the computed gate is registered).
 
 ::
 
@@ -11,25 +13,28 @@ from __future__ import annotations
 
 from amaranth import Mux, Signal, signed
 
-from model import cycles
+from model import latency
 from model.activations import make_activation
 
-from .activation import ActivationUnit
-from .gates import HOut, Row, activation_units, delay, hidden_out, shape_of
-from .requant import requantize
+from ..activation import ActivationUnit
+from ..gates import HOut, Row, activation_units, delay, hidden_out, one_minus, shape_of
+from ..requant import requantize
 
 
-def lstm_gates(m, cfg, dp, row: Row, st, state_w) -> HOut:
-    """Elaborate the LSTM rows' arithmetic into ``m``; c(t) goes to the state memory through
-    ``state_w``; returns h at stage ``row_to_h``."""
+def post_process(m, cfg, dp, row: Row, st, state_w, extra=None) -> HOut:
+    """Elaborate the LSTM-family rows' arithmetic into ``m``; c(t) goes to the state memory through
+    ``state_w``; returns h at stage ``cfg.cell.row_to_h``."""
     f = cfg.formats
-    peep = cfg.peephole != "none"
-    c_new = cfg.peephole == "c_new"
+    kind = cfg.cell
+    hw = {kind.gates[g]: k for k, g in enumerate(kind.hw_order)}  # gate name -> hardware gate index
+    O, G = hw["o"], hw["g"]
+    peep = kind.peep_rows > 0
+    c_new = kind.peephole_mode == "c_new"
     cprev1 = row.prev
     total = row.acc + (row.bias << dp.b_shift)
     if peep:
-        # c_new: o (hw gate 0) gets its peephole term from c(t) later, at P8
-        skip = (row.gate == 3) | (row.gate == 0) if c_new else (row.gate == 3)
+        # c_new: o gets its peephole term from c(t) later, at P8
+        skip = (row.gate == G) | (row.gate == O) if c_new else (row.gate == G)
         total = total + (Mux(skip, 0, row.aux * cprev1) << dp.p_shift)
     # P2: requantize to the pre-activation format
     pv2, sum2 = Signal(name="pv2"), Signal(signed(dp.acc_width + 1), name="sum2")
@@ -39,39 +44,44 @@ def lstm_gates(m, cfg, dp, row: Row, st, state_w) -> HOut:
                  c2.eq(cprev1)]
     mp = cfg.mode("pre")
     pre, sat = requantize(sum2, dp.acc_frac, f["pre"], mp.rounding, mp.overflow)
-    with m.If(pv2 & sat & ((hg2 != 0) if c_new else 1)):
+    with m.If(pv2 & sat & ((hg2 != O) if c_new else 1)):
         m.d.sync += st.sat_pre.eq(1)
     if c_new:
         # o row: keep its sum and p_o; the unit's g row takes them along (P2..P8)
         p2 = Signal(signed(f["peephole"].width), name="p2")
         osum_r, po_r = Signal.like(sum2, name="osum_r"), Signal.like(p2, name="po_r")
         m.d.sync += p2.eq(row.aux)
-        with m.If(pv2 & (hg2 == 0)):
+        with m.If(pv2 & (hg2 == O)):
             m.d.sync += [osum_r.eq(sum2), po_r.eq(p2)]
         osum_d, po_d = delay(m, osum_r, 6, "osum", 2), delay(m, po_r, 6, "po", 2)
     # P3: activation units
     pv3, pre3 = Signal(name="pv3"), Signal(shape_of(f["pre"]), name="pre3")
     m.d.sync += [pv3.eq(pv2), pre3.eq(pre)]
     hg3, u3, pp3, c3 = (delay(m, s, 1, n, 2) for s, n in ((hg2, "hg"), (u2, "u"), (pp2, "pp"), (c2, "c")))
-    sig, tnh, tnc = activation_units(m, cfg, cell=True)
+    sig, tnh, tnc = activation_units(m, cfg)
     m.d.comb += [sig.x.eq(pre3), sig.valid_in.eq(pv3), tnh.x.eq(pre3), tnh.valid_in.eq(pv3)]
-    A = cycles.ACT_LATENCY
+    A = latency.ACT
     v, hgd, ud, cd, ppd = (delay(m, s, A, n, 3) for s, n in
                            ((pv3, "pv"), (hg3, "hg"), (u3, "u"), (c3, "c"), (pp3, "pp")))
-    # P6: gate values; the g row triggers the cell update
-    o_r, i_r, f_r = (Signal(shape_of(f["gate"]), name=n) for n in ("o_r", "i_r", "f_r"))
+    # P6: gate values (a derived gate is one minus the computed one, exact, one bit wider);
+    # the g row triggers the cell update
+    gv = {}
+    for name in ("o", "i", "f"):
+        wide = name not in hw
+        gv[name] = Signal(signed(f["gate"].width + 2) if wide else shape_of(f["gate"]), name=f"{name}_r")
     with m.If(v):
         with m.Switch(hgd):
-            with m.Case(0):
-                m.d.sync += o_r.eq(sig.y)
-            with m.Case(1):
-                m.d.sync += i_r.eq(sig.y)
-            with m.Case(2):
-                m.d.sync += f_r.eq(sig.y)
+            for name in ("o", "i", "f"):
+                if name in hw:
+                    with m.Case(hw[name]):
+                        m.d.sync += gv[name].eq(sig.y)
+                        for derived in (d for d in ("i", "f") if d not in hw and name != "o"):
+                            m.d.sync += gv[derived].eq(one_minus(cfg, sig.y))
+    o_r, i_r, f_r = gv["o"], gv["i"], gv["f"]
     cv7, o7 = Signal(name="cv7"), Signal.like(o_r, name="o7")
     csum = (f_r * cd << dp.fc_shift) + (i_r * tnh.y << dp.ig_shift)
     csum7 = Signal(signed(len(csum) + 1), name="csum7")
-    m.d.sync += [cv7.eq(v & (hgd == 3)), csum7.eq(csum), o7.eq(o_r)]
+    m.d.sync += [cv7.eq(v & (hgd == G)), csum7.eq(csum), o7.eq(o_r)]
     u7, pp7 = delay(m, ud, 1, "u", 6), delay(m, ppd, 1, "pp", 6)
     # P7: requantize c(t)
     mc = cfg.mode("cell")
@@ -92,19 +102,19 @@ def lstm_gates(m, cfg, dp, row: Row, st, state_w) -> HOut:
         pre10 = Signal(shape_of(f["pre"]), name="pre10")
         m.d.sync += pre10.eq(pre_o)
         m.submodules.sig_o = sig_o = ActivationUnit(make_activation("sigmoid", cfg.sigmoid, f["pre"], f["gate"]))
-        assert sig_o.latency == cycles.ACT_LATENCY
+        assert sig_o.latency == latency.ACT
         v9 = delay(m, cv8, 1, "ov", 8)
         with m.If(v9 & osat):
             m.d.sync += st.sat_pre.eq(1)
         m.d.comb += [sig_o.x.eq(pre10), sig_o.valid_in.eq(1)]
-        tc_y = delay(m, tnc.y, cycles.C_NEW_EXTRA, "tc", 11)
-    n_rest = cycles.row_to_h(cfg) - 10
+        tc_y = delay(m, tnc.y, kind.C_NEW_EXTRA, "tc", 11)
+    n_rest = kind.row_to_h - 10
     v, od, ud, ppd = (delay(m, s, n_rest, n, 8) for s, n in ((cv8, "cv"), (o8, "o"), (u8, "u"), (pp8, "pp")))
     # P11 (P13 for c_new): o * tanh(c); P12 [hidden]
-    last = cycles.row_to_h(cfg) - 2
+    last = kind.row_to_h - 2
     o_final = sig_o.y if c_new else od
     oc = Signal(signed(len(o_final) + len(tc_y) + 1), name=f"oc{last + 1}")
     m.d.sync += oc.eq(o_final * tc_y)
     v, ud, ppd = (delay(m, s, 1, n, last) for s, n in ((v, "cv"), (ud, "u"), (ppd, "pp")))
-    assert last + 2 == cycles.row_to_h(cfg) and n_rest + 10 == cycles.row_to_h(cfg)
+    assert last + 2 == kind.row_to_h and n_rest + 10 == kind.row_to_h
     return hidden_out(m, cfg, dp, st, oc, v, ud, ppd, last + 1)

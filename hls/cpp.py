@@ -1,6 +1,6 @@
 """HLS-ready, bit-exact C++ reference of the configured cell, generated from ``model/``.
 
-``python -m model.hls --config configs/tiny.toml --out build`` writes
+``python -m hls.cpp --config configs/tiny.toml --out build`` writes
 ``build/<config-name>/hls/``:
 
 - ``<name>.h``: the header-only cell in namespace ``rnnkit_<name>``: compile-time
@@ -12,7 +12,8 @@
 - ``<name>_top.cpp``: the two top functions for an HLS tool,
   ``rnnkit_<name>_step`` and ``rnnkit_<name>_sequence``.
 - ``<name>_tb.cpp``: a testbench ``main`` that reads a vector directory written by
-  :mod:`model.vectors` and checks every element of h(t) (and c(t)) of every step,
+  :mod:`hls.vectors` and checks every element of every state tensor (h(t), and c(t) for
+  the LSTM kinds) of every step,
   through both top functions; exit status 0 only when all match.
 - ``Makefile``: ``make tb`` and ``make check VECTORS=<dir>`` with ``g++``.
 
@@ -21,6 +22,9 @@ format; defining ``RNNKIT_AP_INT`` switches the tensor types to ``ap_int<W>`` /
 ``ap_uint<W>`` of the exact width (``<ap_int.h>`` from the HLS tool).  All
 arithmetic runs on ``wide_t`` (``int64_t``); the datapath record guarantees every
 intermediate fits 62 bits.  No pragmas are emitted.
+
+Everything here is shared by the cell kinds; each kind's alignment constants
+and ``step`` body come from its emitter in :mod:`hls.kinds`.
 """
 from __future__ import annotations
 
@@ -35,11 +39,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .activations import make_activation
-from .config import Config, ConfigError
-from .datapath import Datapath
-from .params import QParams
-from .vectors import config_digest, load_config_arg, nonneg_int, params_for, positive_int
+from model.activations import make_activation
+from model.config import TENSORS, Config, ConfigError
+from model.datapath import Datapath
+from model.params import QParams
+
+from .cli import load_config_arg, nonneg_int, params_for, positive_int
+from .kinds import emitter
+from .vectors import config_digest
 
 #: Default compile-time length of the sequence top function's arrays.
 DEFAULT_MAX_STEPS = 32
@@ -95,21 +102,18 @@ class _Gen:
         self.dp = Datapath.from_config(cfg)
         self.id = ident(cfg.name)
         self.ns = f"rnnkit_{self.id}"
-        self.lstm = cfg.kind == "lstm"
-        self.peep = self.lstm and cfg.peephole != "none"
+        self.kind = cfg.cell
+        self.emit = emitter(self.kind)
         f = cfg.formats
-        self.acts = [("sigmoid", make_activation("sigmoid", cfg.sigmoid, f["pre"], f["gate"]), "pre", "gate"),
-                     ("tanh_pre", make_activation("tanh", cfg.tanh, f["pre"], f["candidate"]), "pre", "candidate")]
-        if self.lstm:
-            self.acts.append(("tanh_cell", make_activation("tanh", cfg.tanh, f["cell"], f["cell_act"]),
-                              "cell", "cell_act"))
+        self.acts = [(attr, make_activation(fn, getattr(cfg, fn), f[fin], f[fout]), fin, fout)
+                     for attr, fn, fin, fout in self.kind.activations()]
+        #: state arrays (name, tensor) in step() argument order; h first
+        self.state = self.kind.state
 
     # ---- pieces ------------------------------------------------------------------------------------
     def tensors(self) -> list[str]:
-        t = ["input", "weight", "bias"] + (["peephole"] if self.peep else []) + ["pre", "gate", "candidate"]
-        if self.lstm:
-            t += ["cell", "cell_act"]
-        return t + ["hidden"]
+        need = set(self.kind.tensors())
+        return [t for t in TENSORS if t in need]
 
     def fmt_comment(self, tensor: str) -> str:
         f = self.cfg.fmt(tensor)
@@ -136,14 +140,14 @@ class _Gen:
         lines = [
             f"constexpr int INPUT_SIZE = {cfg.input_size};",
             f"constexpr int HIDDEN_SIZE = {cfg.hidden_size};",
-            f"constexpr int GATES = {cfg.gates};  // {'i, f, g, o' if self.lstm else 'r, z, n'} (PyTorch order)",
+            f"constexpr int GATES = {cfg.gates};  // {', '.join(self.kind.gates)} (row order)",
             f"constexpr int ROWS = GATES * HIDDEN_SIZE;",
             "#ifndef RNNKIT_MAX_STEPS",
             f"#define RNNKIT_MAX_STEPS {self.max_steps}",
             "#endif",
             "constexpr int MAX_STEPS = RNNKIT_MAX_STEPS;  // array length of sequence()",
             f'constexpr const char* CONFIG_NAME = "{cfg.name}";',
-            f'constexpr const char* CONFIG_DIGEST = "{config_digest(cfg)}";  // model.vectors.config_digest',
+            f'constexpr const char* CONFIG_DIGEST = "{config_digest(cfg)}";  // hls.vectors.config_digest',
             "",
             "// Fraction bits of each tensor (formats.<tensor>.frac_bits) and widths.",
         ]
@@ -154,28 +158,13 @@ class _Gen:
         lines += [
             "",
             "// Alignment (model.datapath.Datapath): exact left shifts onto the accumulator's fraction.",
-            f"constexpr int ACC_FRAC = {dp.acc_frac};   // A = max(Fw+Fx, Fw+Fh, Fb{', Fp+Fc' if self.peep else ''})",
+            f"constexpr int ACC_FRAC = {dp.acc_frac};   // A = max(Fw+Fx, Fw+Fh, Fb{', Fp+Fc' if self.kind.peep_rows else ''})",
             f"constexpr int ACC_WIDTH = {dp.acc_width};",
             f"constexpr int X_SHIFT = {dp.x_shift};    // A - Fw - Fx",
             f"constexpr int H_SHIFT = {dp.h_shift};    // A - Fw - Fh",
             f"constexpr int B_SHIFT = {dp.b_shift};    // A - Fb",
         ]
-        if self.peep:
-            lines.append(f"constexpr int P_SHIFT = {dp.p_shift};    // A - Fp - Fc")
-        if self.lstm:
-            lines += [f"constexpr int CELL_SUM_FRAC = {dp.cell_frac};  // C = max(Fg+Fc, Fg+Fcand)",
-                      f"constexpr int FC_SHIFT = {dp.fc_shift};",
-                      f"constexpr int IG_SHIFT = {dp.ig_shift};",
-                      f"constexpr int OUT_FRAC = {dp.out_frac};  // o * tanh(c): Fg + Fca"]
-        else:
-            lines += [f"constexpr int OUT_FRAC = {dp.out_frac};  // Q = max(Fg+Fcand, Fg+Fh)",
-                      f"constexpr int ZN_SHIFT = {dp.zn_shift};",
-                      f"constexpr int ZH_SHIFT = {dp.zh_shift};",
-                      f"constexpr wide_t ONE = {1 << f['gate'].frac_bits};  // 1.0 in formats.gate"]
-            if cfg.reset == "after":
-                lines += [f"constexpr int NH_FRAC = {dp.nh_frac};  // N = max(A, Fg+Fpre)",
-                          f"constexpr int NX_SHIFT = {dp.nx_shift};",
-                          f"constexpr int RHN_SHIFT = {dp.rhn_shift};"]
+        lines += self.emit.constants(cfg, dp)
         return "\n".join(lines) + "\n"
 
     def params(self) -> str:
@@ -194,13 +183,7 @@ class _Gen:
 
     def requant_points(self) -> str:
         cfg = self.cfg
-        pts = [("pre", "pre", "gate pre-activations")]
-        if self.lstm:
-            pts.append(("cell", "cell", "f*c + i*g"))
-        pts.append(("hidden", "hidden", "o*tanh(c)" if self.lstm else "(1-z)*n + z*h"))
-        if not self.lstm:
-            pts.append(("gru_hn", "pre", "W_hn h + b_hn") if cfg.reset == "after"
-                       else ("gru_rh", "hidden", "r * h(t-1)"))
+        pts = [(point, tensor, what) for point, (tensor, what) in self.kind.requant_points.items()]
         out = []
         for point, tensor, what in pts:
             m = cfg.mode(point)
@@ -291,125 +274,36 @@ inline void hproj(const hidden_t v[HIDDEN_SIZE], acc_t out[NROWS]) {
 }
 """
 
-    def lstm_step(self) -> str:
-        cfg = self.cfg
-        H = "HIDDEN_SIZE"
-        pi = pf = po = ""
-        if self.peep:
-            pi = " + shift_left<P_SHIFT>(wide_t(W_PEEP[0][u]) * c_prev)"
-            pf = " + shift_left<P_SHIFT>(wide_t(W_PEEP[1][u]) * c_prev)"
-            if cfg.peephole == "c_prev":
-                po = " + shift_left<P_SHIFT>(wide_t(W_PEEP[2][u]) * c_prev)"
-            else:
-                po = " + shift_left<P_SHIFT>(wide_t(W_PEEP[2][u]) * c_new)"
-        c_new_o = cfg.peephole == "c_new"
-        lines = [
-            "/// One LSTM step: x = x(t); h, c = h(t-1), c(t-1) on entry and h(t), c(t) on return.",
-            "/// x: formats.input; h: formats.hidden; c: formats.cell (see the typedefs).",
-            f"inline void step(const input_t x[INPUT_SIZE], hidden_t h[{H}], cell_t c[{H}]) {{",
-            "    acc_t ax[ROWS];",
-            "    acc_t ah[ROWS];",
-            "    xproj(x, ax);",
-            "    hproj<0, ROWS>(h, ah);  // reads h(t-1) for every row before any h(t) is written",
-            f"    for (int u = 0; u < {H}; ++u) {{",
-            "        const wide_t c_prev = wide_t(c[u]);",
-            f"        const wide_t acc_i = wide_t(ax[0 * {H} + u]) + wide_t(ah[0 * {H} + u]){pi};",
-            f"        const wide_t acc_f = wide_t(ax[1 * {H} + u]) + wide_t(ah[1 * {H} + u]){pf};",
-            f"        const wide_t acc_g = wide_t(ax[2 * {H} + u]) + wide_t(ah[2 * {H} + u]);",
-            f"        const wide_t acc_o0 = wide_t(ax[3 * {H} + u]) + wide_t(ah[3 * {H} + u]);",
-            "        const gate_t i = sigmoid(pre_t(RQ_pre<ACC_FRAC>(acc_i)));",
-            "        const gate_t f = sigmoid(pre_t(RQ_pre<ACC_FRAC>(acc_f)));",
-            "        const candidate_t g = tanh_pre(pre_t(RQ_pre<ACC_FRAC>(acc_g)));",
-            "        const wide_t c_new = RQ_cell<CELL_SUM_FRAC>(shift_left<FC_SHIFT>(wide_t(f) * c_prev)",
-            "                                                  + shift_left<IG_SHIFT>(wide_t(i) * wide_t(g)));",
-            ("        // c_new peephole: o's pre-activation takes p_o * c(t), after c(t) is requantized"
-             if c_new_o else "        // o's accumulator is complete before c(t) exists"),
-            f"        const wide_t acc_o = acc_o0{po};",
-            "        const gate_t o = sigmoid(pre_t(RQ_pre<ACC_FRAC>(acc_o)));",
-            "        const cell_act_t tc = tanh_cell(cell_t(c_new));",
-            "        const wide_t h_new = RQ_hidden<OUT_FRAC>(wide_t(o) * wide_t(tc));",
-            "        c[u] = cell_t(c_new);",
-            "        h[u] = hidden_t(h_new);",
-            "    }",
-            "}",
-            "",
-            "/// Up to MAX_STEPS steps (fixed bound; steps <= MAX_STEPS of them run).  h, c: state in and",
-            "/// out, as for step(); h_seq[t], c_seq[t]: h(t), c(t) of every step run.",
-            "inline void sequence(const input_t x[MAX_STEPS][INPUT_SIZE], int steps,",
-            f"                     hidden_t h_seq[MAX_STEPS][{H}], cell_t c_seq[MAX_STEPS][{H}],",
-            f"                     hidden_t h[{H}], cell_t c[{H}]) {{",
-            "    for (int t = 0; t < MAX_STEPS; ++t) {",
-            "        if (t < steps) {",
-            "            step(x[t], h, c);",
-            f"            for (int u = 0; u < {H}; ++u) {{",
-            "                h_seq[t][u] = h[u];",
-            "                c_seq[t][u] = c[u];",
-            "            }",
-            "        }",
-            "    }",
-            "}",
-        ]
-        return "\n".join(lines) + "\n"
+    def state_params(self, prefix: str = "") -> str:
+        """``hidden_t h[HIDDEN_SIZE], cell_t c[HIDDEN_SIZE]`` (the kind's state arrays)."""
+        return ", ".join(f"{prefix}{t}_t {n}[{prefix}HIDDEN_SIZE]" for n, t in self.state)
 
-    def gru_step(self) -> str:
+    def seq_params(self, prefix: str = "") -> str:
+        """``hidden_t h_seq[MAX_STEPS][HIDDEN_SIZE], ...`` (every step's state)."""
+        return ", ".join(f"{prefix}{t}_t {n}_seq[{prefix}MAX_STEPS][{prefix}HIDDEN_SIZE]" for n, t in self.state)
+
+    def names(self, suffix: str = "") -> str:
+        return ", ".join(n + suffix for n, _ in self.state)
+
+    def cell_step(self) -> str:
+        """The kind's ``step`` and the shared ``sequence`` around it."""
         H = "HIDDEN_SIZE"
-        after = self.cfg.reset == "after"
-        lines = [
-            f"/// One GRU step (reset {'after' if after else 'before'} the matrix product): x = x(t);",
-            "/// h = h(t-1) on entry and h(t) on return.  x: formats.input; h: formats.hidden.",
-            f"inline void step(const input_t x[INPUT_SIZE], hidden_t h[{H}]) {{",
-            "    acc_t ax[ROWS];",
-            "    xproj(x, ax);",
-        ]
-        if after:
-            lines += [
-                "    acc_t ah[ROWS];",
-                "    hproj<0, ROWS>(h, ah);  // reads h(t-1) for every row before any h(t) is written",
-                f"    for (int u = 0; u < {H}; ++u) {{",
-                f"        const gate_t r = sigmoid(pre_t(RQ_pre<ACC_FRAC>(wide_t(ax[0 * {H} + u]) + wide_t(ah[0 * {H} + u]))));",
-                f"        const gate_t z = sigmoid(pre_t(RQ_pre<ACC_FRAC>(wide_t(ax[1 * {H} + u]) + wide_t(ah[1 * {H} + u]))));",
-                f"        const wide_t acc_nh = wide_t(ah[2 * {H} + u]) + shift_left<B_SHIFT>(wide_t(BIAS_HN[u]));",
-                "        const wide_t hn = RQ_gru_hn<ACC_FRAC>(acc_nh);",
-                f"        const wide_t xn = wide_t(ax[2 * {H} + u]);  // W_in x + b_in: no h term",
-                "        const wide_t acc_n = shift_left<NX_SHIFT>(xn) + shift_left<RHN_SHIFT>(wide_t(r) * hn);",
-                "        const candidate_t n = tanh_pre(pre_t(RQ_pre<NH_FRAC>(acc_n)));",
-                "        const wide_t h_new = RQ_hidden<OUT_FRAC>(shift_left<ZN_SHIFT>((ONE - wide_t(z)) * wide_t(n))",
-                "                                               + shift_left<ZH_SHIFT>(wide_t(z) * wide_t(h[u])));",
-                "        h[u] = hidden_t(h_new);",
-                "    }",
-                "}",
-            ]
-        else:
-            lines += [
-                f"    acc_t ah[2 * {H}];",
-                f"    hproj<0, 2 * {H}>(h, ah);",
-                f"    gate_t z[{H}];",
-                f"    hidden_t rh[{H}];",
-                f"    for (int u = 0; u < {H}; ++u) {{",
-                f"        const gate_t r = sigmoid(pre_t(RQ_pre<ACC_FRAC>(wide_t(ax[0 * {H} + u]) + wide_t(ah[0 * {H} + u]))));",
-                f"        z[u] = sigmoid(pre_t(RQ_pre<ACC_FRAC>(wide_t(ax[1 * {H} + u]) + wide_t(ah[1 * {H} + u]))));",
-                "        rh[u] = hidden_t(RQ_gru_rh<GATE_FRAC + HIDDEN_FRAC>(wide_t(r) * wide_t(h[u])));",
-                "    }",
-                f"    acc_t anh[{H}];",
-                f"    hproj<2 * {H}, {H}>(rh, anh);  // W_hn (r * h)",
-                f"    for (int u = 0; u < {H}; ++u) {{",
-                f"        const candidate_t n = tanh_pre(pre_t(RQ_pre<ACC_FRAC>(wide_t(ax[2 * {H} + u]) + wide_t(anh[u]))));",
-                "        const wide_t h_new = RQ_hidden<OUT_FRAC>(shift_left<ZN_SHIFT>((ONE - wide_t(z[u])) * wide_t(n))",
-                "                                               + shift_left<ZH_SHIFT>(wide_t(z[u]) * wide_t(h[u])));",
-                "        h[u] = hidden_t(h_new);",
-                "    }",
-                "}",
-            ]
-        lines += [
+        names = "/".join(n for n, _ in self.state)
+        copies = [f"                {n}_seq[t][u] = {n}[u];" for n, _ in self.state]
+        lines = self.emit.step(self.cfg) + [
             "",
-            "/// Up to MAX_STEPS steps (fixed bound; steps <= MAX_STEPS of them run).  h: state in and",
-            "/// out, as for step(); h_seq[t]: h(t) of every step run.",
+            "/// Up to MAX_STEPS steps (fixed bound; steps <= MAX_STEPS of them run).  "
+            f"{names}: state in and",
+            f"/// out, as for step(); {'/'.join(n + '_seq[t]' for n, _ in self.state)}: the state after every step run.",
             "inline void sequence(const input_t x[MAX_STEPS][INPUT_SIZE], int steps,",
-            f"                     hidden_t h_seq[MAX_STEPS][{H}], hidden_t h[{H}]) {{",
+            f"                     {self.seq_params()},",
+            f"                     {self.state_params()}) {{",
             "    for (int t = 0; t < MAX_STEPS; ++t) {",
             "        if (t < steps) {",
-            "            step(x[t], h);",
-            f"            for (int u = 0; u < {H}; ++u) h_seq[t][u] = h[u];",
+            f"            step(x[t], {self.names()});",
+            f"            for (int u = 0; u < {H}; ++u) {{",
+            *copies,
+            "            }",
             "        }",
             "    }",
             "}",
@@ -418,18 +312,10 @@ inline void hproj(const hidden_t v[HIDDEN_SIZE], acc_t out[NROWS]) {
 
     def top_signatures(self) -> tuple[str, str]:
         ns, p = self.ns, f"rnnkit_{self.id}"
-        if self.lstm:
-            step = (f"void {p}_step(const {ns}::input_t x[{ns}::INPUT_SIZE], {ns}::hidden_t h[{ns}::HIDDEN_SIZE], "
-                    f"{ns}::cell_t c[{ns}::HIDDEN_SIZE])")
-            seq = (f"void {p}_sequence(const {ns}::input_t x[{ns}::MAX_STEPS][{ns}::INPUT_SIZE], int steps,\n"
-                   f"    {ns}::hidden_t h_seq[{ns}::MAX_STEPS][{ns}::HIDDEN_SIZE], "
-                   f"{ns}::cell_t c_seq[{ns}::MAX_STEPS][{ns}::HIDDEN_SIZE],\n"
-                   f"    {ns}::hidden_t h[{ns}::HIDDEN_SIZE], {ns}::cell_t c[{ns}::HIDDEN_SIZE])")
-        else:
-            step = f"void {p}_step(const {ns}::input_t x[{ns}::INPUT_SIZE], {ns}::hidden_t h[{ns}::HIDDEN_SIZE])"
-            seq = (f"void {p}_sequence(const {ns}::input_t x[{ns}::MAX_STEPS][{ns}::INPUT_SIZE], int steps,\n"
-                   f"    {ns}::hidden_t h_seq[{ns}::MAX_STEPS][{ns}::HIDDEN_SIZE], "
-                   f"{ns}::hidden_t h[{ns}::HIDDEN_SIZE])")
+        step = f"void {p}_step(const {ns}::input_t x[{ns}::INPUT_SIZE], {self.state_params(ns + '::')})"
+        seq = (f"void {p}_sequence(const {ns}::input_t x[{ns}::MAX_STEPS][{ns}::INPUT_SIZE], int steps,\n"
+               f"    {self.seq_params(ns + '::')},\n"
+               f"    {self.state_params(ns + '::')})")
         return step, seq
 
     # ---- files -------------------------------------------------------------------------------------
@@ -440,7 +326,7 @@ inline void hproj(const hidden_t v[HIDDEN_SIZE], acc_t out[NROWS]) {
         modes = ", ".join(f"{p} {cfg.mode(p).rounding}/{cfg.mode(p).overflow}" for p in self.points())
         acts = "\n".join(self.activation(*a) for a in self.acts)
         return f"""// {cfg.name}: {cfg.variant}, input {cfg.input_size}, hidden {cfg.hidden_size}.
-// Bit-exact C++ reference of model.golden for this config, generated by `python -m model.hls`;
+// Bit-exact C++ reference of model.golden for this config, generated by `python -m hls.cpp`;
 // regenerate rather than edit.  Requantization modes: {modes}.
 // Integer arithmetic only: products and sums exact in int64 (the accumulator needs {dp.acc_width} bits),
 // precision dropped only in the RQ_<point> functions.  Right shifts of negative values must be
@@ -514,7 +400,7 @@ inline wide_t requantize(wide_t raw) {{
 {self.projections()}
 // ---- the cell ---------------------------------------------------------------------------------
 
-{self.lstm_step() if self.lstm else self.gru_step()}
+{self.cell_step()}
 }}  // namespace {self.ns}
 
 // HLS top functions (defined in {cfg.name}_top.cpp): one step, and a whole sequence.
@@ -525,62 +411,60 @@ inline wide_t requantize(wide_t raw) {{
 """
 
     def points(self) -> list[str]:
-        if self.lstm:
-            return ["pre", "cell", "hidden"]
-        return ["pre", "gru_hn" if self.cfg.reset == "after" else "gru_rh", "hidden"]
+        return list(self.kind.points)
 
     def top(self) -> str:
         step_sig, seq_sig = self.top_signatures()
         ns = self.ns
-        if self.lstm:
-            sbody, qbody = f"{ns}::step(x, h, c);", f"{ns}::sequence(x, steps, h_seq, c_seq, h, c);"
-        else:
-            sbody, qbody = f"{ns}::step(x, h);", f"{ns}::sequence(x, steps, h_seq, h);"
-        return f"""// HLS top functions for {self.cfg.name} ({self.cfg.variant}); generated by `python -m model.hls`.
+        sbody = f"{ns}::step(x, {self.names()});"
+        qbody = f"{ns}::sequence(x, steps, {self.names('_seq')}, {self.names()});"
+        return f"""// HLS top functions for {self.cfg.name} ({self.cfg.variant}); generated by `python -m hls.cpp`.
 // Set one of them as the top function in the HLS tool.  Formats of the arguments:
 //   x: {self.fmt_comment('input')}
 //   h: {self.fmt_comment('hidden')}
-""" + (f"//   c: {self.fmt_comment('cell')}\n" if self.lstm else "") + f"""#include "{self.cfg.name}.h"
+""" + "".join(f"//   {n}: {self.fmt_comment(t)}\n" for n, t in self.state[1:]) + f"""#include "{self.cfg.name}.h"
 
-// One step: x(t) in; state (h{', c' if self.lstm else ''}) = state(t-1) in, state(t) out.
+// One step: x(t) in; state ({self.names()}) = state(t-1) in, state(t) out.
 {step_sig} {{
     {sbody}
 }}
 
 // A sequence: x[0 .. steps-1] (steps <= MAX_STEPS = {self.max_steps} unless RNNKIT_MAX_STEPS is set);
-// state in and out as for the step; h_seq{'/c_seq' if self.lstm else ''} receive every step's state.
+// state in and out as for the step; {'/'.join(n + '_seq' for n, _ in self.state)} receive every step's state.
 {seq_sig} {{
     {qbody}
 }}
 """
 
     def testbench(self) -> str:
-        ns, p, lstm = self.ns, f"rnnkit_{self.id}", self.lstm
+        ns, p = self.ns, f"rnnkit_{self.id}"
+        extra = self.state[1:]  # state tensors beyond h, each checked like h
         weights = [("w_ih", "W_IH", "cell::ROWS * cell::INPUT_SIZE", "WEIGHT", "&cell::W_IH[0][0]"),
                    ("w_hh", "W_HH", "cell::ROWS * cell::HIDDEN_SIZE", "WEIGHT", "&cell::W_HH[0][0]"),
                    ("bias", "BIAS", "cell::ROWS", "BIAS", "cell::BIAS")]
         if self.q.bias_hn is not None:
             weights.append(("bias_hn", "BIAS_HN", "cell::HIDDEN_SIZE", "BIAS", "cell::BIAS_HN"))
         if self.q.w_peep is not None:
-            weights.append(("w_peep", "W_PEEP", "3 * cell::HIDDEN_SIZE", "PEEPHOLE", "&cell::W_PEEP[0][0]"))
+            weights.append(("w_peep", "W_PEEP", f"{self.q.w_peep.shape[0]} * cell::HIDDEN_SIZE", "PEEPHOLE",
+                            "&cell::W_PEEP[0][0]"))
         wchecks = "\n".join(
             f'    ok = check_params(dir, "{f}", {c}, cell::{t}_WIDTH, cell::{t}_SIGNED, {ptr}) && ok;'
             for f, _, c, t, ptr in weights)
-        c_decl = "static cell::cell_t c_seq[cell::MAX_STEPS][cell::HIDDEN_SIZE];\n" if lstm else ""
-        zero = ("h[u] = 0; c[u] = 0; " if lstm else "h[u] = 0; ")
-        state_decl = ("cell::hidden_t h[cell::HIDDEN_SIZE];\n        cell::cell_t c[cell::HIDDEN_SIZE];\n" if lstm
-                      else "cell::hidden_t h[cell::HIDDEN_SIZE];\n")
-        state_decl += f"        for (int u = 0; u < cell::HIDDEN_SIZE; ++u) {{ {zero}}}  // zero state (ap_int has no zero default)"
-        step_call = f"{p}_step(x, h, c);" if lstm else f"{p}_step(x, h);"
-        seq_call = (f"{p}_sequence(xs, n, h_seq, c_seq, h, c);" if lstm else f"{p}_sequence(xs, n, h_seq, h);")
-        c_read = ('    std::vector<long long> c_exp;\n'
-                  '    if (!read_hex(dir + "/c.hex", cell::CELL_WIDTH, cell::CELL_SIGNED, '
-                  'size_t(seqs * steps * cell::HIDDEN_SIZE), c_exp)) return 2;\n') if lstm else ""
-        c_cmp_step = ('                sb.check("c", "step", s, t, u, c_exp[k], c[u]);\n') if lstm else ""
-        c_cmp_seq = ('                    sb.check("c", "sequence", s, t0 + t, u, c_exp[k], c_seq[t][u]);\n'
-                     if lstm else "")
+        c_decl = "".join(f"static cell::{t}_t {n}_seq[cell::MAX_STEPS][cell::HIDDEN_SIZE];\n" for n, t in extra)
+        zero = "".join(f"{n}[u] = 0; " for n, _ in self.state)
+        state_decl = "".join(f"cell::{t}_t {n}[cell::HIDDEN_SIZE];\n        " for n, t in self.state)
+        state_decl += f"for (int u = 0; u < cell::HIDDEN_SIZE; ++u) {{ {zero}}}  // zero state (ap_int has no zero default)"
+        step_call = f"{p}_step(x, {self.names()});"
+        seq_call = f"{p}_sequence(xs, n, {self.names('_seq')}, {self.names()});"
+        c_read = "".join(f'    std::vector<long long> {n}_exp;\n'
+                         f'    if (!read_hex(dir + "/{n}.hex", cell::{t.upper()}_WIDTH, cell::{t.upper()}_SIGNED, '
+                         f'size_t(seqs * steps * cell::HIDDEN_SIZE), {n}_exp)) return 2;\n' for n, t in extra)
+        c_cmp_step = "".join(f'                sb.check("{n}", "step", s, t, u, {n}_exp[k], {n}[u]);\n'
+                             for n, _ in extra)
+        c_cmp_seq = "".join(f'                    sb.check("{n}", "sequence", s, t0 + t, u, {n}_exp[k], '
+                            f'{n}_seq[t][u]);\n' for n, _ in extra)
         return f"""// Testbench for {self.cfg.name}: runs both top functions over a vector set written by
-// `make vectors` / `python -m model.vectors` and checks every element of every step.
+// `make vectors` / `python -m hls.vectors` and checks every element of every step.
 // Usage: {self.cfg.name}_tb <vector-dir>.  Exit status: 0 all match, 1 mismatches, 2 unusable input.
 #include "{self.cfg.name}.h"
 
@@ -605,7 +489,7 @@ static bool read_text(const std::string& path, std::string& out) {{
     return true;
 }}
 
-// The value of a top-level "key": <int> or "key": "<string>" in the manifest (model.vectors writes them once).
+// The value of a top-level "key": <int> or "key": "<string>" in the manifest (hls.vectors writes them once).
 static bool manifest_value(const std::string& m, const std::string& key, std::string& out) {{
     const std::string pat = "\\"" + key + "\\": ";
     const size_t at = m.find(pat);
@@ -622,7 +506,7 @@ static bool manifest_value(const std::string& m, const std::string& key, std::st
     return !out.empty();
 }}
 
-// One value per line, two's complement hex in `width` bits (the $readmemh files of model.vectors).
+// One value per line, two's complement hex in `width` bits (the $readmemh files of hls.vectors).
 static bool read_hex(const std::string& path, int width, bool is_signed, size_t count, std::vector<long long>& out) {{
     std::string text;
     if (!read_text(path, text)) return false;
@@ -758,7 +642,7 @@ int main(int argc, char** argv) {{
 
     def makefile(self) -> str:
         n = self.cfg.name
-        return f"""# Build and run the C++ testbench of {n} (generated by `python -m model.hls`).
+        return f"""# Build and run the C++ testbench of {n} (generated by `python -m hls.cpp`).
 CXX      ?= g++
 CXXFLAGS ?= {" ".join(CXXFLAGS)}
 VECTORS  ?= ../vectors
@@ -850,7 +734,7 @@ def compile_tb(paths: dict, exe=None, cxx: str | None = None, extra_flags=(), ap
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m model.hls", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m hls.cpp", description=__doc__.split("\n")[0])
     ap.add_argument("--config", required=True, help="config TOML (make: CONFIG)")
     ap.add_argument("--out", default="build", help="output root; files go to <out>/<config-name>/hls/")
     ap.add_argument("--param-seed", type=nonneg_int("--param-seed", "PARAM_SEED"), default=1,
