@@ -1,9 +1,9 @@
 """cocotb benches of the exported Verilog on Verilator and Icarus (pytest launchers for sim.bench_cell).
 
-- tiny, gru_small, gru_before_small (and the trained fsdd_gru32 on Verilator): every check (bit-exact under random valid/ready with long stalls, sequences
+- tiny, gru_small, gru_before_small, cifg_small (and the trained fsdd_gru32 on Verilator): every check (bit-exact under random valid/ready with long stalls, sequences
   back to back, weight reload through ``w``, 1,000-step sequence, reset mid-transfer,
   protocol and X/Z checker self-test, cycle model, float bound);
-- default, gru, gru_before (same sizes): a couple of steps, bit-exact and cycle-exact;
+- default, gru, gru_before, cifg (same sizes): a couple of steps, bit-exact and cycle-exact;
 - an injected bug (one sigmoid table entry changed in the Verilog text) must be
   reported at the right sequence / step / element.
 
@@ -47,7 +47,7 @@ def check_cycles(res, cfg):
 
 
 @pytest.mark.parametrize("sim,name", [(sim, name) for sim in runner.SIMULATORS
-                                      for name in ("tiny", "gru_small", "gru_before_small")]
+                                      for name in ("tiny", "gru_small", "gru_before_small", "cifg_small")]
                          + [("verilator", "fsdd_gru32")])
 def test_small_all_checks(sim, name):
     """Every check of the bench; fsdd_gru32 is the trained spoken-digit GRU (Verilator only)."""
@@ -70,10 +70,10 @@ def test_small_all_checks(sim, name):
         assert t["mismatches"] == 0 and not t["violations"], name
 
 
-@pytest.mark.parametrize("name", ["default", "gru", "gru_before"])
+@pytest.mark.parametrize("name", ["default", "gru", "gru_before", "cifg"])
 @pytest.mark.parametrize("sim", runner.SIMULATORS)
 def test_full_size_bit_exact_and_cycles(sim, name):
-    """Input 13, hidden 100, 16 lanes: LSTM and both GRU placements."""
+    """Input 13, hidden 100, 16 lanes: LSTM, both GRU placements, CIFG."""
     need(sim)
     cfg = Config.load(CONFIGS / f"{name}.toml")
     b = runner.build(CONFIGS / f"{name}.toml", sim)

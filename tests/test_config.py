@@ -59,7 +59,7 @@ def test_replace_revalidates():
 
 
 @pytest.mark.parametrize("changes,needle", [
-    ({"kind": "rnn"}, "kind must be one of 'lstm', 'gru', not 'rnn'"),
+    ({"kind": "rnn"}, "kind must be one of 'lstm', 'gru', 'cifg', not 'rnn'"),
     ({"input_size": 0}, "input_size must be a positive integer, not 0"),
     ({"hidden_size": -3}, "hidden_size must be a positive integer, not -3"),
     ({"hidden_size": 2.5}, "hidden_size must be a positive integer, not 2.5"),
@@ -71,7 +71,9 @@ def test_replace_revalidates():
     ({"kind": "gru", "reset": "middle"}, "reset must be one of"),
     ({"kind": "gru", "peephole": "c_prev"}, "peephole is not an option of kind = 'gru' (it takes: reset)"),
     ({"reset": "after"}, "reset is not an option of kind = 'lstm' (it takes: peephole)"),
-    ({"kind": "gru", "lanes": 16}, "lanes = 16 exceeds the number of weight rows (12 = gates x hidden_size)"),
+    ({"kind": "cifg", "coupling": "i=f"}, "coupling must be one of 'i=1-f', 'f=1-i', not 'i=f'"),
+    ({"kind": "cifg", "peephole": "c_prev"}, "peephole is not an option of kind = 'cifg' (it takes: coupling)"),
+    ({"kind": "cifg", "lanes": 16}, "lanes = 16 exceeds the number of weight rows (12 = gates x hidden_size)"),
     ({"colour": "red"}, "unknown field"),
     ({"formats": {"weight": "q1.7"}}, "formats.weight: cannot parse format 'q1.7'"),
     ({"formats": {"gate": "u1.0"}}, "formats.gate = u1.0 has no fractional bits"),

@@ -25,6 +25,8 @@ VARIANTS = [
     {"kind": "gru", "reset": "after"}, {"kind": "gru", "reset": "before"},
     {"kind": "lstm", "sigmoid": {"method": "pwl"}, "tanh": {"method": "hard"},
      "modes": {"overflow": "wrap", "rounding": "half_up"}},
+    {"kind": "cifg", "coupling": "i=1-f"}, {"kind": "cifg", "coupling": "f=1-i"},
+    {"kind": "cifg", "coupling": "f=1-i", "sigmoid": {"method": "hard"}, "modes": {"overflow": "wrap"}},
 ]
 
 
@@ -62,20 +64,30 @@ class Scalar:
         return sum(v << (A - fr) for v, fr in terms), A
 
     def lstm(self, x, h, c):
-        """LSTM and peephole LSTM (rows i, f, g, o)."""
+        """LSTM and peephole LSTM (rows i, f, g, o); CIFG (rows f, g, o with i = 1 - f, or rows
+        i, g, o with f = 1 - i, the derived gate exact in the gate fraction)."""
         H, F, q = self.c.hidden_size, self.F, self.q
         peep = self.c.options.get("peephole", "none")
+        coupling = self.c.options.get("coupling")
         pf = F["peephole"] + F["cell"]
+        one = 1 << F["gate"]
         h2, c2 = [], []
         for k in range(H):
             def pre(gate, cc=None, prow=None):
                 extra = [(int(q.w_peep[prow, k]) * cc, pf)] if cc is not None else []
                 a, A = self.acc(gate * H + k, x, h, extra)
                 return self.rq(a, A, "pre", "pre")
-            pi = pre(0, c[k] if peep != "none" else None, 0)
-            pf_ = pre(1, c[k] if peep != "none" else None, 1)
-            i, f, g = self.act(self.sig, pi), self.act(self.sig, pf_), self.act(self.tanh, pre(2))
-            o_row = 3
+            if coupling is None:
+                pi = pre(0, c[k] if peep != "none" else None, 0)
+                pf_ = pre(1, c[k] if peep != "none" else None, 1)
+                i, f, g = self.act(self.sig, pi), self.act(self.sig, pf_), self.act(self.tanh, pre(2))
+                o_row = 3
+            elif coupling == "i=1-f":
+                f, g = self.act(self.sig, pre(0)), self.act(self.tanh, pre(1))
+                i, o_row = one - f, 2
+            else:
+                i, g = self.act(self.sig, pre(0)), self.act(self.tanh, pre(1))
+                f, o_row = one - i, 2
             C = max(F["gate"] + F["cell"], F["gate"] + F["candidate"])
             cn = self.rq((f * c[k] << (C - F["gate"] - F["cell"])) + (i * g << (C - F["gate"] - F["candidate"])),
                          C, "cell", "cell")
@@ -150,7 +162,7 @@ def test_state_carries_over_and_batch_is_independent(variant):
     assert np.array_equal(one.outputs[0], whole.outputs[1])
 
 
-@pytest.mark.parametrize("kind", ["lstm", "gru"])
+@pytest.mark.parametrize("kind", ["lstm", "gru", "cifg"])
 def test_trace_matches_outputs(kind):
     cfg = cfg_for(kind=kind)
     q = quantize_params(CellParams.for_config(cfg, seed=1), cfg)
@@ -163,7 +175,8 @@ def test_trace_matches_outputs(kind):
 
 
 @pytest.mark.parametrize("kind,extra", [("lstm", {}), ("lstm", {"peephole": "c_prev"}), ("gru", {}),
-                                        ("gru", {"reset": "before"})])
+                                        ("gru", {"reset": "before"}), ("cifg", {"coupling": "i=1-f"}),
+                                        ("cifg", {"coupling": "f=1-i"})])
 def test_close_to_float_reference(kind, extra):
     """16-bit activations and cell state, 12-bit weights, |w| < 1: max-abs error <= 1e-2 over 100 steps."""
     cfg = Config.from_dict({

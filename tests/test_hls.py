@@ -54,6 +54,10 @@ def extra_configs() -> dict:
     out["x_gru_before_wrap"] = (tiny.replace(
         name="x_gru_before_wrap", kind="gru", reset="before",
         modes={"pre": {"rounding": "half_up", "overflow": "wrap"}, "gru_rh": {"rounding": "truncate"}}), 3.0)
+    # a CIFG's c(t) is a convex combination of c(t-1) and g, so only a format below 1.0 saturates it
+    out["x_cifg_sat_cell"] = (tiny.replace(
+        name="x_cifg_sat_cell", kind="cifg", coupling="f=1-i", formats={"cell": "s1.6"},
+        modes={"pre": {"overflow": "wrap"}, "cell": {"rounding": "half_up"}, "hidden": {"rounding": "truncate"}}), 3.0)
     return out
 
 
@@ -139,6 +143,7 @@ def smallest(kind, reset=None):
 
 #: Small configs only: Xilinx's ap_int headers make a compile take seconds per thousand weights.
 AP_CASES = sorted({"tiny", "peephole_cnew", "x_lstm_wrap", smallest("gru", "after"), smallest("gru", "before"),
+                   smallest("cifg"),
                    "x_gru_after_wrap"} & set(CASES))
 
 

@@ -35,8 +35,9 @@ def vid(k):
 
 
 def test_registry_lists_the_kinds():
-    assert kinds.names() == ("lstm", "gru")
-    assert {repr(k) for k in VARIANTS} >= {"Lstm(peephole='c_new')", "Gru(reset='before')"}
+    assert kinds.names() == ("lstm", "gru", "cifg")
+    assert {repr(k) for k in VARIANTS} >= {"Lstm(peephole='c_new')", "Gru(reset='before')",
+                                           "Cifg(coupling='f=1-i')", "Cifg(coupling='i=1-f')"}
 
 
 @pytest.mark.parametrize("kind", VARIANTS, ids=vid)
@@ -93,7 +94,9 @@ def test_kind_params_roundtrip(kind, tmp_path):
 def test_option_errors_name_the_kind():
     with pytest.raises(ConfigError, match=r"peephole is not an option of kind = 'gru' \(it takes: reset\)"):
         kinds.make("gru", peephole="c_new")
-    with pytest.raises(ConfigError, match=r"kind must be one of 'lstm', 'gru', not 'rnn'"):
+    with pytest.raises(ConfigError, match=r"coupling is not an option of kind = 'gru' \(it takes: reset\)"):
+        kinds.make("gru", coupling="i=1-f")
+    with pytest.raises(ConfigError, match=r"kind must be one of 'lstm', 'gru', 'cifg', not 'rnn'"):
         kinds.make("rnn")
 
 
@@ -150,3 +153,14 @@ def test_model_imports_neither_rtl_nor_amaranth():
             "'study', 'hls', 'torch')); print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_docs_table_of_row_to_h_matches_the_kinds():
+    """docs/kinds.md states each kind's row-to-h latency; it must be the kinds' own number."""
+    text = (ROOT / "docs" / "kinds.md").read_text()
+    row = next(ln for ln in text.splitlines() if ln.startswith("| row to h"))
+    cells = [c.strip() for c in row.strip("|").split("|")[1:]]
+    for cell, name in zip(cells, kinds.names()):
+        want = sorted({k.row_to_h for k in VARIANTS if k.name == name})
+        import re
+        assert sorted({int(n) for n in re.findall(r"\d+", cell)}) == want, (name, cell)

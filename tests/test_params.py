@@ -29,8 +29,9 @@ def make_config(kind="lstm", I=5, H=8, opts=None, rounding="half_even", **fmts):
 
 
 VARIANTS = [("lstm", {"peephole": "none"}), ("lstm", {"peephole": "c_prev"}), ("lstm", {"peephole": "c_new"}),
-            ("gru", {"reset": "after"}), ("gru", {"reset": "before"})]
-GATES = {"lstm": 4, "gru": 3}  # weight rows per unit, by hand
+            ("gru", {"reset": "after"}), ("gru", {"reset": "before"}),
+            ("cifg", {"coupling": "i=1-f"}), ("cifg", {"coupling": "f=1-i"})]
+GATES = {"lstm": 4, "gru": 3, "cifg": 3}  # weight rows per unit, by hand
 
 
 def vid(v):
@@ -99,7 +100,9 @@ def test_check_matches_reset_gru_only():
     g = CellParams.random("gru", 3, 6, seed=0, reset="after")
     with pytest.raises(ValueError, match=r"reset is 'after' in the parameters but 'before'"):
         g.check_matches(make_config("gru", 3, 6, {"reset": "before"}))
-    CellParams.random("lstm", 3, 6, seed=0).check_matches(make_config("lstm", 3, 6))
+    c = CellParams.random("cifg", 3, 6, seed=0, coupling="f=1-i")
+    with pytest.raises(ValueError, match=r"coupling is 'f=1-i' in the parameters but 'i=1-f'"):
+        c.check_matches(make_config("cifg", 3, 6, {"coupling": "i=1-f"}))
 
 
 def _good(kind="lstm", I=3, H=2):
@@ -109,15 +112,15 @@ def _good(kind="lstm", I=3, H=2):
 
 
 @pytest.mark.parametrize("changes,match", [
-    ({"kind": "rnn"}, r"kind must be one of 'lstm', 'gru', not 'rnn'"),
+    ({"kind": "rnn"}, r"kind must be one of 'lstm', 'gru', 'cifg', not 'rnn'"),
     ({"options": {"peephole": "yes"}}, r"peephole must be one of"),
     ({"kind": "gru", "options": {"reset": "middle"}}, r"reset must be one of"),
     ({"kind": "gru", "w_ih": np.zeros((6, 3)), "w_hh": np.zeros((6, 2)), "b_ih": np.zeros(6),
       "b_hh": np.zeros(6), "options": {"peephole": "c_prev"}, "w_peep": np.zeros((3, 2))},
      r"peephole is not an option of kind = 'gru' \(it takes: reset\)"),
-    ({"kind": "gru", "w_ih": np.zeros((6, 3)), "w_hh": np.zeros((6, 2)), "b_ih": np.zeros(6),
-      "b_hh": np.zeros(6), "w_peep": np.zeros((3, 2))}, r"w_peep is given but a gru \(reset-after\) has no peepholes"),
-    ({"kind": "gru", "w_ih": np.zeros((8, 3)), "w_hh": np.zeros((8, 2)), "b_ih": np.zeros(8),
+    ({"kind": "cifg", "w_ih": np.zeros((6, 3)), "w_hh": np.zeros((6, 2)), "b_ih": np.zeros(6),
+      "b_hh": np.zeros(6), "w_peep": np.zeros((3, 2))}, r"w_peep is given but a cifg-lstm \(i=1-f\) has no peepholes"),
+    ({"kind": "cifg", "w_ih": np.zeros((8, 3)), "w_hh": np.zeros((8, 2)), "b_ih": np.zeros(8),
       "b_hh": np.zeros(8)}, r"w_hh has shape \(8, 2\); expected \(3\*hidden, hidden\) .* = \(6, 2\)"),
     ({"w_hh": np.zeros((8, 3))}, r"w_hh has shape \(8, 3\); expected \(4\*hidden, hidden\) .* = \(12, 3\)"),
     ({"w_hh": np.zeros(8)}, r"w_hh must be a 2-D array .* got \(8,\)"),

@@ -271,7 +271,8 @@ def test_bad_state(kind, state, match):
         run(p, np.zeros((2, 5, 3)), state)
 
 
-@pytest.mark.parametrize("kind,opts", [("lstm", {}), ("gru", {"reset": "after"}), ("gru", {"reset": "before"})])
+@pytest.mark.parametrize("kind,opts", [("lstm", {}), ("gru", {"reset": "after"}), ("gru", {"reset": "before"}),
+                                       ("cifg", {"coupling": "i=1-f"}), ("cifg", {"coupling": "f=1-i"})])
 def test_run_trace_is_consistent(kind, opts):
     """run_trace's outputs equal run's (checked against PyTorch above), and its intermediates
     recombine into them by the cell equations: LSTM h = o * tanh(c), c = f * c(t-1) + i * g with
@@ -288,6 +289,12 @@ def test_run_trace_is_consistent(kind, opts):
         pre = tr["pre"]
         assert np.allclose(tr["i"], reference.sigmoid(pre[..., :H]), atol=1e-15)
         assert np.allclose(tr["g"], np.tanh(pre[..., 2 * H:3 * H]), atol=1e-15)
+    if kind == "cifg":  # rows (f or i), g, o; the other gate is one minus the computed one
+        pre = tr["pre"]
+        computed, derived = ("f", "i") if opts["coupling"] == "i=1-f" else ("i", "f")
+        assert np.allclose(tr[computed], reference.sigmoid(pre[..., :H]), atol=1e-15)
+        assert np.allclose(tr[derived], 1.0 - tr[computed], atol=1e-15)
+        assert np.allclose(tr["g"], np.tanh(pre[..., H:2 * H]), atol=1e-15)
     if kind != "gru":
         c_prev = np.concatenate([np.zeros((2, 1, H)), tr["cell"][:, :-1]], axis=1)
         assert np.allclose(tr["cell"], tr["f"] * c_prev + tr["i"] * tr["g"], atol=1e-12)
@@ -302,3 +309,32 @@ def test_run_trace_is_consistent(kind, opts):
         else:
             assert np.allclose(tr["rh"], tr["r"] * h_prev, atol=1e-15)
 
+
+@pytest.mark.parametrize("coupling", ["i=1-f", "f=1-i"])
+def test_cifg_matches_torch_lstm_with_negated_rows(coupling):
+    """CIFG against PyTorch, independently: since 1 - sigmoid(a) = sigmoid(-a), a CIFG cell equals an
+    nn.LSTM whose derived gate's rows are the computed gate's rows negated (weights and biases).
+    float64, 1e-9."""
+    I, H = 4, 6
+    p = CellParams.random("cifg", I, H, seed=21, scale=1.3, coupling=coupling)
+    comp, g, o = (slice(k * H, (k + 1) * H) for k in range(3))
+
+    def rows(a):
+        if coupling == "i=1-f":  # LSTM rows i, f, g, o with i = -f rows
+            return np.concatenate([-a[comp], a[comp], a[g], a[o]])
+        return np.concatenate([a[comp], -a[comp], a[g], a[o]])  # f = -i rows
+
+    m = torch.nn.LSTM(I, H, batch_first=True).double()
+    with torch.no_grad():
+        for name, a in (("weight_ih_l0", p.w_ih), ("weight_hh_l0", p.w_hh), ("bias_ih_l0", p.b_ih),
+                        ("bias_hh_l0", p.b_hh)):
+            getattr(m, name).copy_(torch.from_numpy(rows(a)))
+    x, h0, c0 = _inputs(I, H, B=3, T=7, seed=4)
+    with torch.no_grad():
+        yt, (hn, cn) = m(torch.from_numpy(x), (torch.from_numpy(h0[None]), torch.from_numpy(c0[None])))
+    y, (h, c) = run(p, x, (h0, c0))
+    assert np.max(np.abs(y - yt.numpy())) <= 1e-9
+    assert np.max(np.abs(c - cn[0].numpy())) <= 1e-9 and np.max(np.abs(h - hn[0].numpy())) <= 1e-9
+    # the two conventions are different cells on the same weights
+    other = p.replace(coupling="f=1-i" if coupling == "i=1-f" else "i=1-f")
+    assert np.max(np.abs(run(other, x, (h0, c0))[0] - y)) > 1e-3

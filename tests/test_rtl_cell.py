@@ -39,7 +39,8 @@ def assert_matches_golden(cfg, q, seqs, res):
     assert res.last_flags == [int(e % hidden == hidden - 1) for e in range(len(res.last_flags))]
 
 
-@pytest.mark.parametrize("name", ["tiny", "odd", "peephole", "peephole_cnew", "gru_small", "gru_before_small"])
+@pytest.mark.parametrize("name", ["tiny", "odd", "peephole", "peephole_cnew", "gru_small", "gru_before_small",
+                                  "cifg_small"])
 def test_bit_exact_under_backpressure(name):
     """Random idle input cycles and low ready on the output; three sequences back to back."""
     cfg = load(name)
@@ -60,7 +61,7 @@ def test_default_config_bit_exact():
 
 
 @pytest.mark.parametrize("name", ["tiny", "odd", "peephole", "peephole_cnew", "default", "gru_small",
-                                  "gru_before_small"])
+                                  "gru_before_small", "cifg", "cifg_small"])
 def test_cycles_match_model(name):
     """Streams never stall: every step takes exactly the modelled cycles, first output on time."""
     cfg = load(name)
@@ -76,7 +77,7 @@ def test_cycles_match_model(name):
         assert cm.mac_utilization >= 0.95
 
 
-@pytest.mark.parametrize("name", ["peephole", "gru_small", "gru_before_small"])
+@pytest.mark.parametrize("name", ["peephole", "gru_small", "gru_before_small", "cifg_small"])
 def test_weight_reload_through_write_port(name):
     """Built with parameters A, loaded with B through the write port (weights, bias, peephole
     or b_hn region): outputs follow B."""
@@ -92,6 +93,7 @@ def test_weight_reload_through_write_port(name):
 @pytest.mark.parametrize("name,formats,point,bit", [
     ("tiny", {"cell": "s1.10"}, "cell", "sat_cell"),
     ("gru_small", {"pre": "s2.10"}, "gru_hn", "sat_hn"),
+    ("cifg_small", {"cell": "s1.6"}, "cell", "sat_cell"),
 ])
 def test_saturation_reported(name, formats, point, bit):
     """A format too narrow for the data (LSTM: c(t); reset-after GRU: W_hn h + b_hn in the pre

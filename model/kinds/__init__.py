@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from ..errors import ConfigError
 from .base import Aux, CellKind, Option
+from .cifg import Cifg
 from .gru import Gru
 from .lstm import Lstm
 
 #: kind name -> class, in the order the docs and the bench list them.
-REGISTRY: dict[str, type[CellKind]] = {k.name: k for k in (Lstm, Gru)}
+REGISTRY: dict[str, type[CellKind]] = {k.name: k for k in (Lstm, Gru, Cifg)}
 
 
 def names() -> tuple:
