@@ -15,7 +15,7 @@
 ``h.hex``          ``(seqs, steps, H)`` expected h(t), raw ``formats.hidden``
 ``c.hex``          ``(seqs, steps, H)`` expected c(t), raw ``formats.cell`` (LSTM only)
 ``i_payload.hex``  one word per ``i`` stream transfer: ``data | last << Wx | first << Wx+1``
-``o_payload.hex``  one word per expected ``o`` transfer: ``data | last << Wh``
+``o_payload.hex``  one word per expected ``o`` transfer: ``data | last << Wh | first << Wh+1``
 =================  ====================================================================
 
 Every file holds one value per line: the two's complement of the raw integer in
@@ -38,6 +38,7 @@ import numpy as np
 from model import golden, kinds
 from model.config import Config, ConfigError
 from model.params import QParams
+from rtl import streams
 
 from .cli import load_config_arg, nonneg_int, params_for, positive_int
 
@@ -140,23 +141,18 @@ def write(out_dir, cfg: Config, q: QParams, x, *, source: dict | None = None) ->
     put("h", "hidden", res.outputs, (seqs, steps, H), "sequence, step, hidden unit")
     for name, tensor in extra_state:
         put(name, tensor, res.trace[tensor], (seqs, steps, H), "sequence, step, hidden unit")
-    wx, wh = cfg.fmt("input").width, cfg.fmt("hidden").width
-    ipay, opay = stream_words(cfg, x, res.outputs)
-    (out / "i_payload.hex").write_text(to_hex_lines(ipay, wx + 2))
-    (out / "o_payload.hex").write_text(to_hex_lines(opay, wh + 1))
-    files["i_payload"] = {"file": "i_payload.hex", "width": wx + 2, "hex_digits": hex_digits(wx + 2),
-                          "count": len(ipay), "signed": False,
-                          "fields": [{"name": "data", "offset": 0, "width": wx, "format": str(cfg.fmt("input"))},
-                                     {"name": "last", "offset": wx, "width": 1},
-                                     {"name": "first", "offset": wx + 1, "width": 1}],
-                          "order": "one word per i transfer: sequence, step, input element; first on element 0 "
-                                   "of step 0 of every sequence, last on element input_size-1"}
-    files["o_payload"] = {"file": "o_payload.hex", "width": wh + 1, "hex_digits": hex_digits(wh + 1),
-                          "count": len(opay), "signed": False,
-                          "fields": [{"name": "data", "offset": 0, "width": wh, "format": str(cfg.fmt("hidden"))},
-                                     {"name": "last", "offset": wh, "width": 1}],
-                          "order": "one word per expected o transfer: sequence, step, hidden unit; last on unit "
-                                   "hidden_size-1"}
+    ipay, opay = streams.sequence_words(cfg, x, res.outputs)
+    for name, word, words, tensor, order in (
+            ("i_payload", streams.input_word(cfg), ipay, "input",
+             "one word per i transfer: sequence, step, input element; first on element 0 of step 0 of every "
+             "sequence, last on element input_size-1"),
+            ("o_payload", streams.output_word(cfg), opay, "hidden",
+             "one word per expected o transfer: sequence, step, hidden unit; first on unit 0 of step 0 of every "
+             "sequence, last on unit hidden_size-1")):
+        (out / f"{name}.hex").write_text(to_hex_lines(words, word.width))
+        fields = [{**f, "format": str(cfg.fmt(tensor))} if f["name"] == "data" else f for f in word.describe()]
+        files[name] = {"file": f"{name}.hex", "width": word.width, "hex_digits": hex_digits(word.width),
+                       "count": len(words), "signed": False, "fields": fields, "order": order}
     manifest = {
         "format_version": FORMAT_VERSION,
         "config_name": cfg.name, "config_digest": config_digest(cfg), "variant": cfg.variant,
@@ -172,18 +168,6 @@ def write(out_dir, cfg: Config, q: QParams, x, *, source: dict | None = None) ->
     path = out / MANIFEST
     path.write_text(json.dumps(manifest, indent=1) + "\n")
     return path
-
-
-def stream_words(cfg: Config, x, h) -> tuple[list[int], list[int]]:
-    """Payload words of the ``i`` and ``o`` streams for inputs ``x`` and hidden states ``h``."""
-    wx, wh = cfg.fmt("input").width, cfg.fmt("hidden").width
-    mx, mh = (1 << wx) - 1, (1 << wh) - 1
-    I, H = cfg.input_size, cfg.hidden_size
-    ipay = [(int(v) & mx) | (int(e == I - 1) << wx) | (int(t == 0 and e == 0) << (wx + 1))
-            for seq in np.asarray(x) for t, vec in enumerate(seq) for e, v in enumerate(vec)]
-    opay = [(int(v) & mh) | (int(e == H - 1) << wh)
-            for seq in np.asarray(h) for vec in seq for e, v in enumerate(vec)]
-    return ipay, opay
 
 
 @dataclass

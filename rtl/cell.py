@@ -19,9 +19,14 @@ predicts cycles per step and first-output latency.  Ports:
 - ``i``: stream of ``{data: formats.input, last, first}``; one x(t) element per
   transfer, ``last`` on element ``input_size - 1``, ``first`` on the first
   element of a sequence (the state starts from zero).
-- ``o``: stream of ``{data: formats.hidden, last}``; h(t) element-serial.
+- ``o``: stream of ``{data: formats.hidden, last, first}``; h(t) element-serial,
+  ``first`` on element 0 of a sequence's first h(t) (so ``o`` can feed the next
+  cell's ``i`` with ``wiring.connect``).
 - ``w``: stream of ``{addr, data}`` writes into the weight, bias and auxiliary
-  memories (address map in :mod:`rtl.layout`); always ready.
+  memories (address map in :mod:`rtl.layout`); ``always_ready`` (no ``ready``
+  port): a write takes effect in the cycle it is valid.
+
+Word layouts are defined once in :mod:`rtl.streams`.
 - ``status``: sticky bits ``sat_pre``, then the kind's own (``sat_cell`` for
   the LSTM kinds, ``sat_hn`` for a reset-after GRU, ``sat_rh`` for a
   reset-before GRU), ``sat_hidden`` (a value saturated or wrapped at that point), ``err_framing`` (``last``/``first`` in
@@ -40,6 +45,7 @@ from model.datapath import Datapath
 from model.params import QParams
 
 from .gates import Extra, Row, delay
+from . import streams
 from .kinds import post_processor
 from .layout import Layout, aux_format, memory_images
 
@@ -107,11 +113,9 @@ class RecurrentCell(wiring.Component):
         # the rows already in the post-processor and the FIFO's own registers
         self.out_depth = 2 * config.hidden_size + config.lanes + 4
         super().__init__({
-            "i": In(stream.Signature(data.StructLayout(
-                {"data": signed(f["input"].width), "last": 1, "first": 1}))),
-            "o": Out(stream.Signature(data.StructLayout({"data": signed(f["hidden"].width), "last": 1}))),
-            "w": In(stream.Signature(data.StructLayout(
-                {"addr": unsigned(self._lay.addr_bits), "data": signed(self._lay.data_bits)}))),
+            "i": In(stream.Signature(streams.input_word(config).layout())),
+            "o": Out(stream.Signature(streams.output_word(config).layout())),
+            "w": In(stream.Signature(streams.write_word(config).layout(), always_ready=True)),
             "status": Out(data.StructLayout({n: 1 for n in status_bits(config)})),
         })
 
@@ -182,6 +186,8 @@ class RecurrentCell(wiring.Component):
         rb, par, sos, need_first = Signal(), Signal(), Signal(), Signal(init=1)
         # h_done[p]: the last step with h-bank parity p has written all of h (none pending at reset)
         h_done = Array(Signal(name=f"h_done{b}", init=1) for b in range(2))
+        # step_sos[p]: the step with h-bank parity p starts a sequence (its h(t) carries o.first)
+        step_sos = Array(Signal(name=f"step_sos{b}") for b in range(2))
         credits = Signal(range(self.out_depth + 1), init=self.out_depth)
         at_start = (s == 0) & (j == 0)
         at_h = (s == 0) & (j == I)
@@ -203,7 +209,7 @@ class RecurrentCell(wiring.Component):
             m.d.sync += waddr.eq(Mux((s == S - 1) & (j == K - 1), 0, waddr + 1))
             with m.If(at_start):
                 m.d.sync += [par.eq(~par), sos.eq(bank_sos[rb] | need_first), need_first.eq(0),
-                             h_done[~par].eq(0)]
+                             h_done[~par].eq(0), step_sos[~par].eq(bank_sos[rb] | need_first)]
                 if two_pass:
                     m.d.sync += extra.op_ready[~par].eq(0)
             with m.If((s == S - 1) & (j == I - 1)):
@@ -245,7 +251,6 @@ class RecurrentCell(wiring.Component):
         regions = [(lane, lay.lane_depth) for lane in range(L)] + [(L, R)] + ([(L + 1, lay.aux_depth)] if lay.aux else [])
         wen = [Signal(name=f"wen{k}") for k, _ in regions]
         m.d.comb += [e.eq(self.w.valid & (wsel == k) & (woff < depth)) for e, (k, depth) in zip(wen, regions)]
-        m.d.comb += self.w.ready.eq(1)
         with m.If(self.w.valid & ~Cat(*wen).any()):
             m.d.sync += st.err_addr.eq(1)
 
@@ -332,14 +337,16 @@ class RecurrentCell(wiring.Component):
         row = Row(pv1, a1, ax1, hg1, u1, pp1, br.data, aux_data, prev1)
         out = post_processor(cfg.cell)(m, cfg, dp, row, st, sw, extra)
 
-        # ---- h memory, output FIFO, h_done -----------------------------------------------------
-        m.submodules.ofifo = ofifo = fifo.SyncFIFOBuffered(width=f["hidden"].width + 1, depth=self.out_depth)
+        # ---- h memory, output FIFO (o words), h_done -------------------------------------------------
+        oword = streams.output_word(cfg)
+        m.submodules.ofifo = ofifo = fifo.SyncFIFOBuffered(width=oword.width, depth=self.out_depth)
+        wword = data.View(oword.layout(), ofifo.w_data)
         m.d.comb += [hw_.addr.eq(Mux(out.par, H, 0) + out.unit), hw_.data.eq(out.h), hw_.en.eq(out.valid),
-                     ofifo.w_data.eq(out.h.as_unsigned() | ((out.unit == H - 1) << f["hidden"].width)),
+                     wword.data.eq(out.h), wword.last.eq(out.unit == H - 1),
+                     wword.first.eq(step_sos[out.par] & (out.unit == 0)),
                      ofifo.w_en.eq(out.valid),
                      self.o.valid.eq(ofifo.r_rdy), ofifo.r_en.eq(self.o.ready),
-                     self.o.payload.data.eq(ofifo.r_data[:f["hidden"].width]),
-                     self.o.payload.last.eq(ofifo.r_data[f["hidden"].width])]
+                     self.o.payload.eq(ofifo.r_data)]
         with m.If(out.valid & ~ofifo.w_rdy):
             m.d.sync += st.err_overrun.eq(1)
         with m.If(out.valid & (out.unit == H - 1)):

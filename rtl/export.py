@@ -31,7 +31,7 @@ import sys
 from pathlib import Path
 
 from amaranth.back import verilog
-from amaranth.hdl import Shape
+from amaranth.hdl import Shape, Signal, Value
 from amaranth.lib import data
 from amaranth.lib.wiring import Flow
 
@@ -52,6 +52,7 @@ _FLAG_DOC = {
     ("i", "last"): "set on element input_size-1 of x(t)",
     ("i", "first"): "set on element 0 of the first x of a sequence: the state restarts from zero",
     ("o", "last"): "set on element hidden_size-1 of h(t)",
+    ("o", "first"): "set on element 0 of a sequence's first h(t) (the next cell's i takes it as its first)",
     ("status", "err_framing"): "sticky: last/first in the wrong place on the i stream",
     ("status", "err_overrun"): "sticky: internal overrun (never set by a valid config)",
     ("status", "err_addr"): "sticky: a w write to an address outside every memory (nothing written)",
@@ -169,7 +170,9 @@ def describe_ports(cell: RecurrentCell) -> list[dict]:
               "meaning": "everything is clocked on the rising edge"},
              {"name": "rst", "direction": "input", "width": 1, "role": "reset",
               "meaning": "synchronous, active high"}]
-    for path, member, _value in cell.signature.flatten(cell):
+    for path, member, value in cell.signature.flatten(cell):
+        if not isinstance(Value.cast(value), Signal):
+            continue  # a constant member (the ready of an always-ready stream) is no port
         name = "__".join(str(p) for p in path)
         d = {"name": name, "direction": "input" if member.flow == Flow.In else "output",
              "width": Shape.cast(member.shape).width}
@@ -219,7 +222,10 @@ def describe(cell: RecurrentCell, verilog_name: str, weights: dict | None = None
 # ---- export ----------------------------------------------------------------------------------
 def verilog_text(cell: RecurrentCell) -> str:
     """Amaranth's Verilog for ``cell`` (top module ``lstm_cell`` or ``gru_cell``), ``src`` paths made relative."""
-    return strip_src_paths(verilog.convert(cell, name=top_name(cell.config), emit_src=True))
+    # the ready of an always-ready stream is a constant, no port
+    values = (Value.cast(value) for _path, _member, value in cell.signature.flatten(cell))
+    ports = [v for v in values if isinstance(v, Signal)]
+    return strip_src_paths(verilog.convert(cell, name=top_name(cell.config), emit_src=True, ports=ports))
 
 
 def write_verilog(config: Config, qparams: QParams | None, out_dir, *, weights: dict | None = None) -> dict:

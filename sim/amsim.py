@@ -34,6 +34,7 @@ class SimResult:
     in_cycles: list          # cycle of each x(t) element handshake, flat
     out_cycles: list         # cycle of each h(t) element handshake, flat
     last_flags: list
+    first_flags: list = field(default_factory=list)
     status: dict = field(default_factory=dict)
     cycles: int = 0
 
@@ -66,7 +67,7 @@ def run(cfg: Config, q: QParams | None, seqs: list, *, seed: int = 0, in_idle: f
         for addr, value in writes or []:
             ctx.set(dut.w.payload, {"addr": addr, "data": value})
             ctx.set(dut.w.valid, 1)
-            await ctx.tick().until(dut.w.ready)
+            await ctx.tick()  # w is always ready
         ctx.set(dut.w.valid, 0)
         wrote[0] = True
 
@@ -96,6 +97,7 @@ def run(cfg: Config, q: QParams | None, seqs: list, *, seed: int = 0, in_idle: f
             cyc, payload = await ctx.tick().sample(top.cycle, dut.o.payload).until(dut.o.valid)
             got.append(payload.data)
             res.last_flags.append(payload.last)
+            res.first_flags.append(payload.first)
             res.out_cycles.append(cyc)
         ctx.set(dut.o.ready, 0)
         res.status = {k: ctx.get(getattr(dut.status, k)) for k in status_bits(cfg)}

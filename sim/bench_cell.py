@@ -56,6 +56,7 @@ from model.config import Config
 from model.cycles import CycleModel
 from model.params import CellParams, quantize
 from hls.vectors import STIMULUS_RANGE
+from rtl import streams
 from rtl.cell import sat_points, status_bits
 from rtl.layout import Layout, write_stream
 
@@ -205,11 +206,12 @@ class Bench:
         self.lay = Layout.for_config(cfg)
         f = cfg.formats
         self.H, self.I = cfg.hidden_size, cfg.input_size
-        self.in_w, self.h_w = f["input"].width, f["hidden"].width
+        self.iword, self.oword, self.wword = (streams.input_word(cfg), streams.output_word(cfg),
+                                              streams.write_word(cfg))
+        self.in_w = self.iword.field("data").width
         self.status_bits = status_bits(cfg)
-        self.wd_w = self.lay.data_bits
-        for name, want in (("i__payload", self.in_w + 2), ("o__payload", self.h_w + 1),
-                           ("w__payload", self.lay.addr_bits + self.wd_w), ("status", len(self.status_bits))):
+        for name, want in (("i__payload", self.iword.width), ("o__payload", self.oword.width),
+                           ("w__payload", self.wword.width), ("status", len(self.status_bits))):
             got = len(getattr(dut, name))
             if got != want:
                 raise BenchFailure(f"port {name} is {got} bits wide; config {cfg.name!r} implies {want}: "
@@ -240,7 +242,7 @@ class Bench:
         await ClockCycles(d.clk, 3)
         d.rst.value = 0
         self.c0 = self.cycle()
-        for ck in (StreamChecker(self, "i"), StreamChecker(self, "o"), StreamChecker(self, "w")):
+        for ck in (StreamChecker(self, "i"), StreamChecker(self, "o")):  # w is always ready: no stalls
             self.tasks.append(cocotb.start_soon(ck.run()))
         if self.s.sim != "verilator" or os.environ.get("RNNKIT_XCHECK") == "1":
             self.tasks.append(cocotb.start_soon(self.x_checker()))  # 2-state Verilator has no X/Z
@@ -487,27 +489,30 @@ class Scoreboard:
         s, t, e = self.locate(i)
         return f"sequence {s} step {t} element {e}"
 
-    def check(self, data: int | None, last: int | None, cycle: int, raw: str = ""):
+    def check(self, got: dict | None, cycle: int, raw: str = ""):
+        """One ``o`` transfer: ``got`` holds its fields (``rtl.streams.output_word``), None if X/Z."""
         i = self.n
         self.n += 1
+        data = None if got is None else got["data"]
+        flags = None if got is None else {k: got[k] for k in ("last", "first")}
         if i >= self.total:
-            self._bad({"kind": "extra", "index": i, "got": data, "got_last": last, "cycle": cycle,
-                       "text": f"[{self.label}] unexpected extra h element {data} (last={last}) at cycle {cycle} "
+            self._bad({"kind": "extra", "index": i, "got": data, "got_flags": flags, "cycle": cycle,
+                       "text": f"[{self.label}] unexpected extra h element {data} ({flags}) at cycle {cycle} "
                                f"after all {self.total} expected elements"})
             return
         self.cycles.append(cycle)
         s, t, e = self.locate(i)
         want = int(self.expected[i])
-        want_last = int(e == self.H - 1)
+        want_flags = {"last": int(e == self.H - 1), "first": int(t == 0 and e == 0)}
         if data is not None:
             self.got[i] = data
-        if data == want and last == want_last:
+        if data == want and flags == want_flags:
             if self.n == self.total:
                 self.done.set()
             self.b.progress(self.label, self.n, self.total)
             return
-        m = {"kind": "value" if data != want else "last", "sequence": s, "step": t, "element": e,
-             "expected": want, "got": data, "expected_last": want_last, "got_last": last, "cycle": cycle,
+        m = {"kind": "value" if data != want else "flags", "sequence": s, "step": t, "element": e,
+             "expected": want, "got": data, "expected_flags": want_flags, "got_flags": flags, "cycle": cycle,
              "raw": raw, "trace": self.trace(s, t, e)}
         m["text"] = self.report(m)
         self._bad(m)
@@ -541,8 +546,8 @@ class Scoreboard:
         lines = [
             f"MISMATCH [{self.label}] sequence {m['sequence']}, step {m['step']}, element {m['element']} "
             f"(unit {m['element']}), cycle {m['cycle']}: expected {fl(m['expected'], 'hidden')}, got {got}"
-            + (f"; last flag expected {m['expected_last']}, got {m['got_last']}"
-               if m["got_last"] != m["expected_last"] else ""),
+            + (f"; flags expected {m['expected_flags']}, got {m['got_flags']}"
+               if m["got_flags"] != m["expected_flags"] else ""),
             f"  golden trace, unit {m['element']} at step {m['step']} (raw in its format, float):",
         ]
         for k, vals in m["trace"].items():
@@ -587,15 +592,13 @@ class InputDriver:
         self.count = 0
         self.long_stalls = 0
         self.ready_stats = {}
-        mask = (1 << bench.in_w) - 1
         self.words = []
         for s, x in enumerate(seqs):
             last_e = x.shape[1] - 1
             for t, vec in enumerate(x):
                 for e, v in enumerate(vec):
                     first = int(t == 0 and e == 0 and self.first_flags[s])
-                    self.words.append((int(v) & mask) | (int(e == last_e) << bench.in_w)
-                                      | (first << (bench.in_w + 1)))
+                    self.words.append(bench.iword.pack(data=v, last=int(e == last_e), first=first))
 
     async def run(self):
         d = self.b.dut
@@ -634,20 +637,15 @@ class OutputMonitor:
 
     async def run(self):
         d = self.b.dut
-        hw = self.b.h_w
-        mask = (1 << hw) - 1
         while True:
             await ReadOnly()
             v, r = d.o__valid.value, d.o__ready.value
             if v == 1 and r == 1:
                 pv = d.o__payload.value
                 if pv.is_resolvable:
-                    u = pv.to_unsigned()
-                    data = u & mask
-                    data -= (data >> (hw - 1)) << hw
-                    self.sb.check(data, (u >> hw) & 1, self.b.cycle())
+                    self.sb.check(self.b.oword.unpack(pv.to_unsigned()), self.b.cycle())
                 else:
-                    self.sb.check(None, None, self.b.cycle(), raw=str(pv))
+                    self.sb.check(None, self.b.cycle(), raw=str(pv))
                 self.count += 1
                 if self.stop_after is not None and self.count >= self.stop_after:
                     self.reached.set()
@@ -678,22 +676,17 @@ async def drive_ready(bench: Bench, pattern: Pattern, rng, stats: dict | None = 
 
 
 async def write_weights(bench: Bench, pairs, pattern: Pattern, rng):
-    """Send (addr, raw) pairs through the ``w`` stream (random gaps; honours ``w__ready``)."""
+    """Send (addr, raw) pairs through the ``w`` stream (random gaps; ``w`` is always ready, so a write
+    takes effect in the cycle it is valid)."""
     d = bench.dut
-    aw, mask = bench.lay.addr_bits, (1 << bench.wd_w) - 1
     for addr, value in pairs:
         gap = pattern.gap(rng)
         if gap:
             d.w__valid.value = 0
             await ClockCycles(d.clk, gap)
-        d.w__payload.value = addr | ((int(value) & mask) << aw)
+        d.w__payload.value = bench.wword.pack(addr=addr, data=value)
         d.w__valid.value = 1
-        while True:
-            await ReadOnly()
-            if d.w__ready.value == 1:
-                await RisingEdge(d.clk)
-                break
-            await RisingEdge(d.w__ready)
+        await RisingEdge(d.clk)
     d.w__valid.value = 0
 
 
@@ -958,12 +951,12 @@ async def test_checker_selftest(dut):
     problems = []
     # hold the output: credits run out, both x banks fill, i__ready falls
     d.o__ready.value = 0
-    mask = (1 << b.in_w) - 1
+    lo = b.iword.field("data").signed and -(1 << (b.in_w - 1))
     k = 0
     stalled = False
     for _ in range(50 * (b.I + 1) * 4):
         e = k % I
-        d.i__payload.value = (k & mask) | (int(e == I - 1) << b.in_w) | (int(k == 0) << (b.in_w + 1))
+        d.i__payload.value = b.iword.pack(data=lo + k % (1 << b.in_w), last=int(e == I - 1), first=int(k == 0))
         d.i__valid.value = 1
         await ReadOnly()
         if d.i__ready.value == 0:
@@ -975,7 +968,8 @@ async def test_checker_selftest(dut):
         problems.append("could not stall the input stream with o__ready low")
     else:
         await RisingEdge(d.clk)
-        d.i__payload.value = (k + 1) & mask | (int(k % I == I - 1) << b.in_w)  # changed while stalled
+        d.i__payload.value = b.iword.pack(data=lo + (k + 1) % (1 << b.in_w), last=int(k % I == I - 1),
+                                          first=0)  # changed while stalled
         await RisingEdge(d.clk)
         await RisingEdge(d.clk)
         d.i__valid.value = 0                                                # dropped while stalled

@@ -52,21 +52,21 @@ class VectorBoard:
         t, e = divmod(rest, self.H)
         return f"sequence {s} step {t} element {e}"
 
-    def check(self, data, last, cycle: int, raw: str = ""):
+    def check(self, got: dict | None, cycle: int, raw: str = ""):
+        """One ``o`` transfer (its fields, None if X/Z): value against h.hex, whole word against o_payload.hex."""
         i = self.n
         self.n += 1
         if i >= self.total:
-            self._bad(f"unexpected extra o transfer {data} (last={last}) at cycle {cycle}")
+            self._bad(f"unexpected extra o transfer {got} at cycle {cycle}")
         else:
             want = int(self.expected[i])
-            want_last = int(i % self.H == self.H - 1)
-            word = None if data is None else (data & ((1 << self.b.h_w) - 1)) | (last << self.b.h_w)
-            if data != want or last != want_last:
-                got = f"X/Z {raw}" if data is None else f"{data} (last={last})"
-                self._bad(f"{self.describe(i)}: h.hex has {want} (last={want_last}), got {got} at cycle {cycle}")
+            word = None if got is None else self.b.oword.pack(**got)
+            if got is None or got["data"] != want:
+                shown = f"X/Z {raw}" if got is None else str(got)
+                self._bad(f"{self.describe(i)}: h.hex has {want}, got {shown} at cycle {cycle}")
             elif word != int(self.words[i]):
                 self._bad(f"{self.describe(i)}: o_payload.hex word {int(self.words[i]):#x} differs from the "
-                          f"transfer {word:#x}")
+                          f"transfer {word:#x} ({got})")
         if self.n >= self.total:
             self.done.set()
 

@@ -77,8 +77,8 @@ def test_ports_match_config_and_verilog(tiny_export):
     want = {
         "clk": ("input", 1), "rst": ("input", 1),
         "i__payload": ("input", f["input"].width + 2), "i__valid": ("input", 1), "i__ready": ("output", 1),
-        "o__payload": ("output", f["hidden"].width + 1), "o__valid": ("output", 1), "o__ready": ("input", 1),
-        "w__payload": ("input", lay.addr_bits + wdata), "w__valid": ("input", 1), "w__ready": ("output", 1),
+        "o__payload": ("output", f["hidden"].width + 2), "o__valid": ("output", 1), "o__ready": ("input", 1),
+        "w__payload": ("input", lay.addr_bits + wdata), "w__valid": ("input", 1),  # w is always ready
         "status": ("output", 6),
     }
     got = {p["name"]: (p["direction"], p["width"]) for p in d["ports"]}
@@ -95,6 +95,7 @@ def test_ports_match_config_and_verilog(tiny_export):
         assert (data["name"], data["offset"], data["width"]) == ("data", 0, f[tensor].width)
         assert (data["format"], data["ap_fixed"], data["signed"]) == (str(f[tensor]), f[tensor].ap, True)
     assert [x["name"] for x in ports["i__payload"]["fields"]] == ["data", "last", "first"]
+    assert [x["name"] for x in ports["o__payload"]["fields"]] == ["data", "last", "first"]
     assert [x["name"] for x in ports["w__payload"]["fields"]] == ["addr", "data"]
     assert ports["w__payload"]["fields"][0]["width"] == lay.addr_bits
     assert [x["name"] for x in ports["status"]["fields"]] == ["sat_pre", "sat_cell", "sat_hidden",

@@ -37,6 +37,8 @@ def assert_matches_golden(cfg, q, seqs, res):
                                f"{bad[0][1]}: expected {want[tuple(bad[0])]}, got {got[tuple(bad[0])]}")
     hidden = cfg.hidden_size
     assert res.last_flags == [int(e % hidden == hidden - 1) for e in range(len(res.last_flags))]
+    starts = np.cumsum([0] + [len(x) * hidden for x in seqs[:-1]])  # element 0 of each sequence's first h
+    assert res.first_flags == [int(e in starts) for e in range(len(res.first_flags))]
 
 
 @pytest.mark.parametrize("name", ["tiny", "odd", "peephole", "peephole_cnew", "gru_small", "gru_before_small",
@@ -211,3 +213,50 @@ def test_hardware_limits_refused(changes, needle):
     cfg = Config.from_dict(d)
     with pytest.raises(HardwareLimitError, match=re.escape(needle)):
         RecurrentCell(cfg)
+
+
+def test_two_cells_chain_through_wiring_connect():
+    """o carries first as i does: an LSTM's o drives a GRU's i through wiring.connect, and the GRU's
+    outputs equal golden(GRU, golden(LSTM, x)) for two sequences back to back, first flags included."""
+    from amaranth import Module
+    from amaranth.lib import wiring
+    a_cfg = load("tiny")
+    b_cfg = load("gru_small").replace(name="chain_b", input_size=a_cfg.hidden_size,
+                                      formats={"input": str(a_cfg.fmt("hidden"))})
+    qa = quantize(CellParams.for_config(a_cfg, seed=1), a_cfg)
+    qb = quantize(CellParams.for_config(b_cfg, seed=2), b_cfg)
+    a, b = RecurrentCell(a_cfg, qa), RecurrentCell(b_cfg, qb)
+    m = Module()
+    m.submodules.a, m.submodules.b = a, b
+    wiring.connect(m, a.o, b.i)
+    seqs = sequences(a_cfg, (3, 2), seed=5)
+    want = [golden.run(qb, golden.run(qa, x[None], a_cfg).outputs, b_cfg).outputs[0] for x in seqs]
+    H = b_cfg.hidden_size
+    total = sum(len(x) for x in seqs) * H
+    got, firsts = [], []
+    sim = Simulator(m)
+    sim.add_clock(1e-8)
+
+    async def driver(ctx):
+        for x in seqs:
+            for t, vec in enumerate(x):
+                for e, v in enumerate(vec):
+                    ctx.set(a.i.payload, {"data": int(v), "last": int(e == len(vec) - 1),
+                                          "first": int(t == 0 and e == 0)})
+                    ctx.set(a.i.valid, 1)
+                    await ctx.tick().until(a.i.ready)
+        ctx.set(a.i.valid, 0)
+
+    async def monitor(ctx):
+        ctx.set(b.o.ready, 1)
+        for n in range(total):
+            payload, = await ctx.tick().sample(b.o.payload).until(b.o.valid)
+            got.append(payload.data)
+            firsts.append(payload.first)
+            assert n < 20000
+
+    sim.add_testbench(driver, background=True)
+    sim.add_testbench(monitor)
+    sim.run()
+    assert np.array_equal(np.array(got), np.concatenate([w.reshape(-1) for w in want]))
+    assert firsts == [int(k in (0, len(seqs[0]) * H)) for k in range(total)]

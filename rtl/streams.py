@@ -1,0 +1,125 @@
+"""The payload words of the cell's streams, defined once: ``i``, ``o`` (and the output FIFO, which
+stores ``o`` words) and the write port ``w``.
+
+A :class:`Word` is a list of fields, first field in the low bits, exactly as
+Amaranth flattens a ``StructLayout`` into the exported Verilog port.  The
+gateware takes its signatures from :meth:`Word.layout`; the cocotb bench, the
+Amaranth-simulator harness and the vector writer pack and unpack through
+:meth:`Word.pack` and :meth:`Word.unpack`.  No Amaranth import at module level,
+so ``hls`` can use it.
+
+=====  ==========================================================================
+word   fields (low bits first)
+=====  ==========================================================================
+``i``  ``data`` (``formats.input``), ``last`` (element ``input_size - 1``),
+       ``first`` (element 0 of a sequence's first vector: the state restarts)
+``o``  ``data`` (``formats.hidden``), ``last`` (element ``hidden_size - 1``),
+       ``first`` (element 0 of a sequence's first h: passes ``i``'s ``first``
+       on, so one cell's ``o`` can drive the next cell's ``i``)
+``w``  ``addr`` (region << offset_bits | offset), ``data`` (raw, signed, the
+       widest of the weight, bias and auxiliary words; see :mod:`rtl.layout`)
+=====  ==========================================================================
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from model.config import Config
+
+from .layout import Layout
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    width: int
+    signed: bool = False
+
+
+@dataclass(frozen=True)
+class Word:
+    """A packed stream payload: ``fields`` from the low bits up."""
+
+    fields: tuple
+
+    @property
+    def width(self) -> int:
+        return sum(f.width for f in self.fields)
+
+    def offset(self, name: str) -> int:
+        off = 0
+        for f in self.fields:
+            if f.name == name:
+                return off
+            off += f.width
+        raise KeyError(f"no field {name!r}; fields: {', '.join(f.name for f in self.fields)}")
+
+    def field(self, name: str) -> Field:
+        return next(f for f in self.fields if f.name == name)
+
+    def pack(self, **values) -> int:
+        """The word holding ``values`` (every field required; signed values in two's complement)."""
+        missing = [f.name for f in self.fields if f.name not in values]
+        extra = sorted(set(values) - {f.name for f in self.fields})
+        if missing or extra:
+            raise ValueError(f"pack needs exactly the fields {', '.join(f.name for f in self.fields)}"
+                             f"{'; missing ' + ', '.join(missing) if missing else ''}"
+                             f"{'; unknown ' + ', '.join(extra) if extra else ''}")
+        word, off = 0, 0
+        for f in self.fields:
+            v = int(values[f.name])
+            lo, hi = (-(1 << (f.width - 1)), (1 << (f.width - 1)) - 1) if f.signed else (0, (1 << f.width) - 1)
+            if not lo <= v <= hi:
+                raise ValueError(f"field {f.name} = {v} does not fit {f.width} "
+                                 f"{'signed' if f.signed else 'unsigned'} bits")
+            word |= (v & ((1 << f.width) - 1)) << off
+            off += f.width
+        return word
+
+    def unpack(self, word: int) -> dict:
+        """Field values of ``word`` (signed fields sign-extended)."""
+        out, off = {}, 0
+        for f in self.fields:
+            v = (int(word) >> off) & ((1 << f.width) - 1)
+            if f.signed and v >> (f.width - 1):
+                v -= 1 << f.width
+            out[f.name] = v
+            off += f.width
+        return out
+
+    def layout(self):
+        """The Amaranth ``StructLayout`` of this word."""
+        from amaranth import signed, unsigned  # noqa: PLC0415
+        from amaranth.lib import data  # noqa: PLC0415
+        return data.StructLayout({f.name: (signed if f.signed else unsigned)(f.width) for f in self.fields})
+
+    def describe(self) -> list[dict]:
+        """``[{name, offset, width, signed}]``, low bits first (for manifests and reports)."""
+        return [{"name": f.name, "offset": self.offset(f.name), "width": f.width, "signed": f.signed}
+                for f in self.fields]
+
+
+def input_word(cfg: Config) -> Word:
+    return Word((Field("data", cfg.fmt("input").width, True), Field("last", 1), Field("first", 1)))
+
+
+def output_word(cfg: Config) -> Word:
+    return Word((Field("data", cfg.fmt("hidden").width, True), Field("last", 1), Field("first", 1)))
+
+
+def write_word(cfg: Config) -> Word:
+    lay = Layout.for_config(cfg)
+    return Word((Field("addr", lay.addr_bits), Field("data", lay.data_bits, True)))
+
+
+def sequence_words(cfg: Config, x, h) -> tuple[list[int], list[int]]:
+    """The ``i`` words that send sequences ``x`` (raw, ``(seqs, steps, input)``) and the ``o`` words
+    expected back for their hidden states ``h`` (``(seqs, steps, hidden)``), each sequence from the
+    zero state."""
+    iw, ow = input_word(cfg), output_word(cfg)
+    I, H = cfg.input_size, cfg.hidden_size
+    ipay = [iw.pack(data=v, last=int(e == I - 1), first=int(t == 0 and e == 0))
+            for seq in x for t, vec in enumerate(seq) for e, v in enumerate(vec)]
+    opay = [ow.pack(data=v, last=int(e == H - 1), first=int(t == 0 and e == 0))
+            for seq in h for t, vec in enumerate(seq) for e, v in enumerate(vec)]
+    return ipay, opay
