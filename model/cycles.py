@@ -33,9 +33,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .latency import ACT as ACT_LATENCY, FIFO as FIFO_LATENCY, INPUT as INPUT_LATENCY, LANE as LANE_LATENCY
+from . import latency
 
-__all__ = ["ACT_LATENCY", "FIFO_LATENCY", "INPUT_LATENCY", "LANE_LATENCY", "Schedule", "CycleModel"]
+__all__ = ["Schedule", "CycleModel"]
 
 
 @dataclass(frozen=True)
@@ -134,8 +134,8 @@ class CycleModel:
         last = sch.slot_rows[-1]
         rth = cfg.cell.row_to_h
         # Cycle 0 = a slot's last issue; its row at lane position p enters the post-processor
-        # at LANE_LATENCY + p and h(t) is complete (flag seen) row_to_h + 1 cycles after the last.
-        h_done = LANE_LATENCY + last - 1 + rth + 1
+        # at latency.LANE + p and h(t) is complete (flag seen) row_to_h + 1 cycles after the last.
+        h_done = latency.LANE + last - 1 + rth + 1
         h_wait = max(0, h_done - (1 + cfg.input_size))
         # a step starts only once the step two before it is complete; only a sequence's first
         # step (which skips the h wait) can leave that one in flight
@@ -144,12 +144,12 @@ class CycleModel:
         if cfg.cell.op_ready is not None:
             # pass 2's first h element (cycle pass1_slots*k + input) waits for the last r row's r*h
             s_r, p_r = sch.slot_of(sch.hidden - 1)
-            ready = (s_r + 1) * k - 1 + LANE_LATENCY + p_r + cfg.cell.op_ready
+            ready = (s_r + 1) * k - 1 + latency.LANE + p_r + cfg.cell.op_ready
             rh_wait = max(0, ready - (sch.pass_slots[0] * k + cfg.input_size))
         # first output: unit 0's last row; the first step of a sequence never waits
         s0, p0 = sch.slot_of(sch.unit_done_row(0))
-        first = (cfg.input_size - 1 + INPUT_LATENCY + (s0 + 1) * k - 1 + LANE_LATENCY + p0
-                 + rth + FIFO_LATENCY)
+        first = (cfg.input_size - 1 + latency.INPUT + (s0 + 1) * k - 1 + latency.LANE + p0
+                 + rth + latency.FIFO)
         return cls(rows=sch.rows, slots=sch.slots, slot_cycles=k, last_slot_rows=last, h_wait=h_wait,
                    rh_wait=rh_wait, start_wait=start_wait, cycles_per_step=sch.slots * k + h_wait + rh_wait,
                    first_step_cycles=sch.slots * k, first_output_latency=first,

@@ -10,6 +10,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from model import latency
 from model.activations import Activation
 
 from .requant import resize
@@ -31,7 +32,7 @@ def _shift(value, amount: int):
 
 
 class ActivationUnit(wiring.Component):
-    """Fully pipelined sigmoid or tanh: one input per cycle, output ``LATENCY`` cycles later.
+    """Fully pipelined sigmoid or tanh: one input per cycle, output ``latency`` cycles later.
 
     Implements the integer definition of :class:`model.activations.Activation`
     (methods ``lut``, ``lut_interp``, ``pwl``, ``hard``) with the constants of
@@ -55,15 +56,17 @@ class ActivationUnit(wiring.Component):
         Raw output in ``act.out_fmt`` (e.g. ``u1.15`` for sigmoid, ``s1.15`` for tanh);
         a register output.
     valid_out : Out(1)
-        ``valid_in`` delayed by ``LATENCY`` cycles: ``y`` is ``act.evaluate(x)``
-        for the ``x`` presented ``LATENCY`` cycles earlier.
+        ``valid_in`` delayed by ``latency`` cycles: ``y`` is ``act.evaluate(x)``
+        for the ``x`` presented ``latency`` cycles earlier.
 
     Latency
     -------
-    ``LATENCY = 3`` cycles for every method (``latency`` property): an input
-    presented in cycle ``n`` (sampled at the clock edge ending it) is on ``y``
-    with ``valid_out = 1`` during cycle ``n + 3``.  Methods that need fewer
-    stages are padded with registers.
+    ``model.latency.ACT`` cycles for every method (``latency`` property; 3
+    today): an input presented in cycle ``n`` (sampled at the clock edge ending
+    it) is on ``y`` with ``valid_out = 1`` during cycle ``n + latency``.  The core
+    below takes ``CORE_LATENCY = 3`` stages (methods that need fewer are padded);
+    a larger ``model.latency.ACT`` adds output registers after R3, and the cell
+    pipeline and the cycle model follow that one number.
 
     Stages (``W`` = in_width, ``A`` = abs_bits = ``W``, ``P`` = width of ``p``)::
 
@@ -96,8 +99,8 @@ class ActivationUnit(wiring.Component):
         If ``act`` uses the ``'exact'`` method.
     """
 
-    #: Cycles from ``x``/``valid_in`` to ``y``/``valid_out``, for every method.
-    LATENCY = 3
+    #: Stages of the core (R1..R3 below); ``model.latency.ACT`` may add output registers, not remove these.
+    CORE_LATENCY = 3
 
     def __init__(self, act: Activation):
         if not isinstance(act, Activation):
@@ -108,6 +111,11 @@ class ActivationUnit(wiring.Component):
             self._MustUse__silence = True
             raise ValueError(f"hardware has no {hw['method']!r} method for {hw['fn']}: it is a float "
                              f"reference only; use one of {', '.join(map(repr, HW_METHODS))}")
+        if latency.ACT < self.CORE_LATENCY:
+            self._MustUse__silence = True
+            raise ValueError(f"model.latency.ACT = {latency.ACT} is below the activation unit's "
+                             f"{self.CORE_LATENCY} core stages; accepted: {self.CORE_LATENCY} or more")
+        self._latency = latency.ACT
         self._act = act
         self._hw = hw
         in_shape = (signed if hw["in_signed"] else unsigned)(hw["in_width"])
@@ -127,8 +135,8 @@ class ActivationUnit(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from input to output (``LATENCY``)."""
-        return self.LATENCY
+        """Cycles from input to output (``model.latency.ACT`` when the unit was built)."""
+        return self._latency
 
     @property
     def hw(self) -> dict:
@@ -263,5 +271,9 @@ class ActivationUnit(wiring.Component):
             mirrored = -pc
         out_w, out_s = hw["out_width"], bool(hw["out_signed"])
         y_next = Mux(neg2, resize(mirrored, out_w, out_s), resize(pc, out_w, out_s))
+        for k in range(self._latency - self.CORE_LATENCY):  # output registers beyond the core
+            y_k, v_k = Signal.like(self.y, name=f"y_pad{k}"), Signal(name=f"valid_pad{k}")
+            m.d.sync += [y_k.eq(y_next), v_k.eq(valid2)]
+            y_next, valid2 = y_k, v_k
         m.d.sync += [self.y.eq(y_next), self.valid_out.eq(valid2)]
         return m

@@ -39,15 +39,16 @@ from amaranth import Array, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from model import cycles
+from model import cycles, latency
 from model.config import Config, ConfigError
 from model.datapath import Datapath
 from model.params import QParams
 
-from .gates import Extra, Row, delay
+from .gates import Extra, Row, sat_points
 from . import streams
 from .kinds import post_processor
 from .layout import Layout, aux_format, memory_images
+from .stages import Stages
 
 #: Widest multiplier operand the lanes accept (one 18x18 DSP block per lane).
 MAX_OPERAND_BITS = 18
@@ -76,11 +77,6 @@ def check_buildable(cfg: Config):
 def top_name(cfg: Config) -> str:
     """Verilog top module name: ``<kind>_cell`` (``lstm_cell``, ``gru_cell``, ...)."""
     return f"{cfg.kind}_cell"
-
-
-def sat_points(cfg: Config) -> dict:
-    """Saturation status bit -> requantization point of ``model.golden`` whose saturations set it."""
-    return {"sat_pre": "pre", **cfg.cell.status, "sat_hidden": "hidden"}
 
 
 #: Error status bits, after the saturation bits.
@@ -232,19 +228,16 @@ class RecurrentCell(wiring.Component):
             hpart = Mux(pass2_1, opr.data, hr.data)
         z1 = Signal(signed(max(f["input"].width, f["hidden"].width)))
         m.d.comb += z1.eq(Mux(isx1, xr.data, Mux(zero1, 0, hpart)))
+        lane = Stages(m)
+        row1 = (v1, first1, last1, isx1, xend1, par1, sos1, slot1)
+        for sig in row1:
+            lane.put(sig, 1)
         # stage 2: registered multiplier operands (z here, the weight in each lane)
-        z2 = Signal.like(z1, name="z2")
-        m.d.sync += z2.eq(z1)
-        v2, first2, last2, isx2, xend2, par2, sos2, slot2 = (
-            delay(m, sig, 1, name, 1) for sig, name in
-            ((v1, "v"), (first1, "first"), (last1, "last"), (isx1, "isx"), (xend1, "xend"), (par1, "par"),
-             (sos1, "sos"), (slot1, "slot")))
-        # stage 3: product; stage 4: accumulate
-        v3, first3, last3, isx3, xend3, par3, sos3, slot3 = (
-            delay(m, sig, 1, name, 2) for sig, name in
-            ((v2, "v"), (first2, "first"), (last2, "last"), (isx2, "isx"), (xend2, "xend"), (par2, "par"),
-             (sos2, "sos"), (slot2, "slot")))
+        z2 = lane.reg(z1, 2, "z")
+        # stage 3: product; the accumulator and the hold registers take stage 3's sum at its end
+        v3, first3, last3, isx3, xend3, par3, sos3, slot3 = (lane.at(sig, 3) for sig in row1)
         done3 = v3 & last3
+        assert 3 + 1 == latency.LANE, "the lanes' issue -> hold depth must equal model.latency.LANE"
         # ---- write port: one decoder for every memory ----------------------------------------
         wsel = self.w.payload.addr[lay.offset_bits:]
         woff = self.w.payload.addr[:lay.offset_bits]

@@ -84,21 +84,26 @@ def one_minus(cfg, gate):
     return Const(1 << fmt.frac_bits, unsigned(fmt.width + 1)) - gate
 
 
-def delay(m, sig, n: int, name: str, start: int):
-    """``sig`` delayed by ``n`` registers named ``{name}{start + 1}`` .. ``{name}{start + n}``."""
-    for k in range(n):
-        nxt = Signal.like(sig, name=f"{name}{start + k + 1}")
-        m.d.sync += nxt.eq(sig)
-        sig = nxt
-    return sig
+def sat_points(cfg) -> dict:
+    """Saturation status bit -> requantization point of ``model.golden`` whose saturations set it."""
+    return {"sat_pre": "pre", **cfg.cell.status, "sat_hidden": "hidden"}
 
 
-def hidden_out(m, cfg, dp, st, value, v, unit, par, stage: int) -> HOut:
-    """[hidden] requantize ``value`` (at ``dp.out_frac``, valid with ``v`` at ``stage``); h registered at ``stage + 1``."""
-    mh = cfg.mode("hidden")
-    hval, hsat = requantize(value, dp.out_frac, cfg.fmt("hidden"), mh.rounding, mh.overflow)
-    with m.If(v & hsat):
-        m.d.sync += st.sat_hidden.eq(1)
-    h = Signal(signed(cfg.fmt("hidden").width), name="h_out")
-    m.d.sync += h.eq(hval)
-    return HOut(delay(m, v, 1, "hv", stage), h, delay(m, unit, 1, "hu", stage), delay(m, par, 1, "hpp", stage))
+def requant(m, cfg, st, value, frac: int, point: str, tensor: str, valid):
+    """``value`` (``frac`` fraction bits) requantized into ``formats[tensor]`` with point ``point``'s
+    modes (combinational); the point's sticky status bit is set when ``valid`` and it saturated."""
+    mode = cfg.mode(point)
+    out, sat = requantize(value, frac, cfg.fmt(tensor), mode.rounding, mode.overflow)
+    bit = {p: b for b, p in sat_points(cfg).items()}[point]
+    with m.If(valid & sat):
+        m.d.sync += getattr(st, bit).eq(1)
+    return out
+
+
+def hidden_out(m, stages, cfg, dp, st, value, v, unit, par) -> HOut:
+    """[hidden] requantize ``value`` (at ``dp.out_frac``; ``value``, ``v``, ``unit`` and ``par`` belong to
+    one stage); h is registered one stage later, the post-processor's last (``row_to_h``)."""
+    s = stages.stage_of(value) + 1
+    h = stages.reg(requant(m, cfg, st, value, dp.out_frac, "hidden", "hidden", v), s, "h_out",
+                   signed(cfg.fmt("hidden").width))
+    return HOut(stages.at(v, s), h, stages.at(unit, s), stages.at(par, s))

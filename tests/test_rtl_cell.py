@@ -260,3 +260,23 @@ def test_two_cells_chain_through_wiring_connect():
     sim.run()
     assert np.array_equal(np.array(got), np.concatenate([w.reshape(-1) for w in want]))
     assert firsts == [int(k in (0, len(seqs[0]) * H)) for k in range(total)]
+
+
+@pytest.mark.parametrize("name", ["tiny", "peephole_cnew", "gru_small", "gru_before_small", "cifg_small"])
+def test_one_line_latency_change_is_followed(name, monkeypatch):
+    """model.latency.ACT is the one definition of the activation latency: set to 5, the activation
+    units pad their output, every post-processor stage after them moves, the kinds' row_to_h and the
+    cycle model follow, and the gateware is still bit-exact and exactly as fast as predicted."""
+    from model import latency
+    cfg = load(name)
+    before = CycleModel.for_config(cfg)
+    monkeypatch.setattr(latency, "ACT", 5)
+    cm = CycleModel.for_config(cfg)
+    assert cm.first_output_latency > before.first_output_latency  # the change reached the model
+    q = quantize(CellParams.for_config(cfg, seed=1), cfg)
+    seqs = sequences(cfg, (4, 4), seed=1)
+    res = amsim.run(cfg, q, seqs)
+    assert_matches_golden(cfg, q, seqs, res)
+    assert res.step_cycles(cfg.hidden_size).tolist() == [cm.cycles_per_step] * 3 + [cm.first_step_cycles] \
+        + [cm.cycles_per_step] * 3
+    assert res.out_cycles[0] - res.in_cycles[0] == cm.first_output_latency

@@ -155,16 +155,17 @@ def test_align_and_resize_shapes():
 
 # ---- ActivationUnit -------------------------------------------------------------------
 
-LAT = ActivationUnit.LATENCY
+#: The activation latency, stated by hand (model.latency.ACT must agree).
+LAT = 3
 
 
 def _run_stream(unit, codes, valids):
-    """Drive one code per cycle; return per-cycle (valid_out, y) lists, LAT cycles longer."""
+    """Drive one code per cycle; return per-cycle (valid_out, y) lists, ``unit.latency`` cycles longer."""
     n = len(codes)
     vo, ys = [], []
 
     async def bench(ctx):
-        for t in range(n + LAT):
+        for t in range(n + unit.latency):
             if t < n:
                 ctx.set(unit.x, int(codes[t]))
                 ctx.set(unit.valid_in, int(valids[t]))
@@ -181,16 +182,16 @@ def _run_stream(unit, codes, valids):
     return np.array(vo), np.array(ys, dtype=np.int64)
 
 
-def _check_stream(act, codes, valids=None):
+def _check_stream(act, codes, valids=None, lat=LAT):
     unit = ActivationUnit(act)
-    assert unit.latency == LAT == 3
+    assert unit.latency == lat
     codes = np.asarray(codes, dtype=np.int64)
     valids = np.ones(len(codes), dtype=np.int64) if valids is None else np.asarray(valids)
     vo, ys = _run_stream(unit, codes, valids)
-    assert not vo[:LAT].any(), "valid_out before the first input could arrive"
-    np.testing.assert_array_equal(vo[LAT:], valids, err_msg="valid_out is not valid_in delayed by LATENCY")
+    assert not vo[:lat].any(), "valid_out before the first input could arrive"
+    np.testing.assert_array_equal(vo[lat:], valids, err_msg="valid_out is not valid_in delayed by the latency")
     want = act.evaluate(codes)
-    got = ys[LAT:]
+    got = ys[lat:]
     sel = valids.astype(bool)
     bad = np.flatnonzero(sel & (got != want))
     assert bad.size == 0, (f"{act}: x={codes[bad[0]]} gave y={got[bad[0]]}, model {want[bad[0]]}; "
@@ -314,3 +315,16 @@ def test_activation_verilog_export(method):
     assert f"module act_{method}" in text
     for port in ("x", "valid_in", "y", "valid_out", "clk", "rst"):
         assert port in text
+
+
+def test_activation_latency_follows_model_latency(monkeypatch):
+    """model.latency.ACT is the one definition: a larger value pads the unit's output, every value
+    still exact; a value below the core's three stages is refused with a message."""
+    from model import latency
+    act = make_activation("sigmoid", ActSpec("lut_interp", 32, 8.0), Fmt.parse("s4.8"), Fmt.parse("u1.10"))
+    codes = np.arange(-(1 << 11), 1 << 11, 7)
+    monkeypatch.setattr(latency, "ACT", 5)
+    _check_stream(act, codes, lat=5)
+    monkeypatch.setattr(latency, "ACT", 2)
+    with pytest.raises(ValueError, match=r"model.latency.ACT = 2 is below the activation unit's 3 core stages"):
+        ActivationUnit(act)

@@ -108,8 +108,9 @@ class Gru(CellKind):
     @property
     def row_to_h(self) -> int:
         if self.after:
-            # n row: hn requantized (P3), held until r is known (P5: r*hn), [pre] (P6), tanh, h sum, h register
-            return latency.ROW_TO_ACT + 2 + 2 + latency.ACT + 2
+            # n row: r's sigmoid (the r row is two rows ahead: r * hn one stage before r's own output
+            # stage), x part + r * hn registered, [pre] and tanh in, tanh, h sum, h register
+            return latency.ROW_TO_ACT + latency.ACT + 1 + latency.ACT + 2
         # n row: tanh and z (P6), operands registered (P7), 1 - z (P8), h sum (P9), h register (P10)
         return latency.ROW_TO_ACT + latency.ACT + 4
 

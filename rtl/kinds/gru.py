@@ -1,17 +1,21 @@
-"""GRU gate math of the post-processor, one row per cycle, for both reset placements.
+"""GRU post-processor, one row per cycle, for both reset placements.
 
-Reset-after (rows r, z, n per unit; ``acc_x`` splits the n row's dot product)::
+Stages, each relative to the one before (``A`` = ``model.latency.ACT``)::
 
-    P1 r/z: acc + b   n: x part + b_in, h part + b_hn     P2 [pre] / [gru_hn] requant
-    P3..P6 sigmoid (r, z)   P5 (n) x part + r * hn   P6 [pre]   P7..P10 tanh
-    P10 (1 - z) * n + z * h(t-1)   P11 [hidden]   P12 h register
+    S1 row   S2 = S1+1: [pre] (r, z rows) / [gru_hn] (reset-after n row's h part)   S3 = S2+1: activations in
+    SG = S3+A: sigmoid out (r, z registered for the unit's later rows)
+
+Reset-after (rows r, z, n per unit; ``acc_x`` splits the n row's dot product; the
+n row is two rows behind r, so it meets r at SG-1 and z at SG)::
+
+    SG-1 (n row): x part + r * hn      SG: [pre]      SG+1: z taken, tanh in
+    SG+1+A: (1 - z) * n + z * h(t-1)   then [hidden], h register      (today h at 12)
 
 Reset-before (gate-major: all r rows, all z rows, then the n rows of pass 2)::
 
-    P1 acc + b   P2 [pre]   P3..P6 sigmoid / tanh
-    P6 r: r * h(t-1)   P7 [gru_rh] -> P8 operand memory (pass 2 reads it as its h part)
-    P6 z: z memory     n: z read (P5 -> P6, registered P7), P8 1 - z, (1 - z) * n + z * h(t-1)
-    P9 [hidden]   P10 h register
+    SG r row: r * h(t-1)   SG+1: [gru_rh]   SG+2: operand memory write; flag seen SG+3 (op_ready)
+    SG z row: z memory     SG n row: z read (address at SG-1), SG+1 z and n registered,
+    SG+2: 1 - z            SG+3: (1 - z) * n + z * h(t-1)   then [hidden], h      (today h at 10)
 """
 from __future__ import annotations
 
@@ -20,17 +24,11 @@ from amaranth.lib import memory
 
 from model import latency
 
-from ..gates import Extra, HOut, Row, activation_units, delay, hidden_out, one_minus, shape_of
-from ..requant import requantize
+from ..gates import Extra, HOut, Row, activation_units, hidden_out, one_minus, requant, shape_of
+from ..stages import Stages
 
 R_GATE, Z_GATE, N_GATE = 0, 1, 2
-
-
-def _one_minus(m, cfg, z, name, domain="comb"):
-    """``1 - z`` as a signal (combinational, or registered with ``domain = 'sync'``)."""
-    out = Signal(signed(cfg.fmt("gate").width + 2), name=name)
-    m.d[domain] += out.eq(one_minus(cfg, z))
-    return out
+S1 = 1
 
 
 def _h_sum(dp, omz, z, n, hprev):
@@ -38,133 +36,113 @@ def _h_sum(dp, omz, z, n, hprev):
     return (omz * n << dp.zn_shift) + ((z * hprev) << dp.zh_shift)
 
 
-def _hidden(m, cfg, dp, st, hsum, v, u, pp, stage: int, state_w) -> HOut:
-    """h from ``hsum`` (a register at ``stage``); h(t) also goes to the state memory as next step's h(t-1)."""
-    out = hidden_out(m, cfg, dp, st, hsum, v, u, pp, stage)
+def _hidden(m, p, cfg, dp, st, hsum, v, row: Row, state_w) -> HOut:
+    """h from ``hsum``; h(t) also goes to the state memory as next step's h(t-1)."""
+    s = p.stage_of(hsum)
+    out = hidden_out(m, p, cfg, dp, st, hsum, p.at(v, s), p.at(row.unit, s, "u"), p.at(row.par, s, "pp"))
     m.d.comb += [state_w.addr.eq(out.unit), state_w.data.eq(out.h), state_w.en.eq(out.valid)]
+    assert p.stage_of(out.h) == cfg.cell.row_to_h, (p.stage_of(out.h), cfg.cell.row_to_h)
     return out
 
 
 def post_process(m, cfg, dp, row: Row, st, state_w, extra: Extra) -> HOut:
     """Elaborate the GRU rows' arithmetic into ``m`` for the kind's reset placement; h(t) also goes to
     the state memory through ``state_w``; returns h at stage ``cfg.cell.row_to_h``."""
+    p = Stages(m)
+    for sig in (row.valid, row.gate, row.unit, row.par, row.prev):
+        p.put(sig, S1)
     if cfg.cell.after:
-        return _reset_after(m, cfg, dp, row, st, state_w)
-    return _reset_before(m, cfg, dp, row, st, state_w, extra)
+        return _reset_after(m, p, cfg, dp, row, st, state_w)
+    return _reset_before(m, p, cfg, dp, row, st, state_w, extra)
 
 
-def _reset_after(m, cfg, dp, row: Row, st, state_w) -> HOut:
+def _reset_after(m, p, cfg, dp, row: Row, st, state_w) -> HOut:
     """Rows r, z, n per unit; the n row's x and h parts arrive apart (``row.acc_x``)."""
     f = cfg.formats
-    A = latency.ACT
     is_n = row.gate == N_GATE
-    xs = row.acc_x + (row.bias << dp.b_shift)
-    hs = (row.acc - row.acc_x) + (row.aux << dp.b_shift)
-    # P2: [pre] for r and z rows, [gru_hn] for the n row's h part
-    pv2, sum2 = Signal(name="pv2"), Signal(signed(dp.acc_width + 2), name="sum2")
-    xs2 = Signal(signed(dp.acc_width + 1), name="xs2")
-    m.d.sync += [pv2.eq(row.valid), sum2.eq(Mux(is_n, hs, row.acc + (row.bias << dp.b_shift))), xs2.eq(xs)]
-    hg2, u2, pp2, hp2 = (delay(m, s, 1, n, 1) for s, n in
-                         ((row.gate, "hg"), (row.unit, "u"), (row.par, "pp"), (row.prev, "hp")))
-    n2 = hg2 == N_GATE
-    mp, mn = cfg.mode("pre"), cfg.mode("gru_hn")
-    pre_p, sat_p = requantize(sum2, dp.acc_frac, f["pre"], mp.rounding, mp.overflow)
-    pre_h, sat_h = requantize(sum2, dp.acc_frac, f["pre"], mn.rounding, mn.overflow)
-    with m.If(pv2 & ~n2 & sat_p):
-        m.d.sync += st.sat_pre.eq(1)
-    with m.If(pv2 & n2 & sat_h):
-        m.d.sync += st.sat_hn.eq(1)
-    # P3: r and z rows into the sigmoid; the n row's hn waits for r
-    pv3, pre3 = Signal(name="pv3"), Signal(shape_of(f["pre"]), name="pre3")
-    m.d.sync += [pv3.eq(pv2), pre3.eq(Mux(n2, pre_h, pre_p))]
+    # S2: [pre] for r and z rows, [gru_hn] for the n row's h part
+    S2 = S1 + 1
+    sum2 = p.reg(Mux(is_n, (row.acc - row.acc_x) + (row.aux << dp.b_shift), row.acc + (row.bias << dp.b_shift)),
+                 S2, "sum", signed(dp.acc_width + 2))
+    xs2 = p.reg(row.acc_x + (row.bias << dp.b_shift), S2, "xs", signed(dp.acc_width + 1))
+    pv2, n2 = p.at(row.valid, S2, "pv"), p.at(row.gate, S2, "hg") == N_GATE
+    pre_p = requant(m, cfg, st, sum2, dp.acc_frac, "pre", "pre", pv2 & ~n2)
+    pre_h = requant(m, cfg, st, sum2, dp.acc_frac, "gru_hn", "pre", pv2 & n2)
+    # S3: r and z rows into the sigmoid; the n row's hn waits for r
+    S3 = S2 + 1
+    pre3 = p.reg(Mux(n2, pre_h, pre_p), S3, "pre", shape_of(f["pre"]))
     sig, tnh = activation_units(m, cfg)
-    m.d.comb += [sig.x.eq(pre3), sig.valid_in.eq(pv3)]
-    hn5 = delay(m, pre3, 2, "hn", 3)
-    xs5 = delay(m, xs2, 3, "xs", 2)
-    v5, hg5, u5, pp5, hp5 = (delay(m, s, 3, n, 2) for s, n in
-                             ((pv2, "pv"), (hg2, "hg"), (u2, "u"), (pp2, "pp"), (hp2, "hp")))
-    # P6: r and z from the sigmoid (the n row two or more cycles later reads them)
-    v6, hg6 = delay(m, v5, 1, "pv", 5), delay(m, hg5, 1, "hg", 5)
+    m.d.comb += [sig.x.eq(pre3), sig.valid_in.eq(p.at(row.valid, S3, "pv"))]
+    # SG: r and z from the sigmoid, held for the n row (two and one rows behind)
+    SG = S3 + latency.ACT
+    v, hg = p.at(row.valid, SG, "pv"), p.at(row.gate, SG, "hg")
     r_r, z_r = Signal(shape_of(f["gate"]), name="r_r"), Signal(shape_of(f["gate"]), name="z_r")
-    with m.If(v6 & (hg6 == R_GATE)):
+    with m.If(v & (hg == R_GATE)):
         m.d.sync += r_r.eq(sig.y)
-    with m.If(v6 & (hg6 == Z_GATE)):
+    with m.If(v & (hg == Z_GATE)):
         m.d.sync += z_r.eq(sig.y)
-    # P5 (n row): x part + r * hn at nh_frac
-    nsum6 = Signal(signed(max(len(xs5) + dp.nx_shift, len(r_r) + len(hn5) + dp.rhn_shift) + 2), name="nsum6")
-    m.d.sync += nsum6.eq((xs5 << dp.nx_shift) + ((r_r * hn5) << dp.rhn_shift))
-    nv6 = delay(m, v5 & (hg5 == N_GATE), 1, "nv", 5)
-    u6, pp6, hp6 = (delay(m, s, 1, n, 5) for s, n in ((u5, "u"), (pp5, "pp"), (hp5, "hp")))
-    # P6: [pre] for the candidate; z of this unit is final now, take it along
-    pre_n, sat_n = requantize(nsum6, dp.nh_frac, f["pre"], mp.rounding, mp.overflow)
-    with m.If(nv6 & sat_n):
-        m.d.sync += st.sat_pre.eq(1)
-    pre7, zc7 = Signal(shape_of(f["pre"]), name="pren7"), Signal.like(z_r, name="zc7")
-    m.d.sync += [pre7.eq(pre_n), zc7.eq(z_r)]
-    m.d.comb += [tnh.x.eq(pre7), tnh.valid_in.eq(1)]
-    nv, u10, pp10, hp10 = (delay(m, s, 1 + A, n, 6) for s, n in
-                           ((nv6, "nv"), (u6, "u"), (pp6, "pp"), (hp6, "hp")))
-    z10 = delay(m, zc7, A, "zc", 7)
-    # P10: (1 - z) * n + z * h(t-1)
-    hsum11 = Signal(signed(len(tnh.y) + len(z10) + len(hp10) + dp.zn_shift + dp.zh_shift + 4), name="hsum11")
-    m.d.sync += hsum11.eq(_h_sum(dp, _one_minus(m, cfg, z10, "omz10"), z10, tnh.y, hp10))
-    v11, u11, pp11 = (delay(m, s, 1, n, 10) for s, n in ((nv, "nv"), (u10, "u"), (pp10, "pp")))
-    assert 11 + 1 == cfg.cell.row_to_h
-    return _hidden(m, cfg, dp, st, hsum11, v11, u11, pp11, 11, state_w)
+    # SG-1 (n row): x part + r * hn at nh_frac; SG: [pre] for the candidate
+    SRN = SG - 1
+    p.put(r_r, SRN)
+    p.put(z_r, SG)
+    nsum = (p.at(xs2, SRN) << dp.nx_shift) + ((r_r * p.at(pre3, SRN, "hn")) << dp.rhn_shift)
+    nsum_g = p.reg(nsum, SG, "nsum", signed(len(nsum) + 1))
+    nv = p.reg(p.at(row.valid, SRN, "pv") & (p.at(row.gate, SRN, "hg") == N_GATE), SG, "nv")
+    pre_n = requant(m, cfg, st, nsum_g, dp.nh_frac, "pre", "pre", nv)
+    # SG+1: tanh in, z of this unit taken along
+    ST = SG + 1
+    m.d.comb += [tnh.x.eq(p.reg(pre_n, ST, "pren", shape_of(f["pre"]))), tnh.valid_in.eq(1)]
+    zc = p.reg(z_r, ST, "zc")
+    # ST+A: (1 - z) * n + z * h(t-1)
+    SH = ST + latency.ACT
+    z_h, n_h = p.at(zc, SH), p.put(tnh.y, SH)
+    omz = Signal(signed(f["gate"].width + 2), name=f"omz{SH}")
+    m.d.comb += omz.eq(one_minus(cfg, z_h))
+    hsum = _h_sum(dp, omz, z_h, n_h, p.at(row.prev, SH, "hp"))
+    hsum_r = p.reg(hsum, SH + 1, "hsum", signed(len(n_h) + len(z_h) + len(row.prev) + dp.zn_shift + dp.zh_shift + 4))
+    return _hidden(m, p, cfg, dp, st, hsum_r, nv, row, state_w)
 
 
-def _reset_before(m, cfg, dp, row: Row, st, state_w, extra: Extra) -> HOut:
+def _reset_before(m, p, cfg, dp, row: Row, st, state_w, extra: Extra) -> HOut:
     """Gate-major rows; r rows write r*h(t-1) for pass 2 into ``extra.op_write``."""
     f = cfg.formats
     H = cfg.hidden_size
-    A = latency.ACT
-    # P2: [pre]
-    pv2, sum2 = Signal(name="pv2"), Signal(signed(dp.acc_width + 1), name="sum2")
-    m.d.sync += [pv2.eq(row.valid), sum2.eq(row.acc + (row.bias << dp.b_shift))]
-    hg2, u2, hp2, pp2 = (delay(m, s, 1, n, 1) for s, n in
-                         ((row.gate, "hg"), (row.unit, "u"), (row.prev, "hp"), (row.par, "pp")))
-    mp = cfg.mode("pre")
-    pre, sat = requantize(sum2, dp.acc_frac, f["pre"], mp.rounding, mp.overflow)
-    with m.If(pv2 & sat):
-        m.d.sync += st.sat_pre.eq(1)
-    # P3: both activation units
-    pv3, pre3 = Signal(name="pv3"), Signal(shape_of(f["pre"]), name="pre3")
-    m.d.sync += [pv3.eq(pv2), pre3.eq(pre)]
+    # S2: [pre]
+    S2 = S1 + 1
+    sum2 = p.reg(row.acc + (row.bias << dp.b_shift), S2, "sum", signed(dp.acc_width + 1))
+    pre = requant(m, cfg, st, sum2, dp.acc_frac, "pre", "pre", p.at(row.valid, S2, "pv"))
+    # S3: both activation units
+    S3 = S2 + 1
+    pre3 = p.reg(pre, S3, "pre", shape_of(f["pre"]))
+    pv3 = p.at(row.valid, S3, "pv")
     sig, tnh = activation_units(m, cfg)
     m.d.comb += [sig.x.eq(pre3), sig.valid_in.eq(pv3), tnh.x.eq(pre3), tnh.valid_in.eq(pv3)]
-    v6, hg6, u6, hp6, pp6 = (delay(m, s, 1 + A, n, 2) for s, n in
-                             ((pv2, "pv"), (hg2, "hg"), (u2, "u"), (hp2, "hp"), (pp2, "pp")))
-    u5 = delay(m, u2, A, "zu", 2)  # the n row's z memory read address
-    # z memory: written by the z rows at P6, read by the n rows at P5 -> P6, held in a register at P7
+    SG = S3 + latency.ACT
+    v, hg, u, hp = (p.at(row.valid, SG, "pv"), p.at(row.gate, SG, "hg"), p.at(row.unit, SG, "u"),
+                    p.at(row.prev, SG, "hp"))
+    y = p.put(sig.y, SG)
+    # z memory: written by the z rows at SG, read by the n rows (address at SG-1, data at SG)
     m.submodules.zmem = zmem = memory.Memory(shape=shape_of(f["gate"]), depth=H, init=[])
     zw = zmem.write_port()
     zr = zmem.read_port(transparent_for=(zw,))
-    m.d.comb += [zw.addr.eq(u6), zw.data.eq(sig.y), zw.en.eq(v6 & (hg6 == Z_GATE)),
-                 zr.addr.eq(u5), zr.en.eq(1)]
-    # P6, r row: r * h(t-1) (P7 [gru_rh]) into the operand memory at P8
-    prh7 = Signal(signed(len(sig.y) + len(hp6) + 1), name="prh7")
-    m.d.sync += prh7.eq(sig.y * hp6)
-    rv7, u7, pp7 = (delay(m, s, 1, n, 6) for s, n in ((v6 & (hg6 == R_GATE), "rv"), (u6, "u"), (pp6, "pp")))
-    mr = cfg.mode("gru_rh")
-    rh, rsat = requantize(prh7, dp.rh_frac, f["hidden"], mr.rounding, mr.overflow)
-    with m.If(rv7 & rsat):
-        m.d.sync += st.sat_rh.eq(1)
-    rh8 = Signal(signed(f["hidden"].width), name="rh8")
-    m.d.sync += rh8.eq(rh)
-    rv8, ru8, rp8 = (delay(m, s, 1, n, 7) for s, n in ((rv7, "rv"), (u7, "ru"), (pp7, "rp")))
+    m.d.comb += [zw.addr.eq(u), zw.data.eq(y), zw.en.eq(v & (hg == Z_GATE)),
+                 zr.addr.eq(p.at(row.unit, SG - 1, "zu")), zr.en.eq(1)]
+    # r row: SG r * h(t-1), SG+1 [gru_rh], SG+2 into the operand memory
+    prh = p.reg(y * hp, SG + 1, "prh", signed(len(y) + len(hp) + 1))
+    rv = p.reg(v & (hg == R_GATE), SG + 1, "rv")
+    rh = p.reg(requant(m, cfg, st, prh, dp.rh_frac, "gru_rh", "hidden", rv), SG + 2, "rh",
+               signed(f["hidden"].width))
+    rv2, ru, rp = p.at(rv, SG + 2), p.at(u, SG + 2, "ru"), p.at(row.par, SG + 2, "rp")
     ow = extra.op_write
-    m.d.comb += [ow.addr.eq(ru8), ow.data.eq(rh8), ow.en.eq(rv8)]
-    with m.If(rv8 & (ru8 == H - 1)):
-        m.d.sync += extra.op_ready[rp8].eq(1)
-    assert 8 + 1 == cfg.cell.op_ready
-    # P7: z from the memory (Yosys may fold this register into the block RAM), P8: 1 - z,
-    # P8 (n row): (1 - z) * n + z * h(t-1)
-    z7, n7 = Signal.like(zr.data, name="z7"), Signal.like(tnh.y, name="n7")
-    m.d.sync += [z7.eq(zr.data), n7.eq(tnh.y)]
-    omz8, z8 = _one_minus(m, cfg, z7, "omz8", "sync"), delay(m, z7, 1, "z", 7)
-    n8, hp8 = delay(m, n7, 1, "n", 7), delay(m, hp6, 2, "hp", 6)
-    hsum9 = Signal(signed(len(n8) + len(z8) + len(hp8) + dp.zn_shift + dp.zh_shift + 4), name="hsum9")
-    m.d.sync += hsum9.eq(_h_sum(dp, omz8, z8, n8, hp8))
-    v9, u9, pp9 = (delay(m, s, 3, n, 6) for s, n in ((v6 & (hg6 == N_GATE), "nv"), (u6, "hu"), (pp6, "hp")))
-    assert 9 + 1 == cfg.cell.row_to_h
-    return _hidden(m, cfg, dp, st, hsum9, v9, u9, pp9, 9, state_w)
+    m.d.comb += [ow.addr.eq(ru), ow.data.eq(rh), ow.en.eq(rv2)]
+    with m.If(rv2 & (ru == H - 1)):
+        m.d.sync += extra.op_ready[rp].eq(1)
+    assert SG + 3 == cfg.cell.op_ready, (SG + 3, cfg.cell.op_ready)  # the flag is seen one cycle later
+    # n row: SG+1 z and n registered (Yosys may fold the z register into the block RAM),
+    # SG+2 1 - z, SG+3 (1 - z) * n + z * h(t-1)
+    z1, n1 = p.reg(p.put(zr.data, SG), SG + 1, "z"), p.reg(p.put(tnh.y, SG), SG + 1, "n")
+    omz = p.reg(one_minus(cfg, z1), SG + 2, "omz", signed(f["gate"].width + 2))
+    z2, n2 = p.at(z1, SG + 2), p.at(n1, SG + 2)
+    hsum = _h_sum(dp, omz, z2, n2, p.at(hp, SG + 2))
+    hsum_r = p.reg(hsum, SG + 3, "hsum", signed(len(n2) + len(z2) + len(hp) + dp.zn_shift + dp.zh_shift + 4))
+    return _hidden(m, p, cfg, dp, st, hsum_r, p.put(v & (hg == N_GATE), SG, "nv"), row, state_w)

@@ -2,12 +2,14 @@
 unit for an LSTM; a kind that derives one of ``i``, ``f`` from the other has no row for it and
 its ``1 - x`` is formed exactly as the computed gate is registered).
 
-::
+Stages, each relative to the one before (``A`` = ``model.latency.ACT``)::
 
-    P1 sum = acc + b + p*c(t-1)   P2 [pre] requant   P3..P6 sigmoid / tanh unit
-    P6 (g row) f*c + i*g   P7 [cell] requant -> c memory   P8..P11 tanh(c)
-    P11 o*tanh(c)   P12 [hidden] requant   P13 h register
-    (peephole c_new: P8 o sum + p_o*c(t), P9 [pre], P10..P13 sigmoid, h two cycles later)
+    S1 row: sum = acc + b (+ p*c(t-1))     S2 = S1+1: [pre] requantize      S3 = S2+1: activation in
+    SG = S3+A: gate values; the g row: f*c + i*g        SC = SG+1: [cell]    SM = SC+1: c(t) -> c memory
+    SC + 1 + A: tanh(c)        peephole c_new: SM+1 o sum + p_o*c(t), SM+2 [pre], sigmoid SM+2+A
+    SO = the later of those: o * tanh(c)     SO+1: [hidden]      SO+2 = row_to_h: h register
+
+(LSTM today: SG = 6, SM = 8, SO = 11, h at 13; ``c_new`` SO = 13, h at 15.)
 """
 from __future__ import annotations
 
@@ -17,8 +19,8 @@ from model import latency
 from model.activations import make_activation
 
 from ..activation import ActivationUnit
-from ..gates import HOut, Row, activation_units, delay, hidden_out, one_minus, shape_of
-from ..requant import requantize
+from ..gates import HOut, Row, activation_units, hidden_out, one_minus, requant, shape_of
+from ..stages import Stages
 
 
 def post_process(m, cfg, dp, row: Row, st, state_w, extra=None) -> HOut:
@@ -26,49 +28,45 @@ def post_process(m, cfg, dp, row: Row, st, state_w, extra=None) -> HOut:
     ``state_w``; returns h at stage ``cfg.cell.row_to_h``."""
     f = cfg.formats
     kind = cfg.cell
+    A = latency.ACT
     hw = {kind.gates[g]: k for k, g in enumerate(kind.hw_order)}  # gate name -> hardware gate index
     O, G = hw["o"], hw["g"]
-    peep = kind.peep_rows > 0
     c_new = kind.peephole_mode == "c_new"
-    cprev1 = row.prev
+    p = Stages(m)
+    S1 = 1
+    for sig in (row.valid, row.gate, row.unit, row.par, row.prev):
+        p.put(sig, S1)
     total = row.acc + (row.bias << dp.b_shift)
-    if peep:
-        # c_new: o gets its peephole term from c(t) later, at P8
+    if kind.peep_rows:
+        # c_new: o gets its peephole term from c(t) later
         skip = (row.gate == G) | (row.gate == O) if c_new else (row.gate == G)
-        total = total + (Mux(skip, 0, row.aux * cprev1) << dp.p_shift)
-    # P2: requantize to the pre-activation format
-    pv2, sum2 = Signal(name="pv2"), Signal(signed(dp.acc_width + 1), name="sum2")
-    hg2, u2, pp2, c2 = (Signal.like(row.gate, name="hg2"), Signal.like(row.unit, name="u2"),
-                        Signal(name="pp2"), Signal.like(cprev1, name="c2"))
-    m.d.sync += [pv2.eq(row.valid), sum2.eq(total), hg2.eq(row.gate), u2.eq(row.unit), pp2.eq(row.par),
-                 c2.eq(cprev1)]
-    mp = cfg.mode("pre")
-    pre, sat = requantize(sum2, dp.acc_frac, f["pre"], mp.rounding, mp.overflow)
-    with m.If(pv2 & sat & ((hg2 != O) if c_new else 1)):
-        m.d.sync += st.sat_pre.eq(1)
+        total = total + (Mux(skip, 0, row.aux * row.prev) << dp.p_shift)
+    # S2: requantize to the pre-activation format
+    S2 = S1 + 1
+    sum2 = p.reg(total, S2, "sum", signed(dp.acc_width + 1))
+    pv2, hg2 = p.at(row.valid, S2, "pv"), p.at(row.gate, S2, "hg")
+    pre = requant(m, cfg, st, sum2, dp.acc_frac, "pre", "pre", pv2 & ((hg2 != O) if c_new else 1))
     if c_new:
-        # o row: keep its sum and p_o; the unit's g row takes them along (P2..P8)
-        p2 = Signal(signed(f["peephole"].width), name="p2")
-        osum_r, po_r = Signal.like(sum2, name="osum_r"), Signal.like(p2, name="po_r")
-        m.d.sync += p2.eq(row.aux)
+        # the o row's sum and p_o, held for the unit's g row (taken along from S2)
+        po2 = p.reg(row.aux, S2, "po", signed(f["peephole"].width))
+        osum_r, po_r = Signal.like(sum2, name="osum_r"), Signal.like(po2, name="po_r")
         with m.If(pv2 & (hg2 == O)):
-            m.d.sync += [osum_r.eq(sum2), po_r.eq(p2)]
-        osum_d, po_d = delay(m, osum_r, 6, "osum", 2), delay(m, po_r, 6, "po", 2)
-    # P3: activation units
-    pv3, pre3 = Signal(name="pv3"), Signal(shape_of(f["pre"]), name="pre3")
-    m.d.sync += [pv3.eq(pv2), pre3.eq(pre)]
-    hg3, u3, pp3, c3 = (delay(m, s, 1, n, 2) for s, n in ((hg2, "hg"), (u2, "u"), (pp2, "pp"), (c2, "c")))
+            m.d.sync += [osum_r.eq(sum2), po_r.eq(po2)]
+        p.put(osum_r, S2)
+        p.put(po_r, S2)
+    # S3: activation units
+    S3 = S2 + 1
+    pre3 = p.reg(pre, S3, "pre", shape_of(f["pre"]))
+    pv3 = p.at(row.valid, S3, "pv")
     sig, tnh, tnc = activation_units(m, cfg)
     m.d.comb += [sig.x.eq(pre3), sig.valid_in.eq(pv3), tnh.x.eq(pre3), tnh.valid_in.eq(pv3)]
-    A = latency.ACT
-    v, hgd, ud, cd, ppd = (delay(m, s, A, n, 3) for s, n in
-                           ((pv3, "pv"), (hg3, "hg"), (u3, "u"), (c3, "c"), (pp3, "pp")))
-    # P6: gate values (a derived gate is one minus the computed one, exact, one bit wider);
-    # the g row triggers the cell update
+    # SG: gate values (a derived gate is one minus the computed one, exact, one bit wider), held for
+    # the unit's later rows; the g row forms the cell sum
+    SG = S3 + A
+    v, hgd = p.at(row.valid, SG, "pv"), p.at(row.gate, SG, "hg")
     gv = {}
     for name in ("o", "i", "f"):
-        wide = name not in hw
-        gv[name] = Signal(signed(f["gate"].width + 2) if wide else shape_of(f["gate"]), name=f"{name}_r")
+        gv[name] = Signal(shape_of(f["gate"]) if name in hw else signed(f["gate"].width + 2), name=f"{name}_r")
     with m.If(v):
         with m.Switch(hgd):
             for name in ("o", "i", "f"):
@@ -77,44 +75,37 @@ def post_process(m, cfg, dp, row: Row, st, state_w, extra=None) -> HOut:
                         m.d.sync += gv[name].eq(sig.y)
                         for derived in (d for d in ("i", "f") if d not in hw and name != "o"):
                             m.d.sync += gv[derived].eq(one_minus(cfg, sig.y))
-    o_r, i_r, f_r = gv["o"], gv["i"], gv["f"]
-    cv7, o7 = Signal(name="cv7"), Signal.like(o_r, name="o7")
-    csum = (f_r * cd << dp.fc_shift) + (i_r * tnh.y << dp.ig_shift)
-    csum7 = Signal(signed(len(csum) + 1), name="csum7")
-    m.d.sync += [cv7.eq(v & (hgd == G)), csum7.eq(csum), o7.eq(o_r)]
-    u7, pp7 = delay(m, ud, 1, "u", 6), delay(m, ppd, 1, "pp", 6)
-    # P7: requantize c(t)
-    mc = cfg.mode("cell")
-    cnew, csat = requantize(csum7, dp.cell_frac, f["cell"], mc.rounding, mc.overflow)
-    with m.If(cv7 & csat):
-        m.d.sync += st.sat_cell.eq(1)
-    c8 = Signal(signed(f["cell"].width), name="c8")
-    m.d.sync += c8.eq(cnew)
-    cv8, o8, u8, pp8 = (delay(m, s, 1, n, 7) for s, n in ((cv7, "cv"), (o7, "o"), (u7, "u"), (pp7, "pp")))
-    m.d.comb += [state_w.addr.eq(u8), state_w.data.eq(c8), state_w.en.eq(cv8),
-                 tnc.x.eq(c8), tnc.valid_in.eq(cv8)]
-    tc_y = tnc.y
+    o_r, i_r, f_r = (p.put(gv[n], SG) for n in ("o", "i", "f"))
+    csum = (f_r * p.at(row.prev, SG, "c") << dp.fc_shift) + (i_r * p.put(tnh.y, SG) << dp.ig_shift)
+    # SC: [cell] requantize c(t)
+    SC = SG + 1
+    csum_c = p.reg(csum, SC, "csum", signed(len(csum) + 1))
+    cv = p.reg(v & (hgd == G), SC, "cv")
+    o_c = p.reg(o_r, SC, "o")
+    cnew = requant(m, cfg, st, csum_c, dp.cell_frac, "cell", "cell", cv)
+    # SM: c(t) into the state memory and the tanh(c) unit
+    SM = SC + 1
+    c_m = p.reg(cnew, SM, "c", signed(f["cell"].width))
+    cv_m, u_m = p.at(cv, SM), p.at(row.unit, SM, "u")
+    m.d.comb += [state_w.addr.eq(u_m), state_w.data.eq(c_m), state_w.en.eq(cv_m),
+                 tnc.x.eq(c_m), tnc.valid_in.eq(cv_m)]
+    tc = p.put(tnc.y, SM + A)
     if c_new:
-        # P8: o's pre-activation with p_o * c(t); P9: [pre] requantize; P10..P13: sigmoid
-        osum9 = Signal(signed(len(sum2) + 1), name="osum9")
-        m.d.sync += osum9.eq(osum_d + ((po_d * c8) << dp.p_shift))
-        pre_o, osat = requantize(osum9, dp.acc_frac, f["pre"], mp.rounding, mp.overflow)
-        pre10 = Signal(shape_of(f["pre"]), name="pre10")
-        m.d.sync += pre10.eq(pre_o)
+        # SM+1: o's pre-activation with p_o * c(t); SM+2: [pre]; then its own sigmoid
+        osum = p.reg(p.at(osum_r, SM) + ((p.at(po_r, SM) * c_m) << dp.p_shift), SM + 1, "osum",
+                     signed(len(sum2) + 1))
+        pre_o = requant(m, cfg, st, osum, dp.acc_frac, "pre", "pre", p.at(cv, SM + 1))
+        pre_o2 = p.reg(pre_o, SM + 2, "pre_o", shape_of(f["pre"]))
         m.submodules.sig_o = sig_o = ActivationUnit(make_activation("sigmoid", cfg.sigmoid, f["pre"], f["gate"]))
-        assert sig_o.latency == latency.ACT
-        v9 = delay(m, cv8, 1, "ov", 8)
-        with m.If(v9 & osat):
-            m.d.sync += st.sat_pre.eq(1)
-        m.d.comb += [sig_o.x.eq(pre10), sig_o.valid_in.eq(1)]
-        tc_y = delay(m, tnc.y, kind.C_NEW_EXTRA, "tc", 11)
-    n_rest = kind.row_to_h - 10
-    v, od, ud, ppd = (delay(m, s, n_rest, n, 8) for s, n in ((cv8, "cv"), (o8, "o"), (u8, "u"), (pp8, "pp")))
-    # P11 (P13 for c_new): o * tanh(c); P12 [hidden]
-    last = kind.row_to_h - 2
-    o_final = sig_o.y if c_new else od
-    oc = Signal(signed(len(o_final) + len(tc_y) + 1), name=f"oc{last + 1}")
-    m.d.sync += oc.eq(o_final * tc_y)
-    v, ud, ppd = (delay(m, s, 1, n, last) for s, n in ((v, "cv"), (ud, "u"), (ppd, "pp")))
-    assert last + 2 == kind.row_to_h and n_rest + 10 == kind.row_to_h
-    return hidden_out(m, cfg, dp, st, oc, v, ud, ppd, last + 1)
+        assert sig_o.latency == A
+        m.d.comb += [sig_o.x.eq(pre_o2), sig_o.valid_in.eq(1)]
+        o_final = p.put(sig_o.y, SM + 2 + A)
+    else:
+        o_final = o_c
+    # SO: o * tanh(c); SO+1: [hidden]; SO+2: h
+    SO = max(p.stage_of(o_final), p.stage_of(tc))
+    oc = p.reg(p.at(o_final, SO) * p.at(tc, SO), SO + 1, "oc", signed(len(o_final) + len(tc) + 1))
+    out = hidden_out(m, p, cfg, dp, st, oc, p.at(cv, SO + 1), p.at(row.unit, SO + 1, "u"),
+                     p.at(row.par, SO + 1, "pp"))
+    assert p.stage_of(out.h) == kind.row_to_h, (p.stage_of(out.h), kind.row_to_h)
+    return out
