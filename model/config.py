@@ -27,6 +27,8 @@ TENSORS = {
     "cell_act": "tanh(c(t))",
     "hidden": "hidden state h(t)",
 }
+#: Keys of the optional ``[bench]`` section: the cocotb bench's bound on h against the float reference.
+BENCH_KEYS = ("float_max_abs", "float_rms")
 #: Tensors whose values take both signs: their formats must be signed.
 SIGNED_TENSORS = ("input", "weight", "bias", "peephole", "pre", "candidate", "cell", "cell_act", "hidden")
 
@@ -75,6 +77,8 @@ class Config:
     lanes: int = 1
     beat: int = 1
     params: str | None = None  # absolute path of a CellParams .npz, or None (random seeded parameters)
+    float_max_abs: float | None = None  # [bench]: bound on h against the float reference (None: derived)
+    float_rms: float | None = None
 
     def __post_init__(self):
         from . import kinds
@@ -147,6 +151,8 @@ class Config:
             "sigmoid": self.sigmoid.to_dict(), "tanh": self.tanh.to_dict(),
             "lanes": self.lanes, "beat": self.beat,
             **({"params": self.params} if self.params is not None else {}),
+            **({"float_max_abs": self.float_max_abs, "float_rms": self.float_rms}
+               if self.float_max_abs is not None else {}),
         }
 
     # ---- loading -----------------------------------------------------------------
@@ -175,7 +181,7 @@ class Config:
         d = dict(d)
         option_keys = kinds.option_names()
         known = {"name", "kind", "input_size", "hidden_size", "formats", "modes", "param_rounding", "sigmoid",
-                 "tanh", "lanes", "beat", "params", *option_keys}
+                 "tanh", "lanes", "beat", "params", *BENCH_KEYS, *option_keys}
         unknown = sorted(set(d) - known)
         if unknown:
             raise ConfigError(f"unknown field(s) {', '.join(unknown)}; accepted: {', '.join(sorted(known))}")
@@ -200,9 +206,11 @@ class Config:
         if beat != 1:
             raise ConfigError(f"beat = {beat} is not supported; accepted: 1 (element-serial streams)")
         params = _params_path(d.get("params"))
+        max_abs, rms = _bench_bound(d)
         cfg = cls(name=name, kind=kind, input_size=input_size, hidden_size=hidden_size,
                   formats=formats, sigmoid=sigmoid, tanh=tanh, options=dict(cell.opts),
-                  modes=modes, param_rounding=param_rounding, lanes=lanes, beat=beat, params=params)
+                  modes=modes, param_rounding=param_rounding, lanes=lanes, beat=beat, params=params,
+                  float_max_abs=max_abs, float_rms=rms)
         from .datapath import Datapath  # the accumulator must fit: checked once, here
         Datapath.from_config(cfg)
         return cfg
@@ -213,13 +221,14 @@ def section_keys() -> dict:
     from . import kinds
     return {"cell": ("kind", "input_size", "hidden_size", *kinds.option_names()),
             "hardware": ("lanes", "beat"),
-            "activations": ("sigmoid", "tanh")}
+            "activations": ("sigmoid", "tanh"),
+            "bench": BENCH_KEYS}
 
 
 def _flatten_toml(raw: dict, path) -> dict:
-    """TOML sections ``[cell] [formats] [modes] [activations] [hardware]`` -> one flat dict."""
+    """TOML sections ``[cell] [formats] [modes] [activations] [hardware] [bench]`` -> one flat dict."""
     d = {}
-    allowed = {"name", "cell", "formats", "modes", "activations", "hardware", "param_rounding", "params"}
+    allowed = {"name", "cell", "formats", "modes", "activations", "hardware", "bench", "param_rounding", "params"}
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(unknown)}; accepted: {', '.join(sorted(allowed))}")
@@ -257,6 +266,24 @@ def _params_path(v) -> str | None:
     if not p.is_file():
         raise ConfigError(f"params = {v!r}: the file does not exist (make train writes the trained models)")
     return str(p.resolve())
+
+
+def _bench_bound(d) -> tuple:
+    """``[bench] float_max_abs, float_rms``: both positive numbers, or neither (the bench derives a bound)."""
+    given = [k for k in BENCH_KEYS if d.get(k) is not None]
+    if not given:
+        return None, None
+    if len(given) == 1:
+        missing = next(k for k in BENCH_KEYS if k not in given)
+        raise ConfigError(f"[bench] gives {given[0]} without {missing}: give both (the bounds on max |h - float| "
+                          f"and on its RMS) or neither (the bench then derives them from the formats)")
+    out = []
+    for k in BENCH_KEYS:
+        v = d[k]
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v <= 0:
+            raise ConfigError(f"{k} must be a positive number, not {v!r}")
+        out.append(float(v))
+    return tuple(out)
 
 
 def _choice(d, key, accepted, default):

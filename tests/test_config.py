@@ -94,6 +94,9 @@ def test_replace_revalidates():
     ({"modes": {"gates": {}}}, "unknown requantization point 'gates'"),
     ({"param_rounding": "up"}, "param_rounding must be one of"),
     ({"name": "a b"}, "name must be a non-empty string"),
+    ({"float_max_abs": 0.1}, "gives float_max_abs without float_rms: give both"),
+    ({"float_max_abs": -1, "float_rms": 0.1}, "float_max_abs must be a positive number, not -1"),
+    ({"float_max_abs": 0.1, "float_rms": "x"}, "float_rms must be a positive number, not 'x'"),
 ])
 def test_rejects(changes, needle):
     with pytest.raises(ConfigError, match=needle.replace("(", r"\(").replace(")", r"\)")
@@ -120,3 +123,16 @@ def test_load_errors(tmp_path):
     bad.write_text("[hardware]\nkind='lstm'\n")
     with pytest.raises(ConfigError, match=r"\[hardware\]: unknown key\(s\) kind; accepted: lanes, beat"):
         Config.load(bad)
+
+
+def test_bench_section(tmp_path):
+    """[bench] float_max_abs and float_rms load, survive to_dict / replace, and refuse unknown keys."""
+    p = tmp_path / "b.toml"
+    tiny = (Path(__file__).parent.parent / "configs" / "tiny.toml").read_text()
+    cfg = Config.load(Path(__file__).parent.parent / "configs" / "tiny.toml")
+    assert (cfg.float_max_abs, cfg.float_rms) == (0.15, 0.03)
+    assert cfg.replace(lanes=1).float_rms == 0.03 and Config.from_dict(cfg.to_dict()) == cfg
+    assert make().float_max_abs is None and "float_max_abs" not in make().to_dict()
+    p.write_text(tiny.replace("[bench]\n", "[bench]\nbogus = 1\n"))
+    with pytest.raises(ConfigError, match=r"\[bench\]: unknown key\(s\) bogus; accepted: float_max_abs, float_rms"):
+        Config.load(p)

@@ -632,6 +632,7 @@ def config_keys() -> dict[str, list[str]]:
         "[cell]": tiny.replace("[cell]\n", "[cell]\nbogus_doc_check = 1\n"),
         "[hardware]": tiny.replace("[hardware]\n", "[hardware]\nbogus_doc_check = 1\n"),
         "[activations]": tiny.replace("[activations]\n", "[activations]\nbogus_doc_check = 1\n"),
+        "[bench]": tiny.replace("[bench]\n", "[bench]\nbogus_doc_check = 1\n"),
         "[formats]": tiny.replace("[formats]\n", "[formats]\nbogus_doc_check = \"s1.7\"\n"),
         "[modes]": tiny.replace("[modes]\n", "[modes]\nbogus_doc_check = { rounding = \"truncate\" }\n"),
     }
