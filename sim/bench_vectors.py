@@ -7,7 +7,7 @@ step by step.  The golden model is not consulted here; the expected values are
 the ones in the files.  Build the Verilog with the parameters read back from the
 same files (``sim.runner.build(..., qparams=hls.vectors.load(dir).qparams)``).
 
-Environment (besides the ``RNNKIT_*`` of :mod:`sim.bench_cell`):
+Environment (besides the ``RNNKIT_*`` of :mod:`sim.cellbench.settings`):
 
 ================  ====================================================================
 RNNKIT_VECTORS    the vector directory (holds ``manifest.json``)
@@ -25,8 +25,12 @@ import numpy as np
 from cocotb.triggers import Event
 
 from hls import vectors
-from sim.bench_cell import (NO_STALLS, STALLS_IN, STALLS_OUT, Bench, BenchFailure, InputDriver, rng_for,
-                            stream_through)
+from sim.cellbench.driver import InputDriver, stream_through
+from sim.cellbench.harness import Bench
+from sim.cellbench.monitors import OutputMonitor
+from sim.cellbench.report import BenchFailure
+from sim.cellbench.settings import rng_for
+from sim.cellbench.stimulus import NO_STALLS, STALLS_IN, STALLS_OUT
 
 
 class VectorBoard:
@@ -97,9 +101,12 @@ async def test_vectors(dut):
                         f"({len(vs.i_payload)} words in the file, {len(words)} packed)")
     await b.start()
     sb = VectorBoard(b, vs)
+    b.spawn(OutputMonitor(b, sb.check).run())
     try:
-        await stream_through(b, sb, seqs, STALLS_IN if stalls else NO_STALLS, STALLS_OUT if stalls else NO_STALLS,
-                             rng_for(b.s.seed, b.test, 1), rng_for(b.s.seed, b.test, 2))
+        await stream_through(b, "vectors", seqs, STALLS_IN if stalls else NO_STALLS,
+                             STALLS_OUT if stalls else NO_STALLS, rng_for(b.s.seed, b.test, 1),
+                             rng_for(b.s.seed, b.test, 2), sb.done.wait(),
+                             lambda: f"received {sb.n} of {sb.total} o transfers, next expected {sb.describe(sb.n)}")
     except BenchFailure as e:
         problems.append(str(e))
     b.stop()

@@ -3,7 +3,7 @@
     python -m sim.main --config configs/default.toml --sim verilator|icarus
                        [--waves] [--seed N] [--seqs N] [--steps N]
 
-Runs two cocotb tests of :mod:`sim.bench_cell` on one build: ``test_cycles``
+Runs two cocotb tests of :mod:`sim.cellbench.tests` on one build: ``test_cycles``
 (``seqs`` sequences of ``steps`` steps back to back, streams never stall:
 bit-exact, cycles per step and first-output latency equal to ``model.cycles``)
 and ``test_stalls`` (``seqs`` sequences of random length up to ``steps``, random
@@ -76,6 +76,7 @@ def summarize(res: runner.RunResult, build_s: float) -> list[tuple[str, str]]:
     rms_parts = [(t["rms"] ** 2 * t["compared"], t["compared"]) for t in tests if t["compared"]]
     rms = (sum(a for a, _ in rms_parts) / sum(n for _, n in rms_parts)) ** 0.5 if rms_parts else None
     bound = tests[0]["float_bound"] if tests else [None, None]
+    bound_source = tests[0].get("float_bound_source") if tests else None
     seq_parts = []
     for t in res.expected_tests:
         if t in rep:
@@ -93,7 +94,8 @@ def summarize(res: runner.RunResult, build_s: float) -> list[tuple[str, str]]:
         ("h elements compared", str(compared)),
         ("bit-exact mismatches", f"{mism}" + ("" if mism == 0 else "  <-- MUST BE 0")),
         ("h vs float: max-abs / RMS", f"{_fmt(max_abs, '.3e')} / {_fmt(rms, '.3e')}  "
-                                      f"(bound {bound[0]} / {bound[1]})"),
+                                      f"(bound {_fmt(bound[0], '.4g')} / {_fmt(bound[1], '.4g')})"),
+        ("float bound from", _fmt(bound_source)),
         ("cycles per step: measured / model", f"{_fmt(cyc.get('cycles_per_step'), '.1f')} / "
                                               f"{_fmt(cyc.get('cycles_per_step_model'))}  "
                                               f"(ideal {_fmt(cyc.get('ideal_cycles_per_step'), '.1f')})"),

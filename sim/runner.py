@@ -1,4 +1,4 @@
-"""Build and run glue for the cocotb bench (:mod:`sim.bench_cell`) on Verilator or Icarus Verilog.
+"""Build and run glue for the cocotb bench (:mod:`sim.cellbench`) on Verilator or Icarus Verilog.
 
 Uses :func:`cocotb_tools.runner.get_runner` (never the cocotb Makefile include):
 
@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BUILD_ROOT = ROOT / "build" / "sim"
 SIMULATORS = ("verilator", "icarus")
 TIMESCALE = ("1ns", "1ps")
-TEST_MODULE = "sim.bench_cell"
+TEST_MODULE = "sim.cellbench.tests"
 #: Verilator options: Amaranth's Verilog has width warnings (fatal by default) and lint noise.
 VERILATOR_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-MULTIDRIVEN", "-Wno-UNOPTFLAT"]
 ICARUS_INSTALL_HINT = "apt-get install -y iverilog"
@@ -292,7 +292,7 @@ class SimJob:
     module: str = TEST_MODULE
 
 
-#: cocotb tests per mode (names in sim.bench_cell).
+#: cocotb tests per mode (names in sim.cellbench.tests).
 MODES = {
     "full": ["test_cycles", "test_stalls", "test_weight_reload", "test_long_sequence", "test_reset_recovery",
              "test_checker_selftest"],

@@ -1,4 +1,4 @@
-"""cocotb benches of the exported Verilog on Verilator and Icarus (pytest launchers for sim.bench_cell).
+"""cocotb benches of the exported Verilog on Verilator and Icarus (pytest launchers for sim.cellbench).
 
 - tiny, gru_small, gru_before_small, cifg_small (and the trained fsdd_gru32 on Verilator): every check (bit-exact under random valid/ready with long stalls, sequences
   back to back, weight reload through ``w``, 1,000-step sequence, reset mid-transfer,
@@ -129,7 +129,8 @@ def test_injected_bug_is_located():
     the first wrong h element (sequence, step, element) with the golden and the gateware value."""
     sim = "verilator" if runner.verilator_bin_dir() else "icarus"
     need(sim)
-    from sim.bench_cell import DEFAULT_SIZES, baked_qparams, make_sequences, rng_for  # noqa: PLC0415
+    from sim.cellbench.settings import DEFAULT_SIZES, baked_qparams, rng_for  # noqa: PLC0415
+    from sim.cellbench.stimulus import make_sequences  # noqa: PLC0415
     cfg = Config.load(CONFIGS / "tiny.toml")
     q = baked_qparams(cfg, 1)
     seqs_n, steps = DEFAULT_SIZES["cycles"]
