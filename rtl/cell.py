@@ -35,20 +35,23 @@ Word layouts are defined once in :mod:`rtl.streams`.
 """
 from __future__ import annotations
 
-from amaranth import Array, Cat, Module, Mux, Signal, signed, unsigned
+from amaranth import Array, Module, Mux, Signal, signed
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from model import cycles, latency
+from model import cycles
 from model.config import Config, ConfigError
 from model.datapath import Datapath
 from model.params import QParams
 
-from .gates import Extra, Row, sat_points
 from . import streams
+from .gates import Extra, Row, sat_points
+from .input_buffer import InputBuffer
 from .kinds import post_processor
 from .layout import Layout, aux_format, memory_images
+from .mac_lane import MacLane
 from .stages import Stages
+from .write_port import WriteDecoder
 
 #: Widest multiplier operand the lanes accept (one 18x18 DSP block per lane).
 MAX_OPERAND_BITS = 18
@@ -140,28 +143,10 @@ class RecurrentCell(wiring.Component):
         st = self.status
 
         # ---- input: double-buffered x(t) -------------------------------------------------
-        m.submodules.xmem = xmem = memory.Memory(shape=signed(f["input"].width), depth=2 * I, init=[])
-        xw, xr = xmem.write_port(), xmem.read_port()
-        bank_full = Array(Signal(name=f"x_full{b}") for b in range(2))
-        bank_sos = Array(Signal(name=f"x_sos{b}") for b in range(2))
-        wb, wi, cur_first = Signal(), Signal(range(max(I, 2))), Signal()
-        m.d.comb += self.i.ready.eq(~bank_full[wb])
-        pl = self.i.payload
-        with m.If(self.i.valid & self.i.ready):
-            m.d.comb += [xw.addr.eq(wb * I + wi), xw.data.eq(pl.data), xw.en.eq(1)]
-            first = Mux(wi == 0, pl.first, cur_first)
-            with m.If(wi == 0):
-                m.d.sync += cur_first.eq(pl.first)
-            with m.Elif(pl.first):
-                m.d.sync += st.err_framing.eq(1)
-            with m.If(wi == I - 1):
-                m.d.sync += [bank_full[wb].eq(1), bank_sos[wb].eq(first), wb.eq(~wb), wi.eq(0)]
-                with m.If(~pl.last):
-                    m.d.sync += st.err_framing.eq(1)
-            with m.Else():
-                m.d.sync += wi.eq(wi + 1)
-                with m.If(pl.last):
-                    m.d.sync += st.err_framing.eq(1)
+        m.submodules.inbuf = inbuf = InputBuffer(cfg)
+        wiring.connect(m, wiring.flipped(self.i), inbuf.i)
+        with m.If(inbuf.err_framing):
+            m.d.sync += st.err_framing.eq(1)
 
         # ---- h(t) double buffer, per-unit state (c for an LSTM, h for a GRU) ------------------
         m.submodules.hmem = hmem = memory.Memory(shape=signed(f["hidden"].width), depth=2 * H, init=[])
@@ -179,7 +164,7 @@ class RecurrentCell(wiring.Component):
         # ---- sequencer ----------------------------------------------------------------------
         s, j = Signal(range(max(S, 2))), Signal(range(K))
         waddr = Signal(range(max(lay.lane_depth, 2)))
-        rb, par, sos, need_first = Signal(), Signal(), Signal(), Signal(init=1)
+        par, sos, need_first = Signal(), Signal(), Signal(init=1)
         # h_done[p]: the last step with h-bank parity p has written all of h (none pending at reset)
         h_done = Array(Signal(name=f"h_done{b}", init=1) for b in range(2))
         # step_sos[p]: the step with h-bank parity p starts a sequence (its h(t) carries o.first)
@@ -194,7 +179,7 @@ class RecurrentCell(wiring.Component):
             ready_h = Mux((s == p2) & (j == I), sos | extra.op_ready[par], ready_h)
         # a step starts only when the step two before it (same parity) is complete: after a
         # sequence start, which does not wait for h, that one may still be in flight
-        m.d.comb += issue.eq(Mux(at_start, bank_full[rb] & (credits >= H) & h_done[~par], ready_h))
+        m.d.comb += issue.eq(Mux(at_start, inbuf.full & (credits >= H) & h_done[~par], ready_h))
         pop = self.o.valid & self.o.ready
         m.d.sync += credits.eq(credits - Mux(issue & at_start, H, 0) + pop)
         with m.If(issue):
@@ -204,13 +189,12 @@ class RecurrentCell(wiring.Component):
                 m.d.sync += j.eq(j + 1)
             m.d.sync += waddr.eq(Mux((s == S - 1) & (j == K - 1), 0, waddr + 1))
             with m.If(at_start):
-                m.d.sync += [par.eq(~par), sos.eq(bank_sos[rb] | need_first), need_first.eq(0),
-                             h_done[~par].eq(0), step_sos[~par].eq(bank_sos[rb] | need_first)]
+                m.d.sync += [par.eq(~par), sos.eq(inbuf.sos | need_first), need_first.eq(0),
+                             h_done[~par].eq(0), step_sos[~par].eq(inbuf.sos | need_first)]
                 if two_pass:
                     m.d.sync += extra.op_ready[~par].eq(0)
-            with m.If((s == S - 1) & (j == I - 1)):
-                m.d.sync += [bank_full[rb].eq(0), rb.eq(~rb)]
-        m.d.comb += [xr.addr.eq(rb * I + j), xr.en.eq(issue),
+        m.d.comb += [inbuf.release.eq(issue & (s == S - 1) & (j == I - 1)),
+                     inbuf.rd_addr.eq(j), inbuf.rd_en.eq(issue),
                      hr.addr.eq(Mux(par, 0, H) + j - I), hr.en.eq(issue)]
 
         # stage 1: memory data
@@ -227,53 +211,35 @@ class RecurrentCell(wiring.Component):
             m.d.comb += [opr.addr.eq(j - I), opr.en.eq(issue)]
             hpart = Mux(pass2_1, opr.data, hr.data)
         z1 = Signal(signed(max(f["input"].width, f["hidden"].width)))
-        m.d.comb += z1.eq(Mux(isx1, xr.data, Mux(zero1, 0, hpart)))
-        lane = Stages(m)
+        m.d.comb += z1.eq(Mux(isx1, inbuf.rd_data, Mux(zero1, 0, hpart)))
+        stages = Stages(m)
         row1 = (v1, first1, last1, isx1, xend1, par1, sos1, slot1)
         for sig in row1:
-            lane.put(sig, 1)
+            stages.put(sig, 1)
         # stage 2: registered multiplier operands (z here, the weight in each lane)
-        z2 = lane.reg(z1, 2, "z")
+        z2 = stages.reg(z1, 2, "z")
         # stage 3: product; the accumulator and the hold registers take stage 3's sum at its end
-        v3, first3, last3, isx3, xend3, par3, sos3, slot3 = (lane.at(sig, 3) for sig in row1)
+        v3, first3, last3, isx3, xend3, par3, sos3, slot3 = (stages.at(sig, 3) for sig in row1)
         done3 = v3 & last3
-        assert 3 + 1 == latency.LANE, "the lanes' issue -> hold depth must equal model.latency.LANE"
         # ---- write port: one decoder for every memory ----------------------------------------
-        wsel = self.w.payload.addr[lay.offset_bits:]
-        woff = self.w.payload.addr[:lay.offset_bits]
-        regions = [(lane, lay.lane_depth) for lane in range(L)] + [(L, R)] + ([(L + 1, lay.aux_depth)] if lay.aux else [])
-        wen = [Signal(name=f"wen{k}") for k, _ in regions]
-        m.d.comb += [e.eq(self.w.valid & (wsel == k) & (woff < depth)) for e, (k, depth) in zip(wen, regions)]
-        with m.If(self.w.valid & ~Cat(*wen).any()):
+        m.submodules.wdec = wdec = WriteDecoder(cfg)
+        wiring.connect(m, wiring.flipped(self.w), wdec.w)
+        woff = wdec.offset
+        wen = [wdec.en[k] for k in range(len(wdec.en))]
+        with m.If(wdec.err_addr):
             m.d.sync += st.err_addr.eq(1)
 
-        acc_shape = signed(dp.acc_width)
+        # ---- the MAC lanes ---------------------------------------------------------------------
         hold, hold_x = [], []
-        for lane in range(L):
-            wm = memory.Memory(shape=signed(f["weight"].width), depth=lay.lane_depth, init=img["lanes"][lane])
-            m.submodules[f"wmem{lane}"] = wm
-            rp, wp = wm.read_port(), wm.write_port()
-            m.d.comb += [rp.addr.eq(waddr), rp.en.eq(issue),
-                         wp.addr.eq(woff), wp.data.eq(self.w.payload.data), wp.en.eq(wen[lane])]
-            w2 = Signal(signed(f["weight"].width), name=f"w2_{lane}")
-            prod = Signal(signed(f["weight"].width + z1.shape().width), name=f"prod{lane}")
-            acc = Signal(acc_shape, name=f"acc{lane}")
-            h = Signal(acc_shape, name=f"hold{lane}")
-            m.d.sync += [w2.eq(rp.data), prod.eq(w2 * z2)]
-            nxt = Mux(first3, 0, acc) + Mux(isx3, prod << dp.x_shift, prod << dp.h_shift)
-            with m.If(v3):
-                m.d.sync += acc.eq(nxt)
-            with m.If(done3):
-                m.d.sync += h.eq(nxt)
-            hold.append(h)
-            if split_x:
-                # the row's x part alone: kept at its last x element, held with the row
-                xpart, hx = Signal(acc_shape, name=f"xpart{lane}"), Signal(acc_shape, name=f"hold_x{lane}")
-                with m.If(v3 & xend3):
-                    m.d.sync += xpart.eq(nxt)
-                with m.If(done3):
-                    m.d.sync += hx.eq(xpart)
-                hold_x.append(hx)
+        for k in range(L):
+            m.submodules[f"lane{k}"] = lane = MacLane(cfg, img["lanes"][k])
+            m.d.comb += [lane.rd_addr.eq(waddr), lane.rd_en.eq(issue),
+                         lane.wr_addr.eq(woff), lane.wr_data.eq(wdec.data), lane.wr_en.eq(wen[k]),
+                         lane.z.eq(z2), lane.valid.eq(v3), lane.first.eq(first3), lane.is_x.eq(isx3),
+                         lane.x_end.eq(xend3), lane.last.eq(last3)]
+            hold.append(lane.hold)
+            hold_x.append(lane.hold_x)
+        acc_shape = signed(dp.acc_width)
         hold = Array(hold)
         hold_x = Array(hold_x) if split_x else None
 
@@ -306,7 +272,7 @@ class RecurrentCell(wiring.Component):
 
         m.submodules.bmem = bmem = memory.Memory(shape=signed(f["bias"].width), depth=R, init=img["bias"])
         br, bw = bmem.read_port(), bmem.write_port()
-        m.d.comb += [br.addr.eq(rowc), bw.addr.eq(woff), bw.data.eq(self.w.payload.data), bw.en.eq(wen[L]),
+        m.d.comb += [br.addr.eq(rowc), bw.addr.eq(woff), bw.data.eq(wdec.data), bw.en.eq(wen[L]),
                      sr.addr.eq(unit)]
         aux_data = None
         if lay.aux:
@@ -314,7 +280,7 @@ class RecurrentCell(wiring.Component):
             m.submodules.amem = amem = memory.Memory(shape=signed(afmt.width), depth=lay.aux_depth, init=img["aux"])
             ar, aw = amem.read_port(), amem.write_port()
             m.d.comb += [ar.addr.eq(rowc if lay.aux.per == "row" else unit), aw.addr.eq(woff),
-                         aw.data.eq(self.w.payload.data), aw.en.eq(wen[L + 1])]
+                         aw.data.eq(wdec.data), aw.en.eq(wen[L + 1])]
             aux_data = ar.data
 
         # P1: the row, its bias / aux words and the unit's previous state

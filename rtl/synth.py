@@ -372,24 +372,25 @@ def critical_path(log_text: str) -> dict:
 
 
 def compact_names(names) -> str:
-    """``wmem0, wmem1, ..., wmem15, xmem`` -> ``wmem0..15, xmem`` (natural order within a group)."""
+    """``lane0.wmem, ..., lane15.wmem, bmem`` -> ``lane0..15.wmem, bmem``: names that differ only in
+    their last number are grouped (natural order within a group)."""
     groups, order = {}, []
     for n in names:
-        m = re.fullmatch(r"(.*?)(\d+)", n)
-        key, num = (m.group(1), int(m.group(2))) if m else (n, None)
+        m = re.fullmatch(r"(.*?)(\d+)(\D*)", n)
+        key, num = ((m.group(1), m.group(3)), int(m.group(2))) if m else ((n, ""), None)
         if key not in groups:
             groups[key] = []
             order.append(key)
         groups[key].append(num)
     parts = []
-    for key in order:
-        nums = sorted(x for x in groups[key] if x is not None)
-        if None in groups[key]:
-            parts.append(key)
+    for (pre, post) in order:
+        nums = sorted(x for x in groups[(pre, post)] if x is not None)
+        if None in groups[(pre, post)]:
+            parts.append(pre)
         if len(nums) > 1 and nums == list(range(nums[0], nums[-1] + 1)):
-            parts.append(f"{key}{nums[0]}..{nums[-1]}")
+            parts.append(f"{pre}{nums[0]}..{nums[-1]}{post}")
         else:
-            parts += [f"{key}{x}" for x in nums]
+            parts += [f"{pre}{x}{post}" for x in nums]
     return ", ".join(parts)
 
 

@@ -386,17 +386,17 @@ def test_real_yosys_smoke_parallel_equals_serial_and_cached(monkeypatch, tmp_pat
     assert e["summary"]["luts"] > 0 and e["summary"]["ffs"] > 0 and e["cells"]["LUT4"] > 0
     assert e["dsp_inferred"] and e["summary"]["dsps"] == e["cells"]["MULT18X18D"]
     assert "$scopeinfo" not in e["cells"]
-    assert {"wmem0", "wmem1", "bmem", "xmem", "hmem", "smem"} <= set(e["memories"])
+    assert {"lane0.wmem", "lane1.wmem", "bmem", "inbuf.xmem", "hmem", "smem"} <= set(e["memories"])
     mems = {m["name"]: m for m in js["rtl"]["memories"]}
     lay = Layout.for_config(cfg)
-    assert (mems["wmem0"]["depth"], mems["wmem0"]["width"]) == (lay.lane_depth, cfg.fmt("weight").width)
+    assert (mems["lane0.wmem"]["depth"], mems["lane0.wmem"]["width"]) == (lay.lane_depth, cfg.fmt("weight").width)
     assert (mems["bmem"]["depth"], mems["bmem"]["width"]) == (cfg.rows, cfg.fmt("bias").width)
     # one multiplier per MAC lane at least, each in a DSP block here
-    assert sum(m["src"].startswith("rtl/cell.py") for m in js["rtl"]["multipliers"]) >= cfg.lanes
+    assert sum(m["src"].startswith("rtl/mac_lane.py") for m in js["rtl"]["multipliers"]) >= cfg.lanes
     assert e["summary"]["dsps"] >= cfg.lanes
     assert sum(e["dsp_sources"].values()) == e["summary"]["dsps"]
-    src, n = max(e["dsp_sources"].items(), key=lambda kv: kv[1])  # the MAC lanes' w * z, one DSP each
-    assert src.startswith("rtl/cell.py:") and n >= cfg.lanes
+    lanes = [n for src, n in e["dsp_sources"].items() if src.startswith("rtl/mac_lane.py:")]
+    assert lanes and max(lanes) >= cfg.lanes  # the MAC lanes' w * z, one DSP each
     assert js["targets"]["ice40"]["summary"]["dsps"] >= cfg.lanes
     assert any(re.match(r"\[synth\] ecp5 yosys finished in \d+\.\d s", ln) for ln in lines)
     assert "ecp5" in synth.format_table(js)
@@ -440,3 +440,9 @@ def test_make_synth_command(args, has, lacks):
 def test_make_synth_refuses_bad_kinds():
     r = make("synth", "KINDS=yes")
     assert r.returncode != 0 and "KINDS must be 0 or 1, not 'yes'" in r.stderr
+
+
+def test_compact_names_groups_numbered_names():
+    """Names that differ only in their last number collapse into a range; others stay as they are."""
+    names = ["bmem", "inbuf.xmem"] + [f"lane{k}.wmem" for k in range(16)] + ["s1", "s3", "ofifo.storage"]
+    assert synth.compact_names(names) == "bmem, inbuf.xmem, lane0..15.wmem, s1, s3, ofifo.storage"
