@@ -34,7 +34,7 @@ iverilog:
 	else echo "iverilog not found and cannot be installed here (needs root and apt-get): Icarus tests will skip"; fi
 
 test: $(STAMP) iverilog gxx
-	$(PY) -m pytest -n 2 -q tests
+	$(PY) -m pytest -n 2 --dist worksteal -q tests
 
 sim: $(STAMP) $(if $(filter icarus,$(SIM)),iverilog)
 	$(PY) -m sim.main --config $(CONFIG) --sim $(SIM) --seed $(SEED) --seqs $(SEQS) --steps $(STEPS) \
