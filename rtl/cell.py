@@ -50,6 +50,7 @@ from .input_buffer import InputBuffer
 from .kinds import post_processor
 from .layout import Layout, aux_format, memory_images
 from .mac_lane import MacLane
+from .serializer import Serializer
 from .stages import Stages
 from .write_port import WriteDecoder
 
@@ -244,31 +245,12 @@ class RecurrentCell(wiring.Component):
         hold_x = Array(hold_x) if split_x else None
 
         # ---- serializer: one row per cycle, in schedule order ---------------------------------
-        busy, q = Signal(), Signal(range(max(L, 2)))
-        nrows = Signal(range(L + 1))
-        rowc, unit, hg = Signal(range(max(R, 2))), Signal(range(max(H, 2))), Signal(range(max(G, 2)))
-        pp_par, pp_sos = Signal(), Signal()
-        with m.If(busy):
-            m.d.sync += q.eq(q + 1)
-            with m.If(q == nrows - 1):
-                m.d.sync += busy.eq(0)
-            with m.If(rowc == R - 1):
-                m.d.sync += [rowc.eq(0), unit.eq(0), hg.eq(0)]
-            with m.Else():
-                m.d.sync += rowc.eq(rowc + 1)
-                minor, major, n_minor = (unit, hg, H) if sch.gate_major else (hg, unit, G)
-                with m.If(minor == n_minor - 1):
-                    m.d.sync += [minor.eq(0), major.eq(major + 1)]
-                with m.Else():
-                    m.d.sync += minor.eq(minor + 1)
-        slot_n = L
-        for k, n in enumerate(sch.slot_rows):
-            if n != L:
-                slot_n = Mux(slot3 == k, n, slot_n)
-        with m.If(done3):
-            m.d.sync += [busy.eq(1), q.eq(0), nrows.eq(slot_n), pp_par.eq(par3), pp_sos.eq(sos3)]
-            with m.If(busy & (q != nrows - 1)):
-                m.d.sync += st.err_overrun.eq(1)
+        m.submodules.ser = ser = Serializer(cfg)
+        m.d.comb += [ser.done.eq(done3), ser.slot.eq(slot3), ser.par.eq(par3), ser.sos.eq(sos3)]
+        with m.If(ser.overrun):
+            m.d.sync += st.err_overrun.eq(1)
+        busy, q, rowc, unit, hg, pp_par, pp_sos = (ser.valid, ser.lane, ser.row, ser.unit, ser.gate, ser.row_par,
+                                                   ser.row_sos)
 
         m.submodules.bmem = bmem = memory.Memory(shape=signed(f["bias"].width), depth=R, init=img["bias"])
         br, bw = bmem.read_port(), bmem.write_port()
