@@ -29,6 +29,9 @@ TENSORS = {
 }
 #: Keys of the optional ``[bench]`` section: the cocotb bench's bound on h against the float reference.
 BENCH_KEYS = ("float_max_abs", "float_rms")
+#: A tensor a config lacks but another kind needs takes the format of its stand-in in
+#: :meth:`Config.as_kind` (a GRU config names no cell formats: c(t) like pre, tanh(c) like the candidate).
+FORMAT_STANDINS = {"cell": "pre", "cell_act": "candidate"}
 #: Tensors whose values take both signs: their formats must be signed.
 SIGNED_TENSORS = ("input", "weight", "bias", "peephole", "pre", "candidate", "cell", "cell_act", "hidden")
 
@@ -139,6 +142,21 @@ class Config:
                 d[k] = v.to_dict()
             else:
                 d[k] = v
+        return Config.from_dict(d)
+
+    def as_kind(self, kind) -> "Config":
+        """This config as another cell kind (a :class:`model.kinds.CellKind`) at the same sizes, formats,
+        activations and lanes, with random parameters; a format the other kind needs and this config
+        lacks takes its stand-in's (:data:`FORMAT_STANDINS`), a format it does not use is dropped."""
+        d = {k: v for k, v in self.to_dict().items() if k not in self.cell.options and k != "params"}
+        suffix = "-".join(str(v).replace("=", "").replace("-", "") for v in kind.opts.values())
+        d.update(kind=kind.name, **kind.opts, name=f"{self.name}-as-{kind.name}" + (f"-{suffix}" if suffix else ""))
+        need = kind.tensors()
+        f = {t: v for t, v in d["formats"].items() if t in need}
+        for t, standin in FORMAT_STANDINS.items():
+            if t in need and t not in f:
+                f[t] = d["formats"][standin]
+        d["formats"] = f
         return Config.from_dict(d)
 
     def to_dict(self) -> dict:

@@ -721,29 +721,11 @@ def synthesize(config, qparams, out_dir, *, targets=DEFAULT_TARGETS, pnr=True, d
     return report
 
 
-#: A tensor a config lacks but another kind needs takes the format of its stand-in
-#: (a GRU config names no cell formats: c(t) like pre, tanh(c) like the candidate).
-FORMAT_STANDINS = {"cell": "pre", "cell_act": "candidate"}
-
-
 def kind_variants(cfg) -> list:
     """``cfg`` plus every other registered kind and option value at its sizes, formats, activations
-    and lanes (variants with peephole weights left out: they need weights the config does not name)."""
-    out = [cfg]
-    for kind in kinds.variants():
-        if kind == cfg.cell or kind.peep_rows:
-            continue
-        d = {k: v for k, v in cfg.to_dict().items() if k not in cfg.cell.options}
-        suffix = "-".join(str(v).replace("=", "").replace("-", "") for v in kind.opts.values())
-        d.update(kind=kind.name, **kind.opts, params=None,
-                 name=f"{cfg.name}-as-{kind.name}" + (f"-{suffix}" if suffix else ""))
-        f = d["formats"]
-        f.pop("peephole", None)
-        for t, standin in FORMAT_STANDINS.items():
-            if t in kind.tensors():
-                f.setdefault(t, f[standin])
-        out.append(Config.from_dict({k: v for k, v in d.items() if v is not None}))
-    return out
+    and lanes (:meth:`model.config.Config.as_kind`; variants with peephole weights left out: they
+    need a peephole format the config may not name)."""
+    return [cfg] + [cfg.as_kind(k) for k in kinds.variants() if k != cfg.cell and not k.peep_rows]
 
 
 def compare_kinds(cfg, out_root, report, *, target, pnr, device, freq, seed, timeout, param_seed=1,

@@ -164,3 +164,28 @@ def test_docs_table_of_row_to_h_matches_the_kinds():
         want = sorted({k.row_to_h for k in VARIANTS if k.name == name})
         import re
         assert sorted({int(n) for n in re.findall(r"\d+", cell)}) == want, (name, cell)
+
+
+@pytest.mark.parametrize("name", ["default", "gru_small"])
+def test_config_as_every_other_kind(name):
+    """Config.as_kind: same sizes, formats and lanes; formats the other kind needs come from their
+    stand-ins, formats it does not use are dropped; model.bench compares every registered kind."""
+    base = Config.load(ROOT / "configs" / f"{name}.toml")
+    for kind in VARIANTS:
+        if kind == base.cell or kind.peep_rows:
+            continue
+        c = base.as_kind(kind)
+        assert c.cell == kind and (c.input_size, c.hidden_size, c.lanes) == (base.input_size, base.hidden_size,
+                                                                              base.lanes)
+        assert {t for t, f in c.formats.items() if f is not None} == set(kind.tensors())
+        for t in kind.tensors():
+            assert c.fmt(t) == (base.fmt(t) if base.formats.get(t) else base.fmt({"cell": "pre",
+                                                                                  "cell_act": "candidate"}[t]))
+
+
+def test_model_bench_lists_every_kind(capsys):
+    from model import bench
+    bench.main(["--config", str(ROOT / "configs" / "tiny.toml"), "--batch", "4", "--steps", "2"])
+    out = capsys.readouterr().out
+    for cls in kinds.REGISTRY.values():
+        assert cls().variant in out
