@@ -108,7 +108,6 @@ class RecurrentCell(wiring.Component):
         self._dp = Datapath.from_config(config)
         self._lay = Layout.for_config(config)
         self._cm = cycles.CycleModel.for_config(config)
-        f = config.formats
         # a step reserves hidden_size places before it starts; two steps may be in flight, plus
         # the rows already in the post-processor and the FIFO's own registers
         self.out_depth = 2 * config.hidden_size + config.lanes + 4
@@ -137,7 +136,6 @@ class RecurrentCell(wiring.Component):
         sch = lay.schedule
         f = cfg.formats
         H, I, L, S, R, K = cfg.hidden_size, cfg.input_size, cfg.lanes, lay.slots, cfg.rows, lay.slot_cycles
-        G = sch.gates
         two_pass = len(sch.pass_rows) == 2
         split_x = cfg.cell.split_x
         img = memory_images(cfg, self._q)

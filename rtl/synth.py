@@ -104,7 +104,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from model import kinds
-from model.config import Config, ConfigError
+from model.config import ConfigError
 from model.cycles import CycleModel
 from model.params import CellParams, quantize
 
