@@ -141,7 +141,7 @@ class _Gen:
             f"constexpr int INPUT_SIZE = {cfg.input_size};",
             f"constexpr int HIDDEN_SIZE = {cfg.hidden_size};",
             f"constexpr int GATES = {cfg.gates};  // {', '.join(self.kind.gates)} (row order)",
-            f"constexpr int ROWS = GATES * HIDDEN_SIZE;",
+            "constexpr int ROWS = GATES * HIDDEN_SIZE;",
             "#ifndef RNNKIT_MAX_STEPS",
             f"#define RNNKIT_MAX_STEPS {self.max_steps}",
             "#endif",
@@ -169,7 +169,7 @@ class _Gen:
 
     def params(self) -> str:
         q = self.q
-        out = [f"// Parameters (model.quantize_params), PyTorch layout: gate k owns rows k*H .. (k+1)*H-1.",
+        out = ["// Parameters (model.quantize_params), PyTorch layout: gate k owns rows k*H .. (k+1)*H-1.",
                f"static const weight_t W_IH[ROWS][INPUT_SIZE] = {{{_array2(q.w_ih)}}};",
                f"static const weight_t W_HH[ROWS][HIDDEN_SIZE] = {{{_array2(q.w_hh)}}};",
                f"static const bias_t BIAS[ROWS] = {{{_array(q.bias)}}};"]
@@ -228,7 +228,7 @@ class _Gen:
                          f"    const wide_t jn = j + 1 > {imax} ? wide_t({imax}) : j + 1;",
                          f"    const wide_t t0 = wide_t({u}_TABLE[j]);",
                          f"    const wide_t t1 = wide_t({u}_TABLE[jn]);",
-                         f"    wide_t p = t0;",
+                         "    wide_t p = t0;",
                          f"    if (j < {imax}) p = t0 + (((t1 - t0) * r + {hw['round']}) >> {s});"]
         else:
             segs = hw["segments"]

@@ -40,7 +40,7 @@ def main(argv=None) -> int:
     print(f"sequences x steps     {args.seqs} x {args.steps}")
     print(f"golden time           {t_gold:.3f} s")
     print(f"h(t) vs float         max-abs {mx:.3e}, RMS {rms:.3e}")
-    print(f"saturations           " + ", ".join(f"{k}={v}" for k, v in res.saturated.items()))
+    print("saturations           " + ", ".join(f"{k}={v}" for k, v in res.saturated.items()))
     return 0
 
 

@@ -25,7 +25,7 @@ Everything is combinational; put registers around it as the timing needs.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Mux, Value, signed, unsigned
+from amaranth.hdl import Cat, Const, Mux, Value
 
 from model.fixedpoint import Fmt, check_overflow, check_rounding
 
