@@ -136,3 +136,20 @@ def test_bench_section(tmp_path):
     p.write_text(tiny.replace("[bench]\n", "[bench]\nbogus = 1\n"))
     with pytest.raises(ConfigError, match=r"\[bench\]: unknown key\(s\) bogus; accepted: float_max_abs, float_rms"):
         Config.load(p)
+
+
+def test_replace_merges_partial_modes_and_names_bad_values():
+    """Config.replace(modes={point: {rounding: ...}}) changes that field alone; a malformed value gets
+    a ConfigError naming it, not a raw ValueError from a dict update."""
+    cfg = make(modes={"rounding": "half_up", "overflow": "wrap"})
+    new = cfg.replace(modes={"cell": {"rounding": "truncate"}})
+    assert (new.mode("cell").rounding, new.mode("cell").overflow) == ("truncate", "wrap")
+    assert new.mode("pre") == cfg.mode("pre")
+    with pytest.raises(ConfigError, match=r"modes.cell must be a Mode or a dict with rounding and/or overflow"):
+        cfg.replace(modes={"cell": "truncate"})
+    with pytest.raises(ConfigError, match=r"modes must be a dict of point -> Mode"):
+        cfg.replace(modes=["cell"])
+    with pytest.raises(ConfigError, match=r"modes.cell.rounding must be one of"):
+        cfg.replace(modes={"cell": {"rounding": "up"}})
+    with pytest.raises(ConfigError, match=r"formats: cannot parse format 'q1.7'"):
+        cfg.replace(formats={"weight": "q1.7"})
