@@ -280,3 +280,30 @@ def test_one_line_latency_change_is_followed(name, monkeypatch):
     assert res.step_cycles(cfg.hidden_size).tolist() == [cm.cycles_per_step] * 3 + [cm.first_step_cycles] \
         + [cm.cycles_per_step] * 3
     assert res.out_cycles[0] - res.in_cycles[0] == cm.first_output_latency
+
+
+def test_trickle_drain_keeps_every_element():
+    """The output queue filled while ready stays low for 3,000 cycles, then drained one element at a
+    time with 400 low cycles before each: still bit-exact, nothing dropped, no overrun (a queue that
+    credits one place more than it holds overruns under exactly this pattern)."""
+    cfg = load("tiny")
+    q = quantize(CellParams.for_config(cfg, seed=4, scale=1.0), cfg)
+    seqs = sequences(cfg, (6, 6), seed=2)
+    res = amsim.run(cfg, q, seqs, out_gap=lambda k: 3000 if k == 0 else 400)
+    assert_matches_golden(cfg, q, seqs, res)
+    assert not res.status["err_overrun"] and not res.status["err_framing"]
+
+
+def test_deadlock_fails_fast_with_where_it_stopped():
+    """A cell whose output queue is one place short of a step (credits never reach hidden_size, so no
+    step starts): the harness raises Deadline at its cycle budget, naming how far the run got, instead
+    of hanging; the real cell finishes well within the default budget."""
+    cfg = load("tiny")
+    q = quantize(CellParams.for_config(cfg, seed=1), cfg)
+    dut = RecurrentCell(cfg, q)
+    dut.out_depth = cfg.hidden_size - 1
+    seqs = sequences(cfg, (3,), seed=1)
+    with pytest.raises(amsim.Deadline, match=r"tiny: 0 of 12 h elements and \d+ of 9 x elements transferred "
+                                             r"by cycle 500 \(budget 500\)"):
+        amsim.run(cfg, q, seqs, dut=dut, max_cycles=500)
+    assert amsim.run(cfg, q, seqs).cycles < amsim.budget(cfg, seqs, 8) / 4
