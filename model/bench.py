@@ -41,9 +41,9 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=40, help="steps per sequence (default 40)")
     args = ap.parse_args(argv)
     base = Config.load(args.config)
-    # the config, and every other registered kind (default options) at its sizes and formats
-    others = [base.as_kind(cls()) for cls in kinds.REGISTRY.values() if cls.name != base.kind]
-    rows = [golden_vs_float(c, args.batch, args.steps) for c in [base, *others]]
+    # the config, and every registered kind with its default options at its sizes and formats (once each)
+    cells = list(dict.fromkeys([base.cell, *(cls() for cls in kinds.REGISTRY.values())]))
+    rows = [golden_vs_float(base if k is base.cell else base.as_kind(k), args.batch, args.steps) for k in cells]
     print(f"Golden model vs float reference ({args.batch} sequences x {args.steps} steps, best of 3)")
     print(f"{'config':<22} {'cell':<22} {'float s':>9} {'golden s':>9} {'golden/float':>13}")
     for r in rows:

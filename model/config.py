@@ -116,10 +116,11 @@ class Config:
 
         A change of ``kind`` drops the old kind's options (give the new kind's as keywords).
         """
+        from . import kinds
         d = self.to_dict()
-        if "kind" in changes and changes["kind"] != self.kind:
-            for o in self.cell.options:
-                d.pop(o, None)
+        keep = kinds.carried_options(self.options, changes.get("kind", self.kind))
+        for o in set(self.options) - set(keep):
+            d.pop(o)
         for k, v in changes.items():
             if k in ("formats",):
                 if not isinstance(v, dict):

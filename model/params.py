@@ -150,7 +150,7 @@ class CellParams(_Sizes):
         """A copy with arrays or options changed, e.g. ``p.replace(peephole="c_new")``; a change of
         ``kind`` starts from the new kind's default options."""
         fields = {n: getattr(self, n) for n in ("kind", "w_ih", "w_hh", "b_ih", "b_hh", "w_peep")}
-        opts = dict(self.options) if changes.get("kind", self.kind) == self.kind else {}
+        opts = kinds.carried_options(self.options, changes.get("kind", self.kind))
         for k, v in changes.items():
             if k in fields:
                 fields[k] = v
@@ -213,9 +213,8 @@ class CellParams(_Sizes):
         """Raise ``ValueError`` naming the first field where these parameters and ``config`` disagree."""
         pairs = [("kind", self.kind, config.kind),
                  ("input_size", self.input_size, config.input_size),
-                 ("hidden_size", self.hidden_size, config.hidden_size)]
-        if self.kind == config.kind:
-            pairs += [(k, v, config.options.get(k)) for k, v in self.options.items()]
+                 ("hidden_size", self.hidden_size, config.hidden_size),
+                 *((k, v, config.options.get(k)) for k, v in self.options.items())]  # after kind: its options
         for name, mine, theirs in pairs:
             if mine != theirs:
                 cname = getattr(config, "name", "the config")
@@ -366,12 +365,10 @@ class QParams(_Sizes):
 
     def check_matches(self, config) -> None:
         """Raise ValueError unless cell kind, variant, sizes and value ranges fit ``config``."""
-        if self.kind != config.kind:
-            raise ValueError(f"qparams.kind = {self.kind!r} does not match the config's kind = {config.kind!r}")
-        for k, v in config.options.items():
-            if self.options.get(k) != v:
-                raise ValueError(f"qparams option {k} = {self.options.get(k)!r} does not match the config's "
-                                 f"{k} = {v!r}")
+        for k, mine, theirs in [("kind", self.kind, config.kind),
+                                *((o, self.options.get(o), v) for o, v in config.options.items())]:
+            if mine != theirs:
+                raise ValueError(f"qparams.{k} = {mine!r} does not match the config's {k} = {theirs!r}")
         shapes = {"w_ih": (config.rows, config.input_size), "w_hh": (config.rows, config.hidden_size)}
         for k, shp in shapes.items():
             if getattr(self, k).shape != shp:

@@ -743,17 +743,18 @@ def compare_kinds(cfg, out_root, report, *, target, pnr, device, freq, seed, tim
         s = r["targets"][target]["summary"]
         cm = CycleModel.for_config(v)
         fmax = (r.get("nextpnr") or {}).get("fmax_mhz")
-        rows.append({"config": v.name, "variant": v.variant, "rows": v.rows, "cycles_per_step": cm.cycles_per_step,
+        rows.append({"config": v.name, "variant": v.variant, "kind_order": kinds.names().index(v.kind),
+                     "rows": v.rows, "cycles_per_step": cm.cycles_per_step,
                      "luts": s["luts"], "ffs": s["ffs"], "dsps": s["dsps"], "brams": s["brams"], "fmax_mhz": fmax,
                      "us_per_step": round(cm.cycles_per_step / fmax, 2) if fmax else None})
     return rows
 
 
 def format_kinds(rows: list, target: str) -> str:
-    ref_variant = kinds.variants()[0].variant  # the first registered kind with its default options
-    lstm = next((r for r in rows if r["variant"] == ref_variant), None)
+    # the reference row: the first of the first registered kind (the config itself when it is one)
+    lstm = min(rows, key=lambda r: r["kind_order"], default=None)
     lines = [f"Cell kinds at the same sizes, formats and lanes ({TARGETS[target]['family']}); "
-             f"ratios to the {ref_variant}",
+             f"ratios to the {lstm['variant'] if lstm else '-'}",
              f"{'kind':<26} {'rows':>5} {'cycles/step':>11} {'LUTs':>12} {'FFs':>12} {'DSPs':>9} {'BRAMs':>9} "
              f"{'Fmax MHz':>9} {'us/step':>8}"]
 

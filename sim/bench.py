@@ -31,7 +31,7 @@ def measure(cfg: Config, steps: int) -> dict:
     per = res.step_cycles(cfg.hidden_size)
     cm = CycleModel.for_config(cfg)
     measured = float(per.mean())
-    order = [repr(k) for k in kinds.variants()].index(repr(cfg.cell))  # registry order
+    order = kinds.variants().index(cfg.cell)  # registry order
     return {"config": cfg.name, "variant": cfg.variant, "order": order,
             "sizes": (cfg.input_size, cfg.hidden_size, cfg.lanes),
             "rows": cfg.rows, "lanes": cfg.lanes, "ideal": cm.ideal_cycles_per_step,

@@ -110,15 +110,17 @@ KIND_WORDS = set(kinds.names()) | OPTION_NAMES | {v for k in kinds.REGISTRY.valu
 
 
 def _branches_on_kind(path: Path) -> list:
-    """Comparisons (==, !=, in) with a kind name, option name or option value, or of an option attribute."""
+    """Comparisons (==, !=, in) with a kind name, option name or option value, or of a ``.kind`` or
+    option attribute (comparing two kinds' names is a branch on the kind too)."""
     tree = ast.parse(path.read_text())
     hits = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Compare):
             parts = [node.left, *node.comparators]
-            attrs = [n.attr for n in parts if isinstance(n, ast.Attribute)]
+            attrs = [n.attr for n in parts if isinstance(n, ast.Attribute)
+                     and not (isinstance(n.value, ast.Attribute) and n.value.attr == "dtype")]  # numpy dtype.kind
             consts = [n.value for n in parts if isinstance(n, ast.Constant) and isinstance(n.value, str)]
-            if any(a in OPTION_NAMES for a in attrs) or any(c in KIND_WORDS for c in consts):
+            if any(a in OPTION_NAMES or a == "kind" for a in attrs) or any(c in KIND_WORDS for c in consts):
                 hits.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     return hits
 
@@ -138,9 +140,10 @@ def test_the_branch_finder_finds_branches(tmp_path):
     """The checker above can fail: it flags the forms the old code used."""
     f = ROOT / "build" / "kind_branch_probe.py"
     f.parent.mkdir(exist_ok=True)
-    f.write_text("x = cfg.kind == 'lstm'\ny = cfg.reset != 0\nz = 'gru' in names\nw = a.kind == b.kind\n")
+    f.write_text("x = cfg.kind == 'lstm'\ny = cfg.reset != 0\nz = 'gru' in names\nw = a.kind == b.kind\n"
+                 "v = x.dtype.kind in 'iu'\n")
     try:
-        assert [h.split(":")[1] for h in _branches_on_kind(f)] == ["1", "2", "3"]
+        assert [h.split(":")[1] for h in _branches_on_kind(f)] == ["1", "2", "3", "4"]
     finally:
         f.unlink()
 

@@ -446,3 +446,16 @@ def test_compact_names_groups_numbered_names():
     """Names that differ only in their last number collapse into a range; others stay as they are."""
     names = ["bmem", "inbuf.xmem"] + [f"lane{k}.wmem" for k in range(16)] + ["s1", "s3", "ofifo.storage"]
     assert synth.compact_names(names) == "bmem, inbuf.xmem, lane0..15.wmem, s1, s3, ofifo.storage"
+
+
+def test_kind_table_ratios_to_the_first_registered_kind():
+    """The kind comparison's reference row is the first row of the first registered kind (the config
+    itself when it is one), and every other row's figures are divided by it."""
+    def row(variant, order, luts):
+        return {"config": variant, "variant": variant, "kind_order": order, "rows": 12, "cycles_per_step": 10,
+                "luts": luts, "ffs": 1, "dsps": 1, "brams": 1, "fmax_mhz": None, "us_per_step": None}
+    gru_first = [row("gru (reset-after)", 1, 300), row("lstm", 0, 200), row("cifg-lstm (i=1-f)", 2, 150)]
+    text = synth.format_kinds(gru_first, "ecp5")
+    assert "ratios to the lstm" in text and "300 (1.50)" in text and "150 (0.75)" in text
+    peep_first = [row("peephole-lstm (c_prev)", 0, 400), row("lstm", 0, 200)]
+    assert "ratios to the peephole-lstm (c_prev)" in synth.format_kinds(peep_first, "ecp5")

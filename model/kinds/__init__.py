@@ -45,6 +45,12 @@ def make(kind, **options) -> CellKind:
     return REGISTRY[kind](**options)
 
 
+def carried_options(options: dict, kind: str) -> dict:
+    """The entries of ``options`` that kind ``kind`` takes: what a change of kind keeps."""
+    takes = REGISTRY[kind].options if kind in REGISTRY else {}
+    return {k: v for k, v in options.items() if k in takes}
+
+
 def variants() -> list:
     """One instance of every kind for every combination of its options (for tests and comparisons)."""
     import itertools
@@ -56,4 +62,5 @@ def variants() -> list:
     return out
 
 
-__all__ = ["Aux", "CellKind", "Option", "REGISTRY", "make", "names", "option_names", "all_points", "variants"]
+__all__ = ["Aux", "CellKind", "Option", "REGISTRY", "make", "names", "option_names", "all_points",
+           "carried_options", "variants"]

@@ -132,7 +132,8 @@ class Gru(CellKind):
         else:
             pre_rz = xp[:, :2 * H] + (h @ p.w_hh[:2 * H].T + p.b_hh[:2 * H])
             r, z = sigmoid_float(pre_rz[:, :H]), sigmoid_float(pre_rz[:, H:])
-            record(tr, rh=r * h)
+            if tr is not None:
+                record(tr, rh=r * h)
             pre_n = xp[:, 2 * H:] + (r * h) @ p.w_hh[2 * H:].T + p.b_hh[2 * H:]
         n = np.tanh(pre_n)
         h_new = (1.0 - z) * n + z * h

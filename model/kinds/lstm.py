@@ -133,8 +133,9 @@ class LstmFamily(CellKind):
             pre["o"] = pre["o"] + p.w_peep[PEEP_ROW["o"]] * c_new
         o, tc = sigmoid_float(pre["o"]), np.tanh(c_new)
         h_new = o * tc
-        record(tr, pre=np.concatenate([pre[k] for k in self.gates], axis=1), i=i, f=f, g=g, o=o,
-               cell=c_new, cell_act=tc, hidden=h_new)
+        if tr is not None:  # the concatenation is for the trace only
+            record(tr, pre=np.concatenate([pre[k] for k in self.gates], axis=1), i=i, f=f, g=g, o=o,
+                   cell=c_new, cell_act=tc, hidden=h_new)
         return h_new, c_new
 
     def golden_step(self, cell, xp, state, tr):
@@ -156,8 +157,9 @@ class LstmFamily(CellKind):
         o = cell.sigmoid(pre["o"])
         tc = cell.tanh_cell(c_new)
         h_new = cell.requant(o * tc, dp.out_frac, "hidden", "hidden")
-        record(tr, acc=acc, pre=np.concatenate([pre[k] for k in self.gates], axis=1), i=i, f=f, g=g, o=o,
-               cell=c_new, cell_act=tc, hidden=h_new)
+        if tr is not None:  # the concatenation is for the trace only
+            record(tr, acc=acc, pre=np.concatenate([pre[k] for k in self.gates], axis=1), i=i, f=f, g=g, o=o,
+                   cell=c_new, cell_act=tc, hidden=h_new)
         return h_new, c_new
 
 
