@@ -2,6 +2,8 @@
 the float reference and the bit-exact golden model.  Pure NumPy; never imports ``rtl``."""
 from .config import Config, ConfigError
 from .fixedpoint import Fmt
-from .params import CellParams, QParams, from_torch, quantize as quantize_params
+from .network import HeadParams, NetworkParams, from_torch
+from .params import CellParams, QParams, quantize as quantize_params
 
-__all__ = ["Config", "ConfigError", "Fmt", "CellParams", "QParams", "from_torch", "quantize_params"]
+__all__ = ["Config", "ConfigError", "Fmt", "CellParams", "QParams", "HeadParams", "NetworkParams", "from_torch",
+           "quantize_params"]

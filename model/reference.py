@@ -64,12 +64,19 @@ def run_step(params: CellParams, x_t, state=None) -> tuple:
     return _step(params, x_t @ params.w_ih.T + params.b_ih, state)
 
 
-def run(params: CellParams, x, state=None) -> tuple:
+def run(params, x, state=None) -> tuple:
     """Run the cell over ``x`` of shape ``(batch, steps, input)``.
 
     Returns ``(outputs, final_state)``: ``outputs`` is ``(batch, steps, hidden)`` float64
     (``h`` after every step) and ``final_state`` the kind's state tuple (``(h, c)`` or ``(h,)``).
+    A :class:`~model.network.NetworkParams` runs as :func:`model.network.run` (PyTorch's shapes:
+    outputs ``(batch, steps, directions * hidden)``, states ``(layers * directions, batch, hidden)``).
     """
+    if not isinstance(params, CellParams):
+        from . import network
+        if isinstance(params, network.NetworkParams):
+            return network.run(params, x, state)
+        raise TypeError(f"params must be CellParams or NetworkParams, not {type(params).__name__}")
     x = _check_x(params, x, 3)
     batch, steps, _ = x.shape
     state = _check_state(params, state, batch)
