@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
+
 from ..errors import ConfigError
 
 
@@ -57,6 +59,15 @@ class CellKind:
         Module paths of the kind's gateware post-processor and C++ step emitter.
     torch_class : str or None
         The ``torch.nn`` class this kind imports from (``None``: no PyTorch module).
+    onnx_op : str or None
+        The ONNX operator this kind imports from (``None``: none); :meth:`onnx_options` says which
+        nodes of that operator the kind takes.
+    onnx_gates : tuple[str]
+        Gate names in the ONNX operator's row-block order.
+    onnx_attributes : dict[str, object]
+        The operator's kind-specific attributes and their ONNX defaults.
+    onnx_activations : tuple[str]
+        The operator's default ``activations`` for one direction (the functions the kind computes).
     """
 
     name: ClassVar[str]
@@ -69,6 +80,10 @@ class CellKind:
     gateware: ClassVar[str]
     cpp: ClassVar[str]
     torch_class: ClassVar[str | None] = None
+    onnx_op: ClassVar[str | None] = None
+    onnx_gates: ClassVar[tuple] = ()
+    onnx_attributes: ClassVar[dict] = {}
+    onnx_activations: ClassVar[tuple] = ()
 
     def __init__(self, **opts):
         unknown = sorted(set(opts) - set(self.options))
@@ -187,6 +202,30 @@ class CellKind:
     def fold_bias(self, b_ih, b_hh):
         """``(bias, bias_split or None)`` summed in float, before quantization."""
         return b_ih + b_hh, None
+
+    @classmethod
+    def onnx_options(cls, attrs: dict, peephole: bool) -> dict | None:
+        """This kind's options for a node of :attr:`onnx_op` with kind-specific attributes ``attrs`` (every
+        key of :attr:`onnx_attributes`) and a peephole input or not; None when the kind does not take it."""
+        return None
+
+    def from_onnx(self, W, R, B, P) -> dict:
+        """``CellParams`` fields (PyTorch layout) from one direction of an ONNX node: ``W`` ``(G*H, I)``,
+        ``R`` ``(G*H, H)``, ``B`` ``(2*G*H,)`` or None, ``P`` or None, rows in :attr:`onnx_gates` order
+        (gate blocks of an ONNX gate this kind derives are dropped)."""
+        H, n = R.shape[1], len(self.onnx_gates)
+        order = [self.onnx_gates.index(g) for g in self.gates]
+
+        def rows(a):
+            return np.concatenate([a[k * H:(k + 1) * H] for k in order])
+
+        B = np.zeros(2 * n * H) if B is None else B
+        return {"w_ih": rows(W), "w_hh": rows(R), "b_ih": rows(B[:n * H]), "b_hh": rows(B[n * H:]),
+                "w_peep": self.peep_from_onnx(P)}
+
+    def peep_from_onnx(self, P):
+        """``w_peep`` from the ONNX peephole input (None for a kind without peepholes)."""
+        return None
 
     # ---- datapath --------------------------------------------------------------------------------
     def acc_terms(self, f) -> list:

@@ -30,6 +30,12 @@ class Cifg(LstmFamily):
     gateware = "rtl.kinds.cifg"
     cpp = "hls.kinds.cifg"
 
+    @classmethod
+    def onnx_options(cls, attrs, peephole):
+        if not attrs["input_forget"] or peephole:
+            return None
+        return {"coupling": "f=1-i"}  # onnxruntime's input_forget
+
     @property
     def computed(self) -> str:
         """The gate with weight rows (``f`` or ``i``)."""

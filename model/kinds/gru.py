@@ -34,6 +34,16 @@ class Gru(CellKind):
     gateware = "rtl.kinds.gru"
     cpp = "hls.kinds.gru"
     torch_class = "GRU"
+    onnx_op = "GRU"
+    onnx_gates = ("z", "r", "n")
+    onnx_attributes = {"linear_before_reset": 0}
+    onnx_activations = ("Sigmoid", "Tanh")
+
+    @classmethod
+    def onnx_options(cls, attrs, peephole):
+        if peephole:
+            return None
+        return {"reset": "after" if attrs["linear_before_reset"] else "before"}
 
     @property
     def after(self) -> bool:

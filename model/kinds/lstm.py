@@ -32,6 +32,11 @@ class LstmFamily(CellKind):
     unit_state = "cell"
     all_points = ("pre", "cell", "hidden")
     torch_class = None
+    onnx_op = "LSTM"
+    onnx_gates = ("i", "o", "f", "g")
+    onnx_attributes = {"input_forget": 0}
+    onnx_activations = ("Sigmoid", "Tanh", "Tanh")
+    onnx_peep = ("i", "o", "f")  # rows of ONNX's P
 
     @property
     def hw_order(self) -> tuple:
@@ -42,6 +47,16 @@ class LstmFamily(CellKind):
     @property
     def peephole_mode(self) -> str:
         return "none"
+
+    def peep_from_onnx(self, P):
+        if not self.peep_rows:
+            return None
+        H = len(P) // 3
+        out = np.empty((3, H))
+        for g, row in PEEP_ROW.items():
+            k = self.onnx_peep.index(g)
+            out[row] = P[k * H:(k + 1) * H]
+        return out
 
     def tensors(self) -> tuple:
         t = ("input", "weight", "bias", "pre", "gate", "candidate", "cell", "cell_act", "hidden")
@@ -175,6 +190,12 @@ class Lstm(LstmFamily):
     gateware = "rtl.kinds.lstm"
     cpp = "hls.kinds.lstm"
     torch_class = "LSTM"
+
+    @classmethod
+    def onnx_options(cls, attrs, peephole):
+        if attrs["input_forget"]:
+            return None
+        return {"peephole": "c_new" if peephole else "none"}  # ONNX's o sees the new cell state
 
     @property
     def peephole_mode(self) -> str:

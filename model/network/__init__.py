@@ -6,6 +6,7 @@ one-layer network.
 """
 from .params import HeadParams, NetworkParams
 from .reference import classify, run
+from .onnx_import import OnnxImportError, from_onnx
 from .torch_import import from_torch
 
-__all__ = ["HeadParams", "NetworkParams", "classify", "from_torch", "run"]
+__all__ = ["HeadParams", "NetworkParams", "OnnxImportError", "classify", "from_onnx", "from_torch", "run"]
