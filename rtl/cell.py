@@ -24,14 +24,19 @@ predicts cycles per step and first-output latency.  Ports:
   cell's ``i`` with ``wiring.connect``).
 - ``w``: stream of ``{addr, data}`` writes into the weight, bias and auxiliary
   memories (address map in :mod:`rtl.layout`); ``always_ready`` (no ``ready``
-  port): a write takes effect in the cycle it is valid.
+  port).  A write lands, in the cycle it is valid, only while no step is in flight
+  (every step started has written all of its h(t)); it then holds for every step
+  that starts after it, and a step does not start in a cycle with a write, so a
+  step never sees part of a reload.  A write while a step is in flight is dropped
+  and sets ``err_busy``.
 
 Word layouts are defined once in :mod:`rtl.streams`.
 - ``status``: sticky bits ``sat_pre``, then the kind's own (``sat_cell`` for
   the LSTM kinds, ``sat_hn`` for a reset-after GRU, ``sat_rh`` for a
   reset-before GRU), ``sat_hidden`` (a value saturated or wrapped at that point), ``err_framing`` (``last``/``first`` in
   the wrong place), ``err_overrun`` (internal; never set in a valid config),
-  ``err_addr`` (a write to an address outside every memory; nothing is written).
+  ``err_addr`` (a write to an address outside every memory; nothing is written), ``err_busy``
+  (a write while a step was in flight; nothing is written).
 """
 from __future__ import annotations
 
@@ -84,7 +89,7 @@ def top_name(cfg: Config) -> str:
 
 
 #: Error status bits, after the saturation bits.
-ERROR_BITS = ("err_framing", "err_overrun", "err_addr")
+ERROR_BITS = ("err_framing", "err_overrun", "err_addr", "err_busy")
 
 
 def status_bits(cfg: Config) -> tuple:
@@ -177,8 +182,9 @@ class RecurrentCell(wiring.Component):
             p2 = sch.pass_slots[0]
             ready_h = Mux((s == p2) & (j == I), sos | extra.op_ready[par], ready_h)
         # a step starts only when the step two before it (same parity) is complete: after a
-        # sequence start, which does not wait for h, that one may still be in flight
-        m.d.comb += issue.eq(Mux(at_start, inbuf.full & (credits >= H) & h_done[~par], ready_h))
+        # sequence start, which does not wait for h, that one may still be in flight; nor in a
+        # cycle with a write on w (a write never splits a step)
+        m.d.comb += issue.eq(Mux(at_start, inbuf.full & (credits >= H) & h_done[~par] & ~self.w.valid, ready_h))
         pop = self.o.valid & self.o.ready
         m.d.sync += credits.eq(credits - Mux(issue & at_start, H, 0) + pop)
         with m.If(issue):
@@ -224,9 +230,13 @@ class RecurrentCell(wiring.Component):
         m.submodules.wdec = wdec = WriteDecoder(cfg)
         wiring.connect(m, wiring.flipped(self.w), wdec.w)
         woff = wdec.offset
-        wen = [wdec.en[k] for k in range(len(wdec.en))]
+        # writes land only while no step is in flight: every step started has written all of h
+        idle = h_done[0] & h_done[1]
+        wen = [wdec.en[k] & idle for k in range(len(wdec.en))]
         with m.If(wdec.err_addr):
             m.d.sync += st.err_addr.eq(1)
+        with m.If(self.w.valid & ~idle):
+            m.d.sync += st.err_busy.eq(1)
 
         # ---- the MAC lanes ---------------------------------------------------------------------
         hold, hold_x = [], []

@@ -35,7 +35,8 @@ from amaranth.hdl import Shape, Signal, Value
 from amaranth.lib import data
 from amaranth.lib.wiring import Flow
 
-from model.config import Config, ConfigError
+from model.cli import Parser, config_file, nonneg_int
+from model.config import Config, ConfigError, output_dir
 from model.params import CellParams, QParams, quantize
 
 from .cell import RecurrentCell, sat_points, top_name
@@ -56,6 +57,7 @@ _FLAG_DOC = {
     ("status", "err_framing"): "sticky: last/first in the wrong place on the i stream",
     ("status", "err_overrun"): "sticky: internal overrun (never set by a valid config)",
     ("status", "err_addr"): "sticky: a w write to an address outside every memory (nothing written)",
+    ("status", "err_busy"): "sticky: a w write while a step was in flight (nothing written)",
 }
 #: Tensor format carried by each multi-bit payload field whose format does not depend on an address.
 _FIELD_TENSOR = {("i", "data"): "input", ("o", "data"): "hidden"}
@@ -271,20 +273,23 @@ def load_for_export(config_path, params_path=None, seed: int = 1):
 
 
 def add_common_args(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--config", default="configs/default.toml", help="cell config (TOML)")
+    ap.add_argument("--config", type=config_file(), default="configs/default.toml", help="cell config (TOML)")
     ap.add_argument("--out", default="build", help="output root; files go to <out>/<config name>/")
     ap.add_argument("--params", default=None, help="parameters (.npz from CellParams.save) to bake in")
-    ap.add_argument("--seed", type=int, default=1, help="seed of the random parameters (without --params)")
+    ap.add_argument("--seed", type=nonneg_int("--seed"), default=1,
+                    help="seed of the random parameters (without --params)")
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m rtl.export",
-                                 description="Export the gate pipeline as Verilog plus ports.json.")
+    ap = Parser(prog="python -m rtl.export", description="Export the gate pipeline as Verilog plus ports.json.")
     add_common_args(ap)
-    args = ap.parse_args(argv)
+    try:
+        args = ap.parse_args(argv)
+    except SystemExit as e:  # a bad argument, reported in one line
+        return e.code
     try:
         cfg, q, weights = load_for_export(args.config, args.params, args.seed)
-        paths = write_verilog(cfg, q, Path(args.out) / cfg.name, weights=weights)
+        paths = write_verilog(cfg, q, output_dir(args.out, cfg), weights=weights)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -79,7 +79,7 @@ def test_ports_match_config_and_verilog(tiny_export):
         "i__payload": ("input", f["input"].width + 2), "i__valid": ("input", 1), "i__ready": ("output", 1),
         "o__payload": ("output", f["hidden"].width + 2), "o__valid": ("output", 1), "o__ready": ("input", 1),
         "w__payload": ("input", lay.addr_bits + wdata), "w__valid": ("input", 1),  # w is always ready
-        "status": ("output", 6),
+        "status": ("output", 7),
     }
     got = {p["name"]: (p["direction"], p["width"]) for p in d["ports"]}
     assert got == want
@@ -99,7 +99,8 @@ def test_ports_match_config_and_verilog(tiny_export):
     assert [x["name"] for x in ports["w__payload"]["fields"]] == ["addr", "data"]
     assert ports["w__payload"]["fields"][0]["width"] == lay.addr_bits
     assert [x["name"] for x in ports["status"]["fields"]] == ["sat_pre", "sat_cell", "sat_hidden",
-                                                               "err_framing", "err_overrun", "err_addr"]
+                                                               "err_framing", "err_overrun", "err_addr",
+                                                               "err_busy"]
     for t, fmt in f.items():
         if fmt is not None:
             assert d["formats"][t]["format"] == str(fmt) and d["formats"][t]["ap_fixed"] == fmt.ap

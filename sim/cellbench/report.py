@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rtl.cell import sat_points
+from rtl.cell import ERROR_BITS, sat_points
 
 _REPORT: dict = {}  # test name -> entry, for every test of this simulator run
 
@@ -61,7 +61,7 @@ def finish(b, tester=None, extra: dict | None = None, error: str | None = None):
         problems.append(f"h vs float reference: max-abs {max_abs:.4g} (bound {bound.max_abs:.4g}), RMS {rms:.4g} "
                         f"(bound {bound.rms:.4g}) for config {b.cfg.name!r}; bound from {bound.source}")
     st = b.status()
-    for k in ("err_framing", "err_overrun", "err_addr"):
+    for k in ERROR_BITS:
         if st[k] != 0:
             problems.append(f"status.{k} = {st[k]} (expected 0)")
     sat = model.saturated if model else {}
