@@ -13,7 +13,7 @@ STUDY   ?= configs/studies/default.toml
 TARGETS ?= ecp5
 KINDS   ?= 0
 
-.PHONY: venv iverilog gxx test sim bench verilog synth hls vectors train quant clean
+.PHONY: venv iverilog gxx lz4 test sim bench verilog synth hls vectors train quant clean
 
 venv: $(STAMP)
 
@@ -36,8 +36,18 @@ iverilog:
 test: $(STAMP) iverilog gxx
 	$(PY) -m pytest -n 2 --dist worksteal -q tests
 
-sim: $(STAMP) $(if $(filter icarus,$(SIM)),iverilog)
-	$(PY) -m sim.main --config $(CONFIG) --sim $(SIM) --seed $(SEED) --seqs $(SEQS) --steps $(STEPS) \
+# Verilator's FST writer needs Debian's liblz4-dev (without it WAVES=1 writes a far larger VCD); installed
+# for WAVES=1 only when missing and apt-get can run as root.
+lz4:
+	@if $(PY) -c 'import sys, sim.runner as r; sys.exit(r.waves_note("verilator") is not None)'; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing liblz4-dev with apt-get (FST waveforms)"; \
+	  (apt-get install -y -q liblz4-dev >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q liblz4-dev >/dev/null)) \
+	  || echo "apt-get could not install liblz4-dev; Verilator writes VCD instead of FST"; \
+	else echo "liblz4-dev not found and cannot be installed here (needs root and apt-get): Verilator writes VCD instead of FST"; fi
+
+sim: $(STAMP) $(if $(filter icarus,$(SIM)),iverilog) $(if $(filter 1,$(WAVES)),$(if $(filter verilator,$(SIM)),lz4))
+	$(PY) -m sim.main --config "$(CONFIG)" --sim $(SIM) --seed $(SEED) --seqs $(SEQS) --steps $(STEPS) \
 	  $(if $(filter 1,$(WAVES)),--waves)
 
 bench: $(STAMP)
@@ -76,7 +86,7 @@ train: $(STAMP)
 
 # Runs a quantization sweep (golden model + synthesis cost) into reports/quant/<study>/.
 quant: $(STAMP)
-	$(PY) -m study.run $(STUDY)
+	$(PY) -m study.run "$(STUDY)"
 
 clean:
 	rm -rf build .pytest_cache .hypothesis

@@ -28,7 +28,6 @@ and ``step`` body come from its emitter in :mod:`hls.kinds`.
 """
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import os
 import re
@@ -40,11 +39,12 @@ from pathlib import Path
 import numpy as np
 
 from model.activations import make_activation
-from model.config import TENSORS, Config, ConfigError
+from model.cli import Parser, config_file, nonneg_int, positive_int
+from model.config import TENSORS, Config, ConfigError, output_dir
 from model.datapath import Datapath
 from model.params import QParams
 
-from .cli import load_config_arg, nonneg_int, params_for, positive_int
+from .cli import params_for
 from .kinds import emitter
 from .vectors import config_digest
 
@@ -734,8 +734,8 @@ def compile_tb(paths: dict, exe=None, cxx: str | None = None, extra_flags=(), ap
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m hls.cpp", description=__doc__.split("\n")[0])
-    ap.add_argument("--config", required=True, help="config TOML (make: CONFIG)")
+    ap = Parser(prog="python -m hls.cpp", description=__doc__.split("\n")[0])
+    ap.add_argument("--config", required=True, type=config_file(), help="config TOML (make: CONFIG)")
     ap.add_argument("--out", default="build", help="output root; files go to <out>/<config-name>/hls/")
     ap.add_argument("--param-seed", type=nonneg_int("--param-seed", "PARAM_SEED"), default=1,
                     help="seed of the random parameters (default 1, as make sim and make vectors)")
@@ -746,9 +746,9 @@ def main(argv=None) -> int:
                     help=f"array length of the sequence top function (default {DEFAULT_MAX_STEPS})")
     a = ap.parse_args(argv)
     try:
-        cfg = load_config_arg(a.config)
+        cfg = Config.load(a.config)
         q, _ = params_for(cfg, a.params, a.param_seed)
-        out = Path(a.out) / cfg.name / "hls"
+        out = output_dir(a.out, cfg, "hls")
         paths = generate(cfg, q, out, a.max_steps)
         exe = compile_tb(paths) if a.compile else None
     except (ConfigError, ValueError) as e:
@@ -759,7 +759,7 @@ def main(argv=None) -> int:
         print(f"  {p.name}")
     if exe is not None:
         print(f"  {exe.name} (built: g++ {' '.join(CXXFLAGS)})")
-    print(f"  test: make -C {out} check VECTORS={(Path(a.out) / cfg.name / 'vectors').resolve()}")
+    print(f"  test: make -C {out} check VECTORS={(out.parent / 'vectors').resolve()}")
     return 0
 
 

@@ -26,7 +26,6 @@ Each sequence starts from the zero state; the expected values come from
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import sys
@@ -36,11 +35,12 @@ from pathlib import Path
 import numpy as np
 
 from model import golden, kinds
-from model.config import Config, ConfigError
+from model.cli import Parser, config_file, nonneg_int, positive_int
+from model.config import Config, ConfigError, output_dir
 from model.params import QParams
 from rtl import streams
 
-from .cli import load_config_arg, nonneg_int, params_for, positive_int
+from .cli import params_for
 
 FORMAT_VERSION = 1
 #: Inputs are uniform in [-STIMULUS_RANGE, STIMULUS_RANGE] before quantization.
@@ -223,8 +223,8 @@ def load(path) -> VectorSet:
 # ---- command line -----------------------------------------------------------------------------------
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m hls.vectors", description=__doc__.split("\n")[0])
-    ap.add_argument("--config", required=True, help="config TOML (make: CONFIG)")
+    ap = Parser(prog="python -m hls.vectors", description=__doc__.split("\n")[0])
+    ap.add_argument("--config", required=True, type=config_file(), help="config TOML (make: CONFIG)")
     ap.add_argument("--out", default="build", help="output root; files go to <out>/<config-name>/vectors/")
     ap.add_argument("--seqs", type=positive_int("--seqs", "SEQS"), default=3, help="sequences (make: SEQS)")
     ap.add_argument("--steps", type=positive_int("--steps", "STEPS"), default=4,
@@ -235,10 +235,10 @@ def main(argv=None) -> int:
     ap.add_argument("--params", default=None, help="CellParams .npz file instead of random parameters")
     a = ap.parse_args(argv)
     try:
-        cfg = load_config_arg(a.config)
+        cfg = Config.load(a.config)
         q, src = params_for(cfg, a.params, a.param_seed)
         x = make_inputs(cfg, a.seqs, a.steps, a.seed)
-        out = Path(a.out) / cfg.name / "vectors"
+        out = output_dir(a.out, cfg, "vectors")
         path = write(out, cfg, q, x, source={**src, "input_seed": a.seed,
                                              "inputs": f"uniform in [-{STIMULUS_RANGE:g}, {STIMULUS_RANGE:g}], "
                                                        f"quantized half_even/saturate"})

@@ -1,14 +1,17 @@
 """``make bench``: golden model versus float reference speed, measured in the same run."""
 from __future__ import annotations
 
-import argparse
+import sys
 import time
 
 import numpy as np
 
 from . import golden, kinds, reference
+from .cli import Parser, config_file, positive_int
 from .config import Config
+from .errors import ConfigError
 from .params import CellParams, quantize
+from .resources import check_memory
 
 #: The golden model may take at most this many times the float reference's time.
 TARGET_RATIO = 3.0
@@ -35,12 +38,18 @@ def golden_vs_float(cfg: Config, batch: int, steps: int, repeats: int = 3) -> di
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--config", default="configs/default.toml")
-    ap.add_argument("--batch", type=int, default=1000, help="sequences per run (default 1000)")
-    ap.add_argument("--steps", type=int, default=40, help="steps per sequence (default 40)")
+    ap = Parser(prog="python -m model.bench", description=__doc__)
+    ap.add_argument("--config", type=config_file(), default="configs/default.toml")
+    ap.add_argument("--batch", type=positive_int("--batch"), default=1000, help="sequences per run (default 1000)")
+    ap.add_argument("--steps", type=positive_int("--steps"), default=40, help="steps per sequence (default 40)")
     args = ap.parse_args(argv)
     base = Config.load(args.config)
+    try:
+        check_memory(2 * golden.run_bytes(base, args.batch, args.steps),
+                     f"{args.batch} sequences x {args.steps} steps of config {base.name!r}")
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     # the config, and every registered kind with its default options at its sizes and formats (once each)
     cells = list(dict.fromkeys([base.cell, *(cls() for cls in kinds.REGISTRY.values())]))
     rows = [golden_vs_float(base if k is base.cell else base.as_kind(k), args.batch, args.steps) for k in cells]

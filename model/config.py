@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,12 @@ BENCH_KEYS = ("float_max_abs", "float_rms")
 #: A tensor a config lacks but another kind needs takes the format of its stand-in in
 #: :meth:`Config.as_kind` (a GRU config names no cell formats: c(t) like pre, tanh(c) like the candidate).
 FORMAT_STANDINS = {"cell": "pre", "cell_act": "candidate"}
+#: What a config ``name`` may be: it names the output folder ``<out>/<name>/`` and the generated files.
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+#: Largest ``input_size`` and ``hidden_size`` accepted (the float parameters alone grow as 32 * hidden**2 bytes).
+MAX_SIZE = 4096
+#: The file in ``<out>/<name>/`` recording which config file wrote that folder (see :func:`output_dir`).
+OWNER_FILE = ".config-source"
 #: Tensors whose values take both signs: their formats must be signed.
 SIGNED_TENSORS = ("input", "weight", "bias", "peephole", "pre", "candidate", "cell", "cell_act", "hidden")
 
@@ -86,6 +93,12 @@ class Config:
     def __post_init__(self):
         from . import kinds
         object.__setattr__(self, "_cell", kinds.make(self.kind, **self.options))
+        object.__setattr__(self, "_source", None)
+
+    @property
+    def source(self) -> Path | None:
+        """The config file this config was loaded from (resolved), or None for one built in code."""
+        return self._source
 
     # ---- derived ---------------------------------------------------------------
     @property
@@ -178,21 +191,16 @@ class Config:
     @classmethod
     def load(cls, path) -> "Config":
         path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file {str(path)!r} does not exist")
-        try:
-            with open(path, "rb") as f:
-                raw = tomllib.load(f)
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"{path}: not valid TOML: {e}") from None
-        d = _flatten_toml(raw, path)
+        d = _flatten_toml(read_toml(path), path)
         d.setdefault("name", path.stem)
         if isinstance(d.get("params"), str):
             d["params"] = str((path.parent / d["params"]).resolve())
         try:
-            return cls.from_dict(d)
+            cfg = cls.from_dict(d)
         except ConfigError as e:
             raise ConfigError(f"{path}: {e}") from None
+        object.__setattr__(cfg, "_source", path.resolve())
+        return cfg
 
     @classmethod
     def from_dict(cls, d: dict) -> "Config":
@@ -204,14 +212,12 @@ class Config:
         unknown = sorted(set(d) - known)
         if unknown:
             raise ConfigError(f"unknown field(s) {', '.join(unknown)}; accepted: {', '.join(sorted(known))}")
-        name = d.get("name", "unnamed")
-        if not isinstance(name, str) or not name or any(c in name for c in "/\\ "):
-            raise ConfigError(f"name must be a non-empty string without spaces or slashes, not {name!r}")
+        name = _name(d.get("name", "unnamed"))
         kind = d.get("kind")
         options = {k: d[k] for k in option_keys if k in d}
         cell = kinds.make(kind, **options)
-        input_size = _posint(d, "input_size")
-        hidden_size = _posint(d, "hidden_size")
+        input_size = _size(d, "input_size")
+        hidden_size = _size(d, "hidden_size")
         formats = _formats(d.get("formats"), cell)
         modes = _modes(d.get("modes", {}))
         param_rounding = _choice(d, "param_rounding", ROUNDING_MODES, "half_even")
@@ -233,6 +239,21 @@ class Config:
         from .datapath import Datapath  # the accumulator must fit: checked once, here
         Datapath.from_config(cfg)
         return cfg
+
+
+def read_toml(path: Path) -> dict:
+    """The table of the TOML file ``path``; a ``ConfigError`` naming the file when it is missing, not
+    UTF-8 or not TOML."""
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}: {e.object[e.start:e.start + 1]!r}); "
+                          f"accepted: a TOML file encoded in UTF-8") from None
 
 
 def section_keys() -> dict:
@@ -310,6 +331,43 @@ def _choice(d, key, accepted, default):
     if v not in accepted:
         raise ConfigError(f"{key} must be one of {', '.join(map(repr, accepted))}, not {v!r}")
     return v
+
+
+def _name(name):
+    if not isinstance(name, str) or not re.fullmatch(NAME_PATTERN, name):
+        raise ConfigError(f"name must be a non-empty string matching {NAME_PATTERN} (a letter or digit, then up "
+                          f"to 63 letters, digits, '_', '.' or '-'; it names the output folder), not {name!r}")
+    return name
+
+
+def _size(d, key):
+    v = _posint(d, key)
+    if v > MAX_SIZE:
+        raise ConfigError(f"{key} = {v} exceeds the largest size the kit accepts, {MAX_SIZE}")
+    return v
+
+
+def output_dir(root, config, *sub: str) -> Path:
+    """``<root>/<config.name>/<sub...>``: the one place a config's (or a study's) name becomes an output path.
+
+    The name is checked again (it can never lead out of ``root``), ``<root>/<name>/`` is created and
+    claimed for the config's file (its ``source``) in :data:`OWNER_FILE`: a folder that another file of
+    the same name wrote is refused with a ``ConfigError`` rather than overwritten.  An object without a
+    file (a config built in code) claims nothing.  ``sub`` folders are not created.
+    """
+    name = _name(config.name)
+    folder = Path(root) / name
+    source = getattr(config, "source", None)
+    owner = folder / OWNER_FILE
+    if source is not None and owner.is_file():
+        prev = owner.read_text().strip()
+        if prev != str(source):
+            raise ConfigError(f"{folder}/ holds the outputs of {prev}, another file named {name!r}; "
+                              f"give {source} its own name, or remove {folder}/")
+    folder.mkdir(parents=True, exist_ok=True)
+    if source is not None:
+        owner.write_text(f"{source}\n")
+    return folder.joinpath(*sub)
 
 
 def _posint(d, key, default=None):

@@ -8,9 +8,13 @@ lost only at the named requantization points the kind declares (``pre``,
 
 Dot products run as float64 BLAS matrix products on integer values: exact,
 because :class:`~model.datapath.Datapath` proves every sum stays below 2**53.
+
+There is no command line here: ``python -m model.summary --config ...`` runs the
+golden model on a config and prints its error against float.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +24,7 @@ from .config import Config
 from .datapath import Datapath
 from .fixedpoint import quantize, requantize
 from .params import QParams
+from .resources import check_memory
 
 
 @dataclass
@@ -96,6 +101,9 @@ def run(qparams: QParams, x, config: Config, state=None, trace: bool = False) ->
     array is quantized first with :func:`quantize_input`.  ``state`` is the kind's
     state tuple (``(h, c)`` for the LSTM kinds, ``(h,)`` for a GRU), raw integers; zeros when omitted.
     """
+    if not isinstance(qparams, QParams):
+        raise TypeError(f"golden.run takes quantized parameters (QParams, from model.params.quantize(params, "
+                        f"config)), not {type(qparams).__name__}")
     x = np.asarray(x)
     if x.ndim != 3 or x.shape[2] != config.input_size:
         raise ValueError(f"x must have shape (batch, steps, {config.input_size}), not {x.shape}")
@@ -109,6 +117,8 @@ def run(qparams: QParams, x, config: Config, state=None, trace: bool = False) ->
                          f"got [{x.min()}, {x.max()}]")
     qparams.check_matches(config)
     B, T, _ = x.shape
+    check_memory(run_bytes(config, B, T, trace), f"the golden model over {B} sequences x {T} steps "
+                                                 f"of config {config.name!r}")
     state = initial_state(config, B) if state is None else _check_state(state, config, B)
     cell = GoldenCell(config, qparams)
     kind = config.cell
@@ -120,6 +130,15 @@ def run(qparams: QParams, x, config: Config, state=None, trace: bool = False) ->
         outs[:, t] = state[0]
     traced = {k: np.stack(v, axis=1) for k, v in tr.items()} if trace else None
     return GoldenResult(config, outs, tuple(state), dict(cell.sat), traced)
+
+
+def run_bytes(config: Config, batch: int, steps: int, trace: bool = False) -> int:
+    """About the most memory :func:`run` holds at once: the weights as float64, the input and its
+    projection (float64, then int64), the outputs, and with ``trace`` every row and unit of every step kept
+    several times over."""
+    bt, rows, h, i = batch * steps, config.rows, config.hidden_size, config.input_size
+    per_step = i + 2 * rows + h + (4 * (rows + 4 * h) if trace else 0)
+    return 8 * (rows * (i + h) + bt * per_step)
 
 
 def _check_state(state, cfg: Config, batch: int) -> tuple:
@@ -135,3 +154,13 @@ def _check_state(state, cfg: Config, batch: int) -> tuple:
             raise ValueError(f"state {n} must hold raw integers in formats.{t} = {cfg.fmt(t)}")
         out.append(s.astype(np.int64))
     return tuple(out)
+
+
+def main() -> int:
+    print("error: model.golden has no command line; run the golden model on a config with "
+          "python -m model.summary --config CONFIG", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -28,12 +28,15 @@ and ``bias_hn`` holds ``b_hn``.
 """
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import fixedpoint, kinds
+from .errors import ConfigError
 from .fixedpoint import Fmt
+from .resources import check_memory
 
 _NPZ_VERSION = 1
 
@@ -184,6 +187,9 @@ class CellParams(_Sizes):
             raise ValueError(f"scale must be a finite number >= 0, not {scale!r}")
         rng = np.random.default_rng(seed)
         G, H, I = cell.n_gates, int(hidden_size), int(input_size)
+        # the arrays, and the private copies __post_init__ takes of them
+        check_memory(2 * 8 * (G * H * (I + H + 2) + cell.peep_rows * H),
+                     f"random parameters for input_size {I}, hidden_size {H}")
 
         def u(*shape):
             return rng.uniform(-k, k, size=shape)
@@ -203,8 +209,14 @@ class CellParams(_Sizes):
         """
         path = getattr(config, "params", None)
         if path is not None:
-            p = cls.load(path)
-            p.check_matches(config)
+            try:
+                p = cls.load(path)
+            except (OSError, ValueError) as e:
+                raise ConfigError(f"params: {e}") from None
+            try:
+                p.check_matches(config)
+            except ValueError as e:
+                raise ConfigError(f"params: {path}: {e}") from None
             return p
         return cls.random(config.kind, config.input_size, config.hidden_size, seed, scale=scale,
                           **config.options)
@@ -234,8 +246,14 @@ class CellParams(_Sizes):
 
     @classmethod
     def load(cls, path) -> "CellParams":
-        """Read a file written by :meth:`save`."""
-        with np.load(path, allow_pickle=False) as z:
+        """Read a file written by :meth:`save`; ``ValueError`` naming the file for one that is not such a file."""
+        try:
+            z = np.load(path, allow_pickle=False)
+        except (ValueError, zipfile.BadZipFile, EOFError) as e:
+            raise ValueError(f"{path}: not a CellParams .npz file ({e or type(e).__name__})") from None
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise ValueError(f"{path}: not a CellParams .npz file (a single array, not an archive)")
+        with z:
             missing = [k for k in ("kind", "w_ih", "w_hh", "b_ih", "b_hh") if k not in z.files]
             if missing:
                 raise ValueError(f"{path}: not a CellParams file (missing {', '.join(missing)})")
@@ -246,8 +264,11 @@ class CellParams(_Sizes):
             if kind not in kinds.REGISTRY:
                 raise ValueError(f"{path}: kind {kind!r} is not a registered cell kind ({', '.join(kinds.names())})")
             options = {k: str(z[k]) for k in kinds.REGISTRY[kind].options if k in z.files}
-            return cls(kind=kind, w_ih=z["w_ih"], w_hh=z["w_hh"], b_ih=z["b_ih"],
-                       b_hh=z["b_hh"], w_peep=z["w_peep"] if "w_peep" in z.files else None, options=options)
+            try:
+                return cls(kind=kind, w_ih=z["w_ih"], w_hh=z["w_hh"], b_ih=z["b_ih"],
+                           b_hh=z["b_hh"], w_peep=z["w_peep"] if "w_peep" in z.files else None, options=options)
+            except ValueError as e:
+                raise ValueError(f"{path}: {e}") from None
 
 
 def from_torch(module) -> CellParams:

@@ -1,14 +1,17 @@
 """Golden model run on a config with random parameters: bit-level summary and error against float."""
 from __future__ import annotations
 
-import argparse
+import sys
 import time
 
 import numpy as np
 
 from . import golden, reference
+from .cli import Parser, config_file, nonneg_int, positive_int
 from .config import Config
+from .errors import ConfigError
 from .params import CellParams, quantize
+from .resources import check_memory
 
 
 def error_stats(got: np.ndarray, want: np.ndarray) -> tuple[float, float]:
@@ -18,15 +21,22 @@ def error_stats(got: np.ndarray, want: np.ndarray) -> tuple[float, float]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--config", default="configs/default.toml")
-    ap.add_argument("--seqs", type=int, default=8)
-    ap.add_argument("--steps", type=int, default=50)
-    ap.add_argument("--seed", type=int, default=1)
+    ap = Parser(prog="python -m model.summary", description=__doc__)
+    ap.add_argument("--config", type=config_file(), default="configs/default.toml")
+    ap.add_argument("--seqs", type=positive_int("--seqs"), default=8)
+    ap.add_argument("--steps", type=positive_int("--steps"), default=50)
+    ap.add_argument("--seed", type=nonneg_int("--seed"), default=1)
     args = ap.parse_args(argv)
-    cfg = Config.load(args.config)
-    p = CellParams.for_config(cfg, seed=args.seed)
-    q = quantize(p, cfg)
+    try:
+        cfg = Config.load(args.config)
+        # the golden model, and the float reference beside it
+        check_memory(2 * golden.run_bytes(cfg, args.seqs, args.steps),
+                     f"{args.seqs} sequences x {args.steps} steps of config {cfg.name!r}")
+        p = CellParams.for_config(cfg, seed=args.seed)
+        q = quantize(p, cfg)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     x = np.random.default_rng(args.seed).uniform(-1, 1, (args.seqs, args.steps, cfg.input_size))
     t0 = time.perf_counter()
     res = golden.run(q, x, cfg)

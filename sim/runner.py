@@ -27,6 +27,7 @@ The pytest launchers skip Icarus tests with it unless ``RNNKIT_REQUIRE_ICARUS=1`
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -129,6 +130,29 @@ def fst_supported() -> bool:
     return any(Path(p, "lz4.h").exists() for p in ("/usr/include", "/usr/local/include"))
 
 
+def waves_note(sim: str) -> str | None:
+    """What a run with waves on ``sim`` writes instead of FST, and how to get FST; None when it writes FST."""
+    if sim != "verilator" or fst_supported():
+        return None
+    return ("liblz4-dev is missing: Verilator writes a VCD trace instead of FST, many times larger "
+            "(apt-get install -y liblz4-dev, as root, for FST; make sim WAVES=1 does this when it can)")
+
+
+#: Environment variables cocotb's runner reads and lets override its arguments (``WAVES`` and ``GUI``
+#: override ``waves`` / ``gui``); make exports its command-line variables, so ``make sim WAVES=1`` sets one.
+RUNNER_OVERRIDES = ("WAVES", "GUI")
+
+
+@contextlib.contextmanager
+def _kit_arguments_win():
+    """Hide :data:`RUNNER_OVERRIDES` from cocotb's runner, so the kit's ``waves`` argument is what counts."""
+    saved = {k: os.environ.pop(k) for k in RUNNER_OVERRIDES if k in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
 # ---- export ---------------------------------------------------------------------------------------
 
 def export_verilog(cfg, qparams, out_dir: Path) -> tuple[Path, str]:
@@ -227,11 +251,11 @@ def build(config_path, sim: str = "verilator", *, param_seed: int = 1, waves: bo
     if sim == "verilator":
         args = list(VERILATOR_ARGS)
         if waves:
-            if fst_supported():
+            note = waves_note(sim)
+            if note is None:
                 args.append("--trace-fst")
             else:
-                print("[sim] liblz4-dev missing: Verilator writes VCD instead of FST "
-                      "(apt-get install -y liblz4-dev for FST)", file=sys.stderr)
+                print(f"[sim] {note}", file=sys.stderr, flush=True)
         kwargs.update(build_args=args, waves=waves)
     else:
         # cocotb's runner compiles with -g2012, where declaration initializers do not wake
@@ -257,7 +281,8 @@ def build(config_path, sim: str = "verilator", *, param_seed: int = 1, waves: bo
     if sim == "verilator" and verilator_pch_fix():
         os.environ["MAKEFLAGS"] = ((saved_mf + " ") if saved_mf else "") + verilator_pch_fix()
     try:
-        runner.build(**kwargs)
+        with _kit_arguments_win():
+            runner.build(**kwargs)
     except (RuntimeError, SystemExit) as e:
         log = (bdir / "build.log")
         tail = log.read_text()[-4000:] if log.exists() else ""
@@ -391,7 +416,8 @@ def run(b: Build, job: SimJob | None = None, *, run_name: str = "run", progress:
         kwargs["timescale"] = TIMESCALE
     t0 = time.perf_counter()
     try:
-        b.runner.test(**kwargs)
+        with _kit_arguments_win():
+            b.runner.test(**kwargs)
     except (SystemExit, RuntimeError):
         pass  # failures are read from the results file below
     finally:

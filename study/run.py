@@ -19,7 +19,6 @@ is streamed alone with its ``first`` flag (no padding, no truncation).
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import multiprocessing as mp
@@ -31,7 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from model import golden
-from model.config import Config, ConfigError
+from model.cli import Parser, positive_int
+from model.config import Config, ConfigError, output_dir
 from model.fixedpoint import Fmt, quantize as quantize_values
 from model.params import quantize, quantize_counted
 from rtl.source import source_digest
@@ -257,31 +257,32 @@ def run(sw, jobs: int = 2, synth: bool = True, progress: bool = True, log=print)
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m study.run", description=__doc__.split("\n\n")[0])
+    ap = Parser(prog="python -m study.run", description=__doc__.split("\n\n")[0])
     ap.add_argument("study", nargs="?", default=str(DEFAULT_STUDY),
                     help="sweep file, or a name in configs/studies/ (default: default)")
-    ap.add_argument("--jobs", type=int, default=2, help="points evaluated in parallel (default 2)")
+    ap.add_argument("--jobs", type=positive_int("--jobs"), default=2, help="points evaluated in parallel (default 2)")
     ap.add_argument("--out", default=str(REPORTS), help="reports root; files go to <out>/<study>/")
     ap.add_argument("--no-synth", action="store_true", help="skip the hardware cost (no Yosys)")
     args = ap.parse_args(argv)
-    if args.jobs < 1:
-        ap.error(f"--jobs must be a positive integer, not {args.jobs}")
+    have = sorted(p.stem for p in (ROOT / "configs" / "studies").glob("*.toml"))
+    if not args.study.strip():
+        ap.error(f"study (STUDY) is empty; accepted: a sweep file path or one of {', '.join(have)}")
     path = Path(args.study)
     if not path.suffix and not path.exists():
         path = ROOT / "configs" / "studies" / f"{args.study}.toml"
         if not path.is_file():
-            have = sorted(p.stem for p in (ROOT / "configs" / "studies").glob("*.toml"))
             print(f"error: study {args.study!r}: no sweep file {path}; accepted: a sweep file path or one of "
                   f"{', '.join(have)}", file=sys.stderr)
             return 2
     from . import report  # noqa: PLC0415
     try:
         sw = sweep_mod.load(path)
+        folder = output_dir(args.out, sw)
         res = run(sw, jobs=args.jobs, synth=not args.no_synth)
-    except (sweep_mod.SweepError, models.ModelError, data.DataError) as e:
+    except (sweep_mod.SweepError, models.ModelError, data.DataError, ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    out = report.write(res, Path(args.out) / sw.name)
+    out = report.write(res, folder)
     print(report.summary(res))
     print(f"[quant] {len(res['rows'])} points in {res['seconds']:.1f} s; wrote {out}")
     return 0
