@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..params import CellParams
+from . import state
 
 _NPZ_VERSION = 1
 
@@ -129,13 +130,8 @@ class NetworkParams:
 
     @property
     def uniform(self) -> bool:
-        """Every slot has the same state tensors and hidden size, so states stack as PyTorch's
-        ``(layers * directions, batch, hidden)`` arrays."""
-        return len({(tuple(n for n, _ in p.cell.state), p.hidden_size) for _, _, p in self.slots()}) == 1
-
-    def state_names(self) -> tuple:
-        """The state tensor names of a uniform network (``('h', 'c')`` or ``('h',)``)."""
-        return tuple(n for n, _ in self.layers[0][0].cell.state)
+        """States stack as PyTorch's ``(layers * directions, batch, hidden)`` arrays (:mod:`model.network.state`)."""
+        return state.uniform(self.slots())
 
     def _check_default_state(self, state) -> list:
         slots = self.slots()

@@ -21,12 +21,13 @@ def check_x(net: NetworkParams, x) -> np.ndarray:
     return x
 
 
-def run_slots(net: NetworkParams, x, slots: list, run_cell) -> tuple:
-    """The layer loop shared by the float and golden networks: ``run_cell(layer, direction, x, state)``
-    returns ``(outputs, final_state)`` of one cell; returns ``(per-layer outputs, final per-slot states)``."""
+def run_slots(layers, x, slots: list, run_cell) -> tuple:
+    """The layer loop shared by the float and golden networks over ``layers`` (each a sequence with one entry
+    per direction): ``run_cell(layer, direction, x, state)`` returns ``(outputs, final_state)`` of one cell;
+    returns ``(per-layer outputs, final per-slot states)``."""
     outs, finals, k = [], [], 0
     y = x
-    for i, layer in enumerate(net.layers):
+    for i, layer in enumerate(layers):
         parts = []
         for d in range(len(layer)):
             xs = y if d == 0 else y[:, ::-1]
@@ -44,9 +45,9 @@ def run(net: NetworkParams, x, state=None, all_layers: bool = False) -> tuple:
     layer's, in a list, with ``all_layers``) and the final state in the form :mod:`model.network.state`
     describes (stacked for a uniform network)."""
     x = check_x(net, x)
-    slots = to_slots(net, state, x.shape[0])
-    outs, finals = run_slots(net, x, slots, lambda i, d, xs, s: cell_reference.run(net.layers[i][d], xs, s))
-    return (outs if all_layers else outs[-1]), from_slots(net, finals)
+    start = to_slots(net.slots(), state, x.shape[0], net.initial_state)
+    outs, finals = run_slots(net.layers, x, start, lambda i, d, xs, s: cell_reference.run(net.layers[i][d], xs, s))
+    return (outs if all_layers else outs[-1]), from_slots(net.slots(), finals)
 
 
 def head(net: NetworkParams, y) -> np.ndarray:

@@ -7,45 +7,53 @@
 - **Per slot**: a list with one state tuple per layer and direction, each array ``(batch, hidden)``
   in the cell's own convention (:mod:`model.reference`); any network, mixed ones included.
 
-:func:`to_slots` accepts either and returns per-slot float64 arrays; :func:`from_slots` returns the
-stacked form for a uniform network and the per-slot list otherwise.
+The functions take the network's slots, ``(layer, direction, cell)`` triples whose ``cell`` (a
+:class:`~model.params.CellParams` or a :class:`~model.config.Config`) has ``.cell`` (the kind) and
+``.hidden_size``.  Float states are float64; raw states (``dtype`` int64) must hold integers.
 """
 from __future__ import annotations
 
 import numpy as np
 
 
-def default_slots(net, batch: int, dtype=np.float64) -> list:
-    """The network's default initial state (zeros unless it carries one), per slot, for ``batch`` sequences."""
+def uniform(slots) -> bool:
+    """Every slot has the same state tensors and hidden size, so states stack as PyTorch's arrays."""
+    return len({(_names(c), c.hidden_size) for _, _, c in slots}) == 1
+
+
+def _names(c) -> tuple:
+    return tuple(n for n, _ in c.cell.state)
+
+
+def default_slots(slots, batch: int, default=None, dtype=np.float64) -> list:
+    """Per-slot state for ``batch`` sequences: ``default`` (per slot, ``(hidden,)`` vectors) broadcast, or zeros."""
     out = []
-    for k, (_, _, p) in enumerate(net.slots()):
-        if net.initial_state is None:
-            out.append(tuple(np.zeros((batch, p.hidden_size), dtype=dtype) for _ in p.cell.state))
+    for k, (_, _, c) in enumerate(slots):
+        if default is None:
+            out.append(tuple(np.zeros((batch, c.hidden_size), dtype=dtype) for _ in c.cell.state))
         else:
-            out.append(tuple(np.broadcast_to(v, (batch, p.hidden_size)).astype(dtype)
-                             for v in net.initial_state[k]))
+            out.append(tuple(np.broadcast_to(v, (batch, c.hidden_size)).astype(dtype) for v in default[k]))
     return out
 
 
-def to_slots(net, state, batch: int, dtype=np.float64) -> list:
-    """``state`` (stacked, bare or per slot; None for the default) -> per-slot tuples of ``dtype`` arrays."""
-    slots = net.slots()
+def to_slots(slots, state, batch: int, default=None, dtype=np.float64) -> list:
+    """``state`` (stacked, bare or per slot; None for ``default`` or zeros) -> per-slot tuples of arrays."""
     if state is None:
-        return default_slots(net, batch, dtype)
+        return default_slots(slots, batch, default, dtype)
     if isinstance(state, list) and len(state) == len(slots) and all(isinstance(s, (tuple, list)) for s in state):
         out = []
-        for (i, d, p), s in zip(slots, state):
-            names = [n for n, _ in p.cell.state]
+        for (i, d, c), s in zip(slots, state):
+            names = _names(c)
             if len(s) != len(names):
                 raise ValueError(f"state of layer {i} direction {d} must be a tuple ({', '.join(names)}), "
                                  f"not {len(s)} arrays")
-            out.append(tuple(_array(v, (batch, p.hidden_size), dtype, f"state {n} of layer {i} direction {d}")
+            out.append(tuple(_array(v, (batch, c.hidden_size), dtype, f"state {n} of layer {i} direction {d}")
                              for n, v in zip(names, s)))
         return out
-    if not net.uniform:
+    if not uniform(slots):
         raise ValueError(f"state of a network whose layers differ in state or hidden size must be a list of "
                          f"{len(slots)} per-layer-and-direction state tuples")
-    names = net.state_names()
+    names = _names(slots[0][2])
     if not isinstance(state, (tuple, list)):
         if len(names) != 1:
             raise ValueError(f"state must be a tuple ({', '.join(names)}) of (layers * directions, batch, hidden) "
@@ -54,16 +62,17 @@ def to_slots(net, state, batch: int, dtype=np.float64) -> list:
     if len(state) != len(names):
         raise ValueError(f"state must be a tuple ({', '.join(names)}) of (layers * directions, batch, hidden) "
                          f"arrays, not {len(state)} arrays")
-    shape = (len(slots), batch, net.hidden_size(0))
-    stacked = [_array(v, shape, dtype, f"state {n}", "(layers * directions, batch, hidden)") for n, v in zip(names, state)]
+    shape = (len(slots), batch, slots[0][2].hidden_size)
+    stacked = [_array(v, shape, dtype, f"state {n}", "(layers * directions, batch, hidden)")
+               for n, v in zip(names, state)]
     return [tuple(s[k] for s in stacked) for k in range(len(slots))]
 
 
-def from_slots(net, slots: list):
+def from_slots(slots, states: list):
     """Per-slot state tuples -> the stacked tuple for a uniform network, else the per-slot list."""
-    if not net.uniform:
-        return [tuple(s) for s in slots]
-    return tuple(np.stack([s[j] for s in slots]) for j in range(len(slots[0])))
+    if not uniform(slots):
+        return [tuple(s) for s in states]
+    return tuple(np.stack([s[j] for s in states]) for j in range(len(states[0])))
 
 
 def _array(v, shape, dtype, what, meaning=None):
