@@ -5,20 +5,24 @@ The shipped configs give most tensors the same fraction bits, so most alignment 
 them goes unseen.  Each alignment is a maximum over a few candidates (the accumulator's fraction
 over ``W x``, ``W h``, the bias and the kind's extra terms; a kind's own sums likewise), so the
 candidate that sets the maximum always has shift 0: no single config makes every shift non-zero.
-Two format sets, built from ``configs/tiny.toml`` with :meth:`Config.as_kind` and
-:meth:`Config.replace`, lead each maximum from opposite sides:
+Format sets built from ``configs/tiny.toml`` with :meth:`Config.as_kind` and :meth:`Config.replace`
+lead each maximum from opposite sides:
 
 - ``x_leads``: ``W x`` sets the accumulator's fraction, the candidate's fraction is below the
   hidden state's and the cell state's below the candidate's; wide integer parts except a cell
   state below 1.0, so only ``cell`` saturates.
 - ``b_leads``: the bias sets it, the hidden state's fraction is below the candidate's, the cell
   state's above it; a narrow pre-activation and hard activations (a gate of exactly 1.0), so
-  ``pre``, ``gru_hn`` and ``hidden`` saturate and ``cell`` does not.
+  ``pre``, ``gru_hn`` and ``hidden`` saturate and ``cell`` does not; as many lanes as a slot has
+  cycles.
+- ``x_only``: ``b_leads``'s formats with small recurrent parameters, so the pre-activations
+  saturate while ``W_hh h + b_hh`` does not; short slots.
 
-The tests check that across the two every shift a kind derives from its formats is non-zero at
+The tests check that across the sets every shift a kind derives from its formats is non-zero at
 least once, and every two of them differ at least once (so swapping them changes some result),
 then run both gateware (Amaranth's simulator) and the C++ reference bit-exact against the golden
-model, with every status bit equal to the golden model's saturation record, zero included.
+model, with every status bit equal to the golden model's saturation record, zero included.  Two
+more: the accumulator at its worst case, and the framing bit for a misplaced ``first``.
 """
 import hashlib
 import itertools
@@ -42,13 +46,21 @@ from sim import amsim
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build" / "shift-tests" / os.environ.get("PYTEST_XDIST_WORKER", "main")
 
-#: label -> (formats of every tensor any kind uses, activation methods, parameter scale).
+X_LEADS = dict(input="s3.12", weight="s2.8", hidden="s2.10", bias="s3.12", peephole="s2.6", cell="s1.6",
+               gate="u1.11", candidate="s1.9", cell_act="s2.9", pre="s6.11")
+B_LEADS = dict(input="s2.8", weight="s2.7", hidden="s1.10", bias="s2.20", peephole="s2.4", cell="s5.14",
+               gate="u1.9", candidate="s1.12", cell_act="s1.14", pre="s3.8")
+HARD = {"sigmoid": {"method": "hard"}, "tanh": {"method": "hard"}}
+
+#: label -> (formats of every tensor any kind uses, other config changes, parameter scale, factor on the
+#: recurrent parameters W_hh and b_hh).
 SETS = {
-    "x_leads": (dict(input="s3.12", weight="s2.8", hidden="s2.10", bias="s3.12", peephole="s2.6", cell="s1.6",
-                     gate="u1.11", candidate="s1.9", cell_act="s2.9", pre="s6.11"), {}, 2.0),
-    "b_leads": (dict(input="s2.8", weight="s2.7", hidden="s1.10", bias="s2.20", peephole="s2.4", cell="s5.14",
-                     gate="u1.9", candidate="s1.12", cell_act="s1.14", pre="s3.8"),
-                {"sigmoid": {"method": "hard"}, "tanh": {"method": "hard"}}, 3.0),
+    "x_leads": (X_LEADS, dict(input_size=3, hidden_size=8, lanes=3), 2.0, 1.0),
+    # as many lanes as a slot has cycles: a slot's rows leave the serializer just as the next slot's arrive
+    "b_leads": (B_LEADS, dict(input_size=3, hidden_size=8, lanes=11, **HARD), 3.0, 1.0),
+    # h(t-1) hardly counts: the pre-activations saturate on W x alone while W_hh h + b_hh stays small;
+    # slots of 6 cycles, so a reset-before GRU's second pass must wait for its last r * h(t-1)
+    "x_only": (B_LEADS, dict(input_size=3, hidden_size=3, lanes=2, **HARD), 3.0, 0.02),
 }
 
 #: Points whose saturation no format can cause, and why (their status bit must stay 0).
@@ -61,12 +73,12 @@ TINY = Config.load(ROOT / "configs" / "tiny.toml")
 
 
 def shift_config(kind, label) -> tuple:
-    """(config, parameter scale) of ``kind`` with the format set ``label``: input 3, hidden 8, 3 lanes."""
-    formats, acts, scale = SETS[label]
+    """(config, quantized parameters) of ``kind`` with the set ``label``, built from the tiny config."""
+    formats, changes, scale, recurrent = SETS[label]
     cfg = TINY.replace(formats={"peephole": formats["peephole"]}).as_kind(kind)
-    cfg = cfg.replace(name=f"shifts-{label}", input_size=3, hidden_size=8, lanes=3,
-                      formats={t: formats[t] for t in kind.tensors()}, **acts)
-    return cfg, scale
+    cfg = cfg.replace(name=f"shifts-{label}", formats={t: formats[t] for t in kind.tensors()}, **changes)
+    p = CellParams.for_config(cfg, seed=1, scale=scale)
+    return cfg, quantize(p.replace(w_hh=p.w_hh * recurrent, b_hh=p.b_hh * recurrent), cfg)
 
 
 def shifts(dp: Datapath) -> dict:
@@ -120,15 +132,17 @@ def test_every_shift_is_nonzero_in_some_config_and_no_two_always_equal(kind):
 
 
 @pytest.mark.parametrize("kind", VARIANTS, ids=IDS)
-def test_every_status_bit_fires_in_one_config_and_not_in_the_other(kind):
-    """Golden saturation records over the two format sets: each point of the kind saturates under one
-    set and not under the other (a stuck status bit would then show in the gateware test), except
-    the points in CANNOT_FIRE, which never saturate."""
+def test_every_status_bit_fires_in_one_config_and_not_in_another(kind):
+    """Golden saturation records over the sets: each point of the kind saturates under one set and
+    not under another (a stuck status bit would then show in the gateware test), except the points
+    in CANNOT_FIRE, which never saturate; under ``x_only`` the pre-activations saturate and the
+    kind's own points do not (a bit set by another point's rows would then show)."""
     records = []
     for label in SETS:
-        cfg, scale = shift_config(kind, label)
-        q = quantize(CellParams.for_config(cfg, seed=1, scale=scale), cfg)
+        cfg, q = shift_config(kind, label)
         records.append(golden_run(cfg, q, stimulus(cfg, seed=7))[1])
+    x_only = records[list(SETS).index("x_only")]
+    assert x_only["pre"] > 0 and all(x_only[p] == 0 for p in kind.status.values()), x_only
     for point in sat_points(cfg).values():
         counts = [r[point] for r in records]
         if point in CANNOT_FIRE:
@@ -142,8 +156,7 @@ def test_every_status_bit_fires_in_one_config_and_not_in_the_other(kind):
 def test_gateware_bit_exact_with_every_status_bit(kind, label):
     """Amaranth's simulator, random stalls on both streams: every h(t) element equals the golden
     model's, and each saturation bit is set exactly when the golden model saturated at its point."""
-    cfg, scale = shift_config(kind, label)
-    q = quantize(CellParams.for_config(cfg, seed=1, scale=scale), cfg)
+    cfg, q = shift_config(kind, label)
     seqs = stimulus(cfg, seed=7)
     want, sat = golden_run(cfg, q, seqs)
     res = amsim.run(cfg, q, seqs, seed=3, in_idle=0.3, out_stall=0.3, max_stall=6)
@@ -158,8 +171,7 @@ def test_gateware_bit_exact_with_every_status_bit(kind, label):
 @pytest.mark.parametrize("kind", VARIANTS, ids=IDS)
 def test_cpp_reference_bit_exact(kind, label, tmp_path):
     """The generated C++ (both top functions) reproduces the golden h(t) and state on every element."""
-    cfg, scale = shift_config(kind, label)
-    q = quantize(CellParams.for_config(cfg, seed=1, scale=scale), cfg)
+    cfg, q = shift_config(kind, label)
     out = BUILD / f"{kind.variant}-{label}".replace(" ", "").replace("(", "-").replace(")", "").replace("=", "")
     paths = cpp.generate(cfg, q, out / "hls", max_steps=3)
     key = hashlib.sha256(b"".join(p.read_bytes() for p in paths.values()) + " ".join(cpp.CXXFLAGS).encode())
@@ -173,3 +185,47 @@ def test_cpp_reference_bit_exact(kind, label, tmp_path):
     per_step = cfg.hidden_size * len(cfg.cell.state)
     assert r.returncode == 0 and f"{2 * x.size // cfg.input_size * per_step} passed, 0 failed" in r.stdout, \
         r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("kind", VARIANTS, ids=IDS)
+def test_accumulator_holds_its_worst_case(kind):
+    """Every weight at the format's most negative value times every input at its most negative value:
+    the x part of the first step's dot product is input_size * min_w * min_x (aligned), which needs
+    the accumulator's full derived width (a register one bit narrower holds at most
+    2**(acc_width - 2) - 1).  The gateware stays bit-exact with the golden model."""
+    cfg = shift_config(kind, "x_leads")[0].replace(input_size=10, hidden_size=2, lanes=2)
+    fw, fx = cfg.fmt("weight"), cfg.fmt("input")
+    p = CellParams.for_config(cfg, seed=1)
+    q = quantize(p.replace(w_ih=np.full_like(p.w_ih, fw.min)), cfg)
+    dp = Datapath.from_config(cfg)
+    assert (cfg.input_size * fw.min_int * fx.min_int) << dp.x_shift > (1 << (dp.acc_width - 2)) - 1
+    seqs = [np.full((2, cfg.input_size), fx.min_int, dtype=np.int64)]
+    want, _ = golden_run(cfg, q, seqs)
+    assert np.array_equal(amsim.run(cfg, q, seqs).outputs[0], want[0])
+
+
+@pytest.mark.parametrize("first_at", [0, 1])
+def test_framing_bit_for_first_on_a_later_element(first_at):
+    """``first`` belongs on element 0 of a vector: on element 1 (with ``last`` where it belongs)
+    err_framing is set; on element 0 it stays 0."""
+    from amaranth.sim import Simulator
+
+    from rtl.cell import RecurrentCell
+    cfg = TINY
+    dut = RecurrentCell(cfg, None)
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    seen = []
+
+    async def bench(ctx):
+        for e in range(cfg.input_size):
+            ctx.set(dut.i.payload, {"data": 1, "last": int(e == cfg.input_size - 1), "first": int(e == first_at)})
+            ctx.set(dut.i.valid, 1)
+            await ctx.tick().until(dut.i.ready)
+        ctx.set(dut.i.valid, 0)
+        await ctx.tick().repeat(2)
+        seen.append(ctx.get(dut.status.err_framing))
+
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen == [int(first_at != 0)]
