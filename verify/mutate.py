@@ -126,7 +126,9 @@ def check_imports(copy: Path) -> None:
     """Assert that Python started in ``copy`` imports every package from ``copy``, not the working tree."""
     probe = "import json, importlib; print(json.dumps({p: importlib.import_module(p).__file__ for p in %r}))"
     r = subprocess.run([sys.executable, "-c", probe % (PACKAGES,)], cwd=copy, env=env_for(copy),
-                       capture_output=True, text=True, check=True)
+                       capture_output=True, text=True)
+    if r.returncode:
+        raise RuntimeError(f"the copy in {copy} cannot import its packages: {r.stderr.strip().splitlines()[-1]}")
     for pkg, path in json.loads(r.stdout).items():
         if not Path(path).resolve().is_relative_to(copy.resolve()):
             raise RuntimeError(f"the copy in {copy} imports {pkg} from {path}, not from the copy")
