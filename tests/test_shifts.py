@@ -229,3 +229,19 @@ def test_framing_bit_for_first_on_a_later_element(first_at):
     sim.add_testbench(bench)
     sim.run()
     assert seen == [int(first_at != 0)]
+
+
+def test_lut_activations_reach_their_top():
+    """A status bit after an activation can fire only if the activation reaches its top.
+    sigmoid lut, 64 entries over [-8, 8) into u1.9: step 2**-2, top entry T[31] = sigmoid(7.875)
+    = 0.9996199 -> 511.805 -> 512, exactly 1.0 (the clamp is min(1.0, u1.9's largest) = 512);
+    mirrored at the most negative input: 512 - 512 = 0.
+    tanh lut, 64 entries over [-4, 4) into s1.9: step 2**-3, T[31] = tanh(3.9375) = 0.9992420
+    -> 511.612 -> 512, clamped to s1.9's largest, 511; -511 at the most negative input."""
+    from model.activations import make_activation
+    from model.config import ActSpec
+    pre = Fmt.parse("s4.8")
+    sig = make_activation("sigmoid", ActSpec("lut", 64, 8.0), pre, Fmt.parse("u1.9"))
+    tanh = make_activation("tanh", ActSpec("lut", 64, 4.0), pre, Fmt.parse("s1.9"))
+    assert sig.evaluate([pre.max_int, pre.min_int]).tolist() == [512, 0]
+    assert tanh.evaluate([pre.max_int, pre.min_int]).tolist() == [511, -511]
