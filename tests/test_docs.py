@@ -12,7 +12,7 @@
   ``model.summary``, ``model.activations``) run for real in a temporary
   directory; an output block (```text) right after such a block must match
   what they print, line by line, apart from times, byte counts and paths.
-- The Python example of docs/api.md runs and prints its output block; every
+- The Python examples of docs/api.md and docs/networks.md run and print their output blocks; every
   TOML example loads (a cell config with ``Config.load``, a sweep file with
   ``study.sweep.load``).
 - Repository paths in backticks exist, dotted names (``model.cycles.CycleModel``)
@@ -599,13 +599,16 @@ def run_block(block: Block, tmp: Path) -> tuple[str, list[str]]:
 
 def check_toml_example(block: Block, tmp: Path) -> list[str]:
     from model.config import Config, ConfigError
+    from model.network import NetworkConfig
     from study import sweep
 
     where = f"{block.page}:{block.line}"
     path = tmp / f"example_{block.line}.toml"
     path.write_text(block.body + "\n")
     try:
-        if re.search(r"^\[cell\]", block.body, re.M):
+        if re.search(r"^\[(network|\[layer\]|head)\]", block.body, re.M):
+            NetworkConfig.load(path)
+        elif re.search(r"^\[cell\]", block.body, re.M):
             Config.load(path)
         elif re.search(r"^\[(defaults|\[grid\]|\[point\])\]", block.body, re.M):
             sweep.load(path)
@@ -698,18 +701,24 @@ def test_cheap_commands_run_and_print_what_is_shown(block, tmp_path):
         assert not problems, "\n".join(problems)
 
 
-def test_api_example_prints_its_output(tmp_path):
-    page = DOCS_DIR / "api.md"
-    example = next(b for b in code_blocks(page.read_text(), "docs/api.md") if b.lang == "python")
-    assert example.next_output is not None, "the API example has no output block after it"
+#: Pages whose Python examples run and print their output blocks.
+PYTHON_EXAMPLE_PAGES = ("api.md", "networks.md")
+
+
+@pytest.mark.parametrize("page", PYTHON_EXAMPLE_PAGES)
+def test_python_examples_print_their_output(page, tmp_path):
+    examples = [b for b in code_blocks((DOCS_DIR / page).read_text(), f"docs/{page}") if b.lang == "python"]
+    assert examples, f"docs/{page} has no Python example"
     for d in ("configs", "models"):
         (tmp_path / d).symlink_to(ROOT / d)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    p = subprocess.run([sys.executable, "-c", example.body], cwd=tmp_path, capture_output=True, text=True,
-                       env=env, timeout=120)
-    assert p.returncode == 0, p.stderr[-3000:]
-    problems = compare_output(example.next_output.body, p.stdout, f"docs/api.md:{example.next_output.line}")
-    assert not problems, "\n".join(problems)
+    for example in examples:
+        assert example.next_output is not None, f"docs/{page}:{example.line}: the example has no output block after it"
+        p = subprocess.run([sys.executable, "-c", example.body], cwd=tmp_path, capture_output=True, text=True,
+                           env=env, timeout=120)
+        assert p.returncode == 0, p.stderr[-3000:]
+        problems = compare_output(example.next_output.body, p.stdout, f"docs/{page}:{example.next_output.line}")
+        assert not problems, "\n".join(problems)
 
 
 @pytest.mark.parametrize("block", list(_pages(("toml",))), ids=lambda b: f"{b.page}:{b.line}")

@@ -25,11 +25,10 @@ other values is refused).  A cell config file is a one-layer network.
 """
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import Config, _flatten_toml, _params_path
+from ..config import Config, _flatten_toml, _params_path, read_toml
 from ..errors import ConfigError
 from .head import HeadConfig
 
@@ -87,16 +86,7 @@ class NetworkConfig:
     @classmethod
     def load(cls, path) -> "NetworkConfig":
         path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file {str(path)!r} does not exist")
-        try:
-            with open(path, "rb") as f:
-                raw = tomllib.load(f)
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"{path}: not valid TOML: {e}") from None
-        except UnicodeDecodeError as e:
-            raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}); accepted: a TOML file encoded in UTF-8") \
-                from None
+        raw = read_toml(path)
         if not any(s in raw for s in NETWORK_SECTIONS):
             return cls.from_cell(Config.load(path))
         raw.setdefault("name", path.stem)
