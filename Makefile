@@ -13,7 +13,7 @@ STUDY   ?= configs/studies/default.toml
 TARGETS ?= ecp5
 KINDS   ?= 0
 
-.PHONY: venv iverilog gxx lz4 test sim bench verilog synth hls vectors train quant clean
+.PHONY: venv iverilog gxx lz4 test sim bench verilog synth hls vectors train quant mutate clean
 
 venv: $(STAMP)
 
@@ -87,6 +87,11 @@ train: $(STAMP)
 # Runs a quantization sweep (golden model + synthesis cost) into reports/quant/<study>/.
 quant: $(STAMP)
 	$(PY) -m study.run "$(STUDY)"
+
+# Mutation run: every mutant of verify/mutants.toml in a copy of the committed tree under build/mutate/,
+# its tests run until one fails; prints the score and the survivors (a few minutes).
+mutate: $(STAMP) gxx
+	$(PY) -m verify.mutate
 
 clean:
 	rm -rf build .pytest_cache .hypothesis
