@@ -177,12 +177,24 @@ def score(outcomes: list) -> tuple:
     return killed, len(outcomes), 100.0 * killed / len(outcomes) if outcomes else 0.0
 
 
+def by_area(mutants: list, outcomes: list) -> list:
+    """``(top-level folder, killed, total)`` rows, in the list's order of first appearance."""
+    area = {m.id: m.file.split("/")[0] for m in mutants}
+    rows = {}
+    for o in outcomes:
+        k, n = rows.get(area[o.id], (0, 0))
+        rows[area[o.id]] = (k + (o.status == "killed"), n + 1)
+    return [(a, k, n) for a, (k, n) in rows.items()]
+
+
 def report(mutants: list, outcomes: list, wall: float, out: Path = OUT) -> str:
     """Write report.json and report.md under ``out``; return the Markdown."""
     by_id = {m.id: m for m in mutants}
     killed, total, pct = score(outcomes)
     lines = [f"# Mutation score: {killed} of {total} killed ({pct:.1f} %), wall time {wall:.0f} s", "",
-             "| mutant | file | result | by | s |", "|---|---|---|---|---:|"]
+             "| folder | killed | mutants |", "|---|---:|---:|"]
+    lines += [f"| {a}/ | {k} | {n} |" for a, k, n in by_area(mutants, outcomes)]
+    lines += ["", "| mutant | file | result | by | s |", "|---|---|---|---|---:|"]
     for o in outcomes:
         lines.append(f"| {o.id} | {by_id[o.id].file} | {o.status} | {o.by} | {o.seconds:.1f} |")
     surv = [o for o in outcomes if o.status == "survived"]
@@ -255,7 +267,10 @@ def main(argv=None) -> int:
     md = report(mutants, outcomes, time.monotonic() - t0)
     killed, total, pct = score(outcomes)
     print()
-    print(md.split("\n## Survivors")[0].splitlines()[0].lstrip("# "))
+    print(f"{'folder':8} {'killed':>6} {'of':>4}")
+    for a, k, n in by_area(mutants, outcomes):
+        print(f"{a + '/':8} {k:6} {n:4}")
+    print(md.splitlines()[0].lstrip("# "))
     for o in outcomes:
         if o.status == "survived":
             m = next(m for m in mutants if m.id == o.id)
