@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 from . import latency
 
-__all__ = ["Schedule", "CycleModel"]
+__all__ = ["Schedule", "CycleModel", "x_to_h"]
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,14 @@ class Schedule:
         return (self.gates - 1) * self.hidden + unit if self.gate_major else unit * self.gates + self.gates - 1
 
 
+def x_to_h(cfg, unit: int) -> int:
+    """Cycles from the transfer of a sequence's first x(0)'s last element to the transfer of its h(0)'s
+    element ``unit`` on ``o`` (the first step of a sequence never waits; ``o`` ready)."""
+    sch = Schedule.for_config(cfg)
+    s, p = sch.slot_of(sch.unit_done_row(unit))
+    return latency.INPUT + (s + 1) * sch.slot_cycles - 1 + latency.LANE + p + cfg.cell.row_to_h + latency.FIFO
+
+
 @dataclass(frozen=True)
 class CycleModel:
     """Predicted timing of a config's gateware, in clock cycles (see the module docstring)."""
@@ -147,9 +155,7 @@ class CycleModel:
             ready = (s_r + 1) * k - 1 + latency.LANE + p_r + cfg.cell.op_ready
             rh_wait = max(0, ready - (sch.pass_slots[0] * k + cfg.input_size))
         # first output: unit 0's last row; the first step of a sequence never waits
-        s0, p0 = sch.slot_of(sch.unit_done_row(0))
-        first = (cfg.input_size - 1 + latency.INPUT + (s0 + 1) * k - 1 + latency.LANE + p0
-                 + rth + latency.FIFO)
+        first = cfg.input_size - 1 + x_to_h(cfg, 0)
         return cls(rows=sch.rows, slots=sch.slots, slot_cycles=k, last_slot_rows=last, h_wait=h_wait,
                    rh_wait=rh_wait, start_wait=start_wait, cycles_per_step=sch.slots * k + h_wait + rh_wait,
                    first_step_cycles=sch.slots * k, first_output_latency=first,

@@ -19,6 +19,9 @@ word   fields (low bits first)
 ``w``  ``addr`` (region << offset_bits | offset), ``data`` (raw, signed, the
        widest of the weight, bias and auxiliary words; see :mod:`rtl.layout`)
 =====  ==========================================================================
+
+A network (:mod:`rtl.network`) adds :func:`layer_word` (a cell word plus ``end``, so each
+layer and the head know where a sequence ends) and :func:`head_word` (logits and class).
 """
 from __future__ import annotations
 
@@ -105,6 +108,20 @@ def input_word(cfg: Config) -> Word:
 
 def output_word(cfg: Config) -> Word:
     return Word((Field("data", cfg.fmt("hidden").width, True), Field("last", 1), Field("first", 1)))
+
+
+def layer_word(fmt) -> Word:
+    """A network's element stream between layers (and into layer 0): ``data`` in ``fmt``, ``last``,
+    ``first`` and ``end`` (on the last element of a sequence's last vector)."""
+    return Word((Field("data", fmt.width, True), Field("last", 1), Field("first", 1), Field("end", 1)))
+
+
+def head_word(head) -> Word:
+    """The head's output (a :class:`model.network.head.HeadConfig`): one word per logit, ``data`` in
+    ``formats.logits``, ``cls`` the index of the largest logit (on every word of a step), ``last`` on
+    the last logit."""
+    return Word((Field("data", head.formats["logits"].width, True),
+                 Field("cls", max(1, (head.classes - 1).bit_length())), Field("last", 1)))
 
 
 def write_word(cfg: Config) -> Word:

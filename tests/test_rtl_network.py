@@ -1,0 +1,158 @@
+"""The network gateware (rtl.network) in Amaranth's simulator: bit-exact against the network golden
+model under random backpressure, sequences of different lengths back to back, weight reloads through
+the network's write port, cycles per step and first-output latency equal to model.network.cycles."""
+import tomllib
+
+import numpy as np
+import pytest
+import torch
+
+from model.config import ConfigError
+from model.network import NetworkConfig, from_torch
+from model.network import golden
+from model.network.cycles import NetworkCycleModel
+from rtl.layout import Layout
+from rtl.network import Network
+from sim import netsim
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
+TINY = (ROOT / "configs" / "tiny.toml").read_text()
+GRU = (ROOT / "configs" / "gru_small.toml").read_text()
+HEAD = '[head]\nclasses = 3\nformats = { weight = "s2.8", bias = "s3.8", logits = "s4.6" }\n'
+
+
+def _cfg(base, extra):
+    return NetworkConfig.from_toml(tomllib.loads(base + "\n" + extra))
+
+
+def _net(ncfg, seed):
+    """Random float parameters for ``ncfg`` (PyTorch's initialization, a head if the config has one)."""
+    torch.manual_seed(seed)
+    from model.network import HeadParams, NetworkParams
+    from model.params import CellParams
+    layers = [(CellParams.random(c.kind, c.input_size, c.hidden_size, seed=seed + k, scale=0.7, **c.options),)
+              for k, c in enumerate(ncfg.layers)]
+    head = None
+    if ncfg.head is not None:
+        rng = np.random.default_rng(seed)
+        head = HeadParams(rng.uniform(-1, 1, (ncfg.head.classes, ncfg.head.features)),
+                          rng.uniform(-0.5, 0.5, ncfg.head.classes))
+    return NetworkParams(layers, head)
+
+
+def _seqs(ncfg, lengths, seed):
+    f = ncfg.layers[0].fmt("input")
+    rng = np.random.default_rng(seed)
+    return [rng.integers(f.min_int // 2, f.max_int // 2, size=(T, ncfg.input_size)) for T in lengths]
+
+
+def _expected(q, ncfg, seqs, every_step=False):
+    """The o words the golden model predicts: logits (and class) per computed step, or h elements."""
+    out = []
+    for x in seqs:
+        r = golden.run(q, x[None], ncfg, head_every_step=every_step)
+        if ncfg.head is None:
+            out += [int(v) for v in r.outputs[-1].reshape(-1)]
+        else:
+            lg = r.logits.reshape(-1, ncfg.head.classes)
+            cl = np.asarray(r.classes).reshape(-1)
+            out += [(int(v), int(c)) for row, c in zip(lg, cl) for v in row]
+    return out
+
+
+def _got(ncfg, words):
+    if ncfg.head is None:
+        return [w["data"] for w in words]
+    return [(w["data"], w["cls"]) for w in words]
+
+
+CASES = {
+    "lstm2_head": (TINY, "[network]\nlayers = 2\n" + HEAD),
+    "lstm3_lanes": (TINY, "[[layer]]\nhardware = { lanes = 1 }\n[[layer]]\nhardware = { lanes = 4 }\n"
+                          "cell = { hidden_size = 6 }\n[[layer]]\nformats = { hidden = \"s2.9\" }\n" + HEAD),
+    "gru2_no_head": (GRU, "[network]\nlayers = 2\n"),
+    "mixed_lstm_gru": (TINY, "[[layer]]\n[[layer]]\ncell = { kind = \"gru\", hidden_size = 5 }\n" + HEAD),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bit_exact_under_backpressure(case):
+    ncfg = _cfg(*CASES[case])
+    q = golden.quantize(_net(ncfg, 1), ncfg)
+    seqs = _seqs(ncfg, [3, 1, 5, 2], seed=2)
+    want = _expected(q, ncfg, seqs)
+    r = netsim.run(Network(ncfg, q), netsim.input_words(ncfg, seqs), len(want), seed=3, in_idle=0.3,
+                   out_stall=0.4)
+    assert _got(ncfg, r.outputs) == want
+    assert not any(r.status.values()), r.status
+    if ncfg.head is None:  # first / last / end framing of the last layer's stream
+        H = ncfg.layers[-1].hidden_size
+        assert [w["last"] for w in r.outputs] == [int(k % H == H - 1) for k in range(len(want))]
+        ends = np.cumsum([len(x) * H for x in seqs]) - 1
+        assert [k for k, w in enumerate(r.outputs) if w["end"]] == ends.tolist()
+
+
+def test_head_on_every_step():
+    ncfg = _cfg(TINY, "[network]\nlayers = 2\n" + HEAD)
+    q = golden.quantize(_net(ncfg, 4), ncfg)
+    seqs = _seqs(ncfg, [4, 2], seed=5)
+    want = _expected(q, ncfg, seqs, every_step=True)
+    r = netsim.run(Network(ncfg, q, head_every_step=True), netsim.input_words(ncfg, seqs), len(want), seed=6,
+                   out_stall=0.3)
+    assert _got(ncfg, r.outputs) == want
+
+
+def test_weight_reload_through_the_write_port():
+    """Parameters written through w (layer 1's cell and the head) replace the built-in ones: the run
+    then matches the golden model of the new parameters, not of the old."""
+    ncfg = _cfg(TINY, "[network]\nlayers = 2\n" + HEAD)
+    old, new = golden.quantize(_net(ncfg, 7), ncfg), golden.quantize(_net(ncfg, 8), ncfg)
+    dut = Network(ncfg, old)
+    from rtl.layout import memory_images
+    writes = []
+    cfg1 = ncfg.layers[1]
+    lay = Layout.for_config(cfg1)
+    img = memory_images(cfg1, new.layers[1][0])
+    sb = dut.sub_bits
+    for lane, words in enumerate(img["lanes"]):
+        writes += [((1 << sb) | (lane << lay.offset_bits) | a, v) for a, v in enumerate(words)]
+    writes += [((1 << sb) | (cfg1.lanes << lay.offset_bits) | a, v) for a, v in enumerate(img["bias"])]
+    from rtl.head import head_offset_bits
+    hob = head_offset_bits(ncfg.head)
+    writes += [((2 << sb) | a, int(v)) for a, v in enumerate(new.head.weight.reshape(-1))]
+    writes += [((2 << sb) | (1 << hob) | a, int(v)) for a, v in enumerate(new.head.bias)]
+    mixed = golden.QNetwork([old.layers[0], new.layers[1]], new.head)
+    seqs = _seqs(ncfg, [3, 2], seed=9)
+    want = _expected(mixed, ncfg, seqs)
+    assert want != _expected(old, ncfg, seqs)
+    r = netsim.run(dut, netsim.input_words(ncfg, seqs), len(want), writes=writes)
+    assert _got(ncfg, r.outputs) == want and r.status["err_addr"] == 0
+    r = netsim.run(Network(ncfg, old), netsim.input_words(ncfg, seqs), len(want), writes=[(3 << sb, 1)])
+    assert r.status["err_addr"] == 1  # target 3: neither a layer nor the head
+
+
+@pytest.mark.parametrize("case", ["lstm2_head", "lstm3_lanes"])
+def test_cycles_equal_the_model(case):
+    """No stalls: the last layer's steps end every cycles_per_step cycles (the slowest layer's), its first
+    element leaves first_output_latency cycles after the first x; a one-step sequence's first logit
+    leaves after the head's latency on top."""
+    base, extra = CASES[case]
+    plain = _cfg(base, extra.replace(HEAD, ""))
+    cm = NetworkCycleModel.for_config(plain)
+    seqs = _seqs(plain, [8], seed=1)
+    H = plain.layers[-1].hidden_size
+    r = netsim.run(Network(plain), netsim.input_words(plain, seqs), 8 * H)
+    assert np.diff(r.out_cycles[H - 1::H]).tolist() == [cm.cycles_per_step] * 7
+    assert r.out_cycles[0] - r.in_cycles[0] == cm.first_output_latency
+    ncfg = _cfg(base, extra)
+    hm = NetworkCycleModel.for_config(ncfg)
+    r = netsim.run(Network(ncfg), netsim.input_words(ncfg, _seqs(ncfg, [1], seed=1)), ncfg.head.classes)
+    assert r.out_cycles[0] - r.in_cycles[0] == hm.first_output_latency
+    assert hm.first_output_latency - hm.head_latency > cm.first_output_latency  # the head waits for the last h
+
+
+def test_bidirectional_gateware_refused_before_building():
+    ncfg = _cfg(TINY, "[network]\ndirections = 2\n")
+    with pytest.raises(ConfigError, match=r"^layer 0 is bidirectional; the network gateware builds unidirectional "
+                                          r"layers \(accepted: directions = 1\)$"):
+        Network(ncfg)
