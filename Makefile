@@ -12,8 +12,9 @@ STAMP   := $(VENV)/.installed
 STUDY   ?= configs/studies/default.toml
 TARGETS ?= ecp5
 KINDS   ?= 0
+SOAK_STEPS ?= 100000
 
-.PHONY: venv iverilog gxx lz4 test sim bench verilog synth hls vectors train quant mutate clean
+.PHONY: venv iverilog gxx lz4 test sim soak bench verilog synth hls vectors train quant mutate clean
 
 venv: $(STAMP)
 
@@ -92,6 +93,12 @@ quant: $(STAMP)
 # its tests run until one fails; prints the score and the survivors (a few minutes).
 mutate: $(STAMP) gxx
 	$(PY) -m verify.mutate
+
+# The long run: SOAK_STEPS steps on SIM with random resets and parameter reloads, bit-exact throughout
+# (python -m sim.soak); configs/tiny.toml unless CONFIG is given on the command line (about 4 minutes).
+soak: $(STAMP) $(if $(filter icarus,$(SIM)),iverilog)
+	$(PY) -m sim.soak --config "$(if $(filter command line environment,$(origin CONFIG)),$(CONFIG),configs/tiny.toml)" \
+	  --sim $(SIM) --steps $(SOAK_STEPS) --seed $(SEED)
 
 clean:
 	rm -rf build .pytest_cache .hypothesis

@@ -4,6 +4,9 @@
   back to back, weight reload through ``w``, 1,000-step sequence, reset mid-transfer,
   protocol and X/Z checker self-test, cycle model, float bound);
 - default, gru, gru_before, cifg (same sizes): a couple of steps, bit-exact and cycle-exact;
+- stress patterns (tiny on both simulators, both small GRUs on Verilator): trickle drain,
+  ready low for longer than a step, a burst of first, writes in the middle of a sequence,
+  a reset in each phase of a step; and ``make soak``'s code path for 600 steps;
 - an injected bug (one sigmoid table entry changed in the Verilog text) must be
   reported at the right sequence / step / element.
 
@@ -81,6 +84,35 @@ def test_full_size_bit_exact_and_cycles(sim, name):
     assert res.passed, res.failure_summary()
     check_cycles(res, cfg)
     assert res.report["test_cycles"]["compared"] == 2 * 2 * cfg.hidden_size
+
+
+@pytest.mark.parametrize("sim,name", [(sim, "tiny") for sim in runner.SIMULATORS]
+                         + [("verilator", "gru_small"), ("verilator", "gru_before_small")])
+def test_stress_patterns(sim, name):
+    """test_stress: trickle drain, ready low for longer than a step, a burst of first, parameter writes in
+    the middle of a sequence (between steps, a burst a step waits for, refused in flight with err_busy),
+    a reset in each phase of a step; bit-exact throughout."""
+    need(sim)
+    b = runner.build(CONFIGS / f"{name}.toml", sim)
+    res = runner.run(b, runner.SimJob(mode="full", seed=SEED, tests=["test_stress"]), run_name="stress")
+    assert res.passed, res.failure_summary()
+    rep = res.report["test_stress"]
+    assert rep["mismatches"] == 0 and rep["compared"] > 0
+    assert [r["phase"] for r in rep["resets"]] == ["loading", "mac", "post", "draining"]
+    assert rep["writes"]["err_busy"] == 1 and rep["writes"]["refused"] >= 2
+
+
+def test_soak_short():
+    """make soak's code path (sim.soak) for 600 steps on Verilator: at least one reset and one parameter
+    reload, every h element bit-exact."""
+    need("verilator")
+    from sim import soak  # noqa: PLC0415
+    r = soak.soak(CONFIGS / "tiny.toml", "verilator", steps=600, seed=SEED)
+    assert r.passed, r.run.failure_summary()
+    f = r.figures
+    assert f["steps"] == 600 and f["resets"] >= 1 and f["reloads"] >= 1
+    assert r.mismatches == 0 and r.compared >= (600 - f["resets"] * 200) * 4
+    assert len(r.lines()) == 3
 
 
 # ---- injected bug ------------------------------------------------------------------------------

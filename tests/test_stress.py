@@ -22,6 +22,7 @@ from model.cycles import CycleModel
 from model.params import CellParams, quantize
 from rtl.layout import Layout, write_stream
 from sim import amsim
+from sim.cellbench.stimulus import long_ready_low, reset_phases
 
 CONFIGS = Path(__file__).parent.parent / "configs"
 
@@ -70,10 +71,11 @@ def test_ready_low_longer_than_a_step(name):
     cfg = load(name)
     cm = CycleModel.for_config(cfg)
     H = cfg.hidden_size
-    long = 3 * cm.cycles_per_step + cm.first_output_latency
+    drain = long_ready_low(cfg)
+    assert drain.gap > 3 * cm.cycles_per_step
     q = params(cfg, 4)
     seqs = sequences(cfg, (5, 3), seed=1)
-    res = amsim.run(cfg, q, seqs, out_gap=lambda k: long if k % (2 * H) == 0 else 0)
+    res = amsim.run(cfg, q, seqs, out_gap=drain.gap_before)
     check_sequences(cfg, q, seqs, res)
     assert not res.status["err_overrun"] and not res.status["err_framing"]
     assert res.out_cycles[2 * H] - res.out_cycles[2 * H - 1] > cm.cycles_per_step  # the stall happened
@@ -160,24 +162,6 @@ def test_write_while_a_step_is_in_flight_is_refused(name):
 
 # ---- resets in every phase ------------------------------------------------------------------------
 
-def phases(cfg):
-    """Reset offsets (cycles after the first x element of a one-step sequence is accepted), the most
-    h elements of it that may arrive before the reset, and the low-``ready`` gap before its second
-    h element, per phase.  For ``loading`` the input pauses for 20 cycles after that element.  The
-    step issues its rows in ``slots * slot_cycles`` cycles after its x(0) is complete; its last h is
-    written at the latest ``first_output_latency + first_step_cycles`` cycles after the first x element."""
-    cm, lay = CycleModel.for_config(cfg), Layout.for_config(cfg)
-    I, H = cfg.input_size, cfg.hidden_size
-    issue_end = I + lay.slots * lay.slot_cycles
-    drained = cm.first_output_latency + cm.first_step_cycles + 10
-    return {
-        "loading": (5, 0, None),                                     # x(0) partly in the input buffer
-        "mac": (I + 2, 0, None),                                     # the first rows issuing
-        "post": (issue_end + 2, H - 1, None),                        # every row issued, h not complete
-        "draining": (drained, 1, drained + 20),                      # all of h queued, one element taken
-    }
-
-
 @pytest.mark.parametrize("phase", ["loading", "mac", "post", "draining"])
 @pytest.mark.parametrize("name", ["tiny", "gru_before_small", "cifg_small"])
 def test_reset_in_every_phase(name, phase):
@@ -187,7 +171,7 @@ def test_reset_in_every_phase(name, phase):
     what sequence 1 gave before it is the beginning of its golden output."""
     cfg = load(name)
     H = cfg.hidden_size
-    offset, most, gap = phases(cfg)[phase]
+    offset, most, gap = reset_phases(cfg)[phase]
     q = params(cfg, 3)
     lay = Layout.for_config(cfg)
     bad = [((cfg.lanes << lay.offset_bits) | cfg.rows, 1)]

@@ -8,7 +8,7 @@ from cocotb.triggers import ClockCycles, Event, ReadOnly, RisingEdge, SimTimeout
 
 from .harness import PERIOD_NS
 from .report import BenchFailure
-from .stimulus import NO_STALLS, Pattern
+from .stimulus import NO_STALLS, Drain, Pattern
 
 
 class InputDriver:
@@ -69,6 +69,24 @@ async def drive_ready(bench, pattern: Pattern, rng, stats: dict | None = None):
             await ClockCycles(d.clk, gap)
 
 
+async def drive_drain(bench, drain: Drain):
+    """``o__ready`` by an exact :class:`.stimulus.Drain`: low for the gap before each element, then high
+    until that element is taken (forever; cancel it)."""
+    d = bench.dut
+    k = 0
+    while True:
+        gap = drain.gap_before(k)
+        if gap:
+            d.o__ready.value = 0
+            await ClockCycles(d.clk, gap)
+        d.o__ready.value = 1
+        await ReadOnly()
+        if d.o__valid.value != 1:
+            await RisingEdge(d.o__valid)
+        await RisingEdge(d.clk)  # valid and ready high: the transfer
+        k += 1
+
+
 async def write_weights(bench, pairs, pattern: Pattern, rng):
     """Send (addr, raw) pairs through the ``w`` stream (random gaps; ``w`` is always ready, so a write
     takes effect in the cycle it is valid)."""
@@ -86,7 +104,8 @@ async def write_weights(bench, pairs, pattern: Pattern, rng):
 
 async def stream_through(b, label: str, seqs, pin: Pattern, pout: Pattern, rng_in, rng_out, done, where,
                          first_flags=None) -> InputDriver:
-    """Drive ``seqs`` on ``i`` (``pin`` gaps) with ``pout`` gaps on ``o.ready`` until the awaitable
+    """Drive ``seqs`` on ``i`` (``pin`` gaps) with ``pout`` gaps (or an exact :class:`.stimulus.Drain`) on
+    ``o.ready`` until the awaitable
     ``done`` completes (a hang limit fails it, with ``where()`` saying how far it got), then a few
     cycles with ready high, where an extra output would show."""
     d = b.dut
@@ -95,6 +114,8 @@ async def stream_through(b, label: str, seqs, pin: Pattern, pout: Pattern, rng_i
     t_rdy = None
     if pout is NO_STALLS:
         d.o__ready.value = 1
+    elif isinstance(pout, Drain):
+        t_rdy = b.spawn(drive_drain(b, pout))
     else:
         t_rdy = b.spawn(drive_ready(b, pout, rng_out, drv.ready_stats))
     budget = b.budget_ns(sum(len(x) for x in seqs), pin, pout)

@@ -5,13 +5,14 @@ Both wake only on the signals they watch, never on every clock.
 """
 from __future__ import annotations
 
-from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge, ValueChange
+from cocotb.triggers import FallingEdge, First, ReadOnly, RisingEdge, ValueChange
 
 
 class StreamChecker:
     """valid/ready rules on stream ``name``: once ``valid`` is high without ``ready``, the next cycle
     must still have ``valid`` high and the same payload.  A reset in between excuses the stream.
-    Wakes when valid or ready change, or once per cycle while a transfer is stalled."""
+    Wakes only when valid or ready change, or while a transfer is stalled, when its payload changes
+    (never on every clock: an input stalled for a whole step costs nothing)."""
 
     def __init__(self, bench, name: str):
         self.b, self.name = bench, name
@@ -34,8 +35,9 @@ class StreamChecker:
                                      f"before the handshake")
             held = None
             if v == 1 and r == 0 and not in_reset:
-                held = self.payload.value      # stalled: check the next cycle
-                await RisingEdge(d.clk)
+                held = self.payload.value      # stalled: check when anything that matters changes
+                await First(FallingEdge(self.valid), ValueChange(self.payload), RisingEdge(self.ready),
+                            RisingEdge(d.rst))
             elif v == 1:
                 await FallingEdge(self.ready)  # transfers flow; a stall needs ready to fall
             else:

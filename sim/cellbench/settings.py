@@ -13,6 +13,7 @@ RNNKIT_SIM          simulator name; X/Z checks run on 4-state simulators (not ve
 RNNKIT_INPUTS       optional .npz of raw ``formats.input`` sequences (arrays ``(steps, input)``, in order)
                     that test_cycles and test_stalls stream instead of random ones
 RNNKIT_FLOAT_BOUND  optional "max_abs,rms": overrides the float bound (:mod:`.float_bound`)
+RNNKIT_SOAK_STEPS   steps of test_soak (default :data:`SOAK_STEPS`)
 ==================  ========================================================================
 """
 from __future__ import annotations
@@ -29,6 +30,8 @@ from model.params import CellParams, quantize
 #: Default sizes per mode: (seqs, steps) for test_cycles and test_stalls.
 DEFAULT_SIZES = {"full": (6, 10), "quick": (2, 2), "cycles": (3, 4), "main": (4, 8)}
 LONG_STEPS = 1000
+#: Steps of test_soak unless RNNKIT_SOAK_STEPS says otherwise.
+SOAK_STEPS = 100_000
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class Settings:
     xcheck: bool
     inputs: str | None
     float_bound: str | None
+    soak_steps: int = SOAK_STEPS
 
     @classmethod
     def from_env(cls, e=os.environ) -> "Settings":
@@ -58,7 +62,8 @@ class Settings:
                    int(e.get("RNNKIT_SEQS", "0")) or dseqs, int(e.get("RNNKIT_STEPS", "0")) or dsteps,
                    max(LONG_STEPS, int(e.get("RNNKIT_LONG_STEPS", "0"))), mode, e.get("RNNKIT_REPORT"),
                    e.get("RNNKIT_PROGRESS"), sim, sim != "verilator" or e.get("RNNKIT_XCHECK") == "1",
-                   e.get("RNNKIT_INPUTS") or None, e.get("RNNKIT_FLOAT_BOUND") or None)
+                   e.get("RNNKIT_INPUTS") or None, e.get("RNNKIT_FLOAT_BOUND") or None,
+                   int(e.get("RNNKIT_SOAK_STEPS", "0")) or SOAK_STEPS)
 
 
 def rng_for(seed: int, test: str, stream: int) -> np.random.Generator:

@@ -19,7 +19,10 @@ from .driver import InputDriver, drive_ready, write_weights
 from .harness import Bench
 from .report import BenchFailure, finish, save_stimulus
 from .settings import rng_for
-from .stimulus import MILD, NO_STALLS, STALLS_IN, STALLS_OUT, WRITE_GAPS, file_sequences, make_sequences
+from .soak import soak
+from .stimulus import (MILD, NO_STALLS, STALLS_IN, STALLS_OUT, TRICKLE, WRITE_GAPS, file_sequences, long_ready_low,
+                       make_sequences, reset_phases)
+from .stress import reset_in_phase, writes_during_a_sequence
 from .tester import start
 
 
@@ -192,6 +195,47 @@ async def abort_with_output_stalled(b: Bench, t, xa, rng, rnd: int) -> str:
     await RisingEdge(d.clk)
     t_drv.cancel()
     return f"output stalled with valid high after {t.received()} h elements, {drv.count} x elements in"
+
+
+@cocotb.test()
+async def test_stress(dut):
+    """Patterns random stalls rarely make: the trickle drain (ready low 3,000 cycles, then one element
+    per 400); ready low for longer than three steps; 21 sequences, 20 of one step (a burst of
+    ``first``); parameter writes in the middle of a sequence (:mod:`.stress`); a reset in each phase
+    of a step (loading x, MAC, post-processing, draining), each followed by a fresh sequence."""
+    b, t = await start(dut, "test_stress")
+    cfg = b.cfg
+    rng = rng_for(b.s.seed, b.test, 0)
+    extra = {}
+
+    def r(k):
+        return rng_for(b.s.seed, b.test, k)
+
+    async def body():
+        await t.stream("stress/trickle drain", make_sequences(cfg, rng, [6, 6]), NO_STALLS, TRICKLE, r(1), None)
+        await t.stream("stress/ready low > 3 steps", make_sequences(cfg, rng, [5, 3]), MILD, long_ready_low(cfg),
+                       r(2), None)
+        await t.stream("stress/burst of first", make_sequences(cfg, rng, [1] * 16 + [3] + [1] * 4), STALLS_IN,
+                       STALLS_OUT, r(3), r(4))
+        await writes_during_a_sequence(b, t, rng, extra)
+        for phase in reset_phases(cfg):
+            await reset_in_phase(b, t, phase, rng, extra)
+
+    await guarded(b, t, body, extra)
+
+
+@cocotb.test()
+async def test_soak(dut):
+    """RNNKIT_SOAK_STEPS steps (default 100,000) in long sequences with random resets and parameter
+    reloads (:mod:`.soak`), every h bit-exact; the report gives the counts, cycles and steps per second."""
+    b, t = await start(dut, "test_soak")
+    extra = {}
+
+    async def body():
+        extra["soak"] = await soak(b, t, b.s.soak_steps)
+        b.log.info("soak: %s", extra["soak"])
+
+    await guarded(b, t, body, extra)
 
 
 @cocotb.test()
