@@ -8,7 +8,7 @@ parameters exactly where the rules say they apply.
 """
 from __future__ import annotations
 
-from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
+from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge, SimTimeoutError, with_timeout
 
 from model.params import CellParams, quantize
 from rtl.layout import Layout, write_stream
@@ -17,6 +17,17 @@ from .driver import InputDriver, drive_drain, write_weights
 from .report import BenchFailure
 from .settings import rng_for
 from .stimulus import MILD, NO_STALLS, Drain, make_sequences, reset_phases
+
+
+async def accepted(b, t, n: int, what: str):
+    """Until the input monitor has seen ``n`` x elements in all, within the hang limit of one step."""
+    async def wait():
+        while len(t.in_mon.cycles) < n:
+            await RisingEdge(b.dut.clk)
+    try:
+        await with_timeout(wait(), b.budget_ns(1), "ns")
+    except SimTimeoutError:
+        raise BenchFailure(f"[{what}] timed out: {len(t.in_mon.cycles)} of {n} x elements accepted") from None
 
 
 def other_params(b, k: int):
@@ -75,8 +86,7 @@ async def writes_during_a_sequence(b, t, rng, extra: dict):
     n_in = len(t.in_mon.cycles)
     task = b.spawn(t.stream("stress/writes: refused while a step is in flight (A)", make_sequences(cfg, rng, [3]),
                             NO_STALLS, NO_STALLS, r(7), None))
-    while len(t.in_mon.cycles) < n_in + b.I:  # x(0) complete: step 0 starts
-        await RisingEdge(d.clk)
+    await accepted(b, t, n_in + b.I, "stress/writes: x(0) before the refused writes")  # step 0 starts
     await ClockCycles(d.clk, 3)
     await write_weights(b, words, NO_STALLS, r(8))
     await task
@@ -101,28 +111,28 @@ async def reset_in_phase(b, t, phase: str, rng, extra: dict):
     n_in = len(t.in_mon.cycles)
     drv = InputDriver(b, make_sequences(b.cfg, rng, [1]), NO_STALLS, rng, stop_at=1 if phase == "loading" else None)
     tasks = [b.spawn(drv.run())]
+    await accepted(b, t, n_in + 1, f"stress/reset in {phase}: the first x element")
     if phase == "loading":
-        await drv.stopped.wait()
-        d.i__valid.value = 0  # element 1 not offered after all: x(0) stays partly loaded
+        await drv.stopped.wait()  # element 1 is up: the driver stops there
+        d.i__valid.value = 0      # and it is not offered after all: x(0) stays partly loaded
     if gap:
         tasks.append(b.spawn(drive_drain(b, Drain(first=0, gap=gap))))
     else:
         d.o__ready.value = 1
-    while len(t.in_mon.cycles) == n_in:
-        await RisingEdge(d.clk)
     start = t.in_mon.cycles[n_in]
     await ClockCycles(d.clk, max(1, start + offset - b.cycle()))
     for task in tasks:
         task.cancel()
-    got = t.received()
+    got, x_in = t.received(), len(t.in_mon.cycles) - n_in
     await b.reset(3)
     await ReadOnly()
     st = b.status()
     if d.o__valid.value != 0 or any(st.values()):
         raise BenchFailure(f"after a reset in {phase}: o__valid = {d.o__valid.value}, status {st} (expected all 0)")
-    if got > most:
-        raise BenchFailure(f"{got} h elements left before the reset: it did not hit the {phase} phase")
-    extra.setdefault("resets", []).append({"phase": phase, "offset": offset, "h_before": got})
+    if got > most or (x_in < b.I) != (phase == "loading"):
+        raise BenchFailure(f"{got} h elements left and {x_in} of {b.I} x elements came before the reset: "
+                           f"it did not hit the {phase} phase")
+    extra.setdefault("resets", []).append({"phase": phase, "offset": offset, "h_before": got, "x_before": x_in})
     await RisingEdge(d.clk)
     await t.stream(f"stress/after a reset in {phase}", make_sequences(b.cfg, rng, [3]), MILD, MILD,
                    rng_for(b.s.seed, b.test, 200 + len(extra["resets"])), rng, first_flags=[0])
