@@ -4,7 +4,7 @@ Segments of 20 to 200 steps go through with random stalls on both streams; most 
 before them (no ``first``), so sequences run for thousands of steps.  Between segments, with
 set chances, a new sequence starts, new parameters are written through ``w`` (no step in
 flight: they hold from the next step, the state carries over), or a segment is cut by a
-reset at a random cycle.  The first four actions are fixed (segment, reload, segment, reset),
+reset at a random cycle.  The first four actions are fixed (segment, reload, segment, cut),
 with short segments, so even a short soak takes both paths.  Every h element is checked bit-exact by the scoreboard.
 """
 from __future__ import annotations
@@ -36,14 +36,14 @@ async def soak(b, t, steps: int) -> dict:
     counts = {"segments": 0, "resets": 0, "reloads": 0, "new_sequences": 0}
     longest = 0
     t0, c0 = time.perf_counter(), b.cycle()
-    script = ["segment", "reload", "segment", "reset"]
+    script = ["segment", "reload", "segment", "cut"]
     k = 0
     while t.model.steps < steps:
         k += 1
         u = rng.random()
         scripted = bool(script)
         action = script.pop(0) if scripted else (
-            "reset" if u < P_RESET else "reload" if u < P_RESET + P_RELOAD else
+            "cut" if u < P_RESET else "reload" if u < P_RESET + P_RELOAD else
             "new" if u < P_RESET + P_RELOAD + P_NEW else "segment")
         n = int(min(rng.integers(*SEGMENT_STEPS, endpoint=True), steps - t.model.steps,
                     max(2, (steps - t.model.steps) // 8) if scripted else steps))
@@ -54,7 +54,7 @@ async def soak(b, t, steps: int) -> dict:
             counts["reloads"] += 1
             continue
         seqs = make_sequences(cfg, rng, [n])
-        if action == "reset":
+        if action == "cut":  # by a reset
             t.phase(f"soak/{k} (reset)", n * b.H)
             drv = InputDriver(b, seqs, MILD, rng_for(s.seed, b.test, 2 * k), first_flags=[0])
             tasks = [b.spawn(drv.run()), b.spawn(drive_ready(b, READY, rng_for(s.seed, b.test, 2 * k + 1)))]
