@@ -70,7 +70,7 @@ def main(argv=None) -> int:
         print(f"[soak] {e}", file=sys.stderr)
         return 2
     print(f"[soak] {args.config} on {args.sim}: {args.steps:,} steps, seed {args.seed} "
-          f"(tiny on Verilator runs about 400 steps/s) ...", flush=True)
+          f"(tiny on Verilator: about 350 steps/s) ...", flush=True)
     t0 = time.perf_counter()
     r = soak(args.config, args.sim, args.steps, args.seed)
     for line in r.lines():
