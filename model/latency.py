@@ -16,3 +16,8 @@ ROW_TO_ACT = 3
 FIFO = 2
 #: Input: the vector is usable the cycle after its last element's handshake.
 INPUT = 1
+#: A bidirectional layer (``rtl.network.BiLayer``) beyond its cells' own timing: from its last input
+#: element to its cells' first x element (the buffer readers start, then the buffer read), and from the
+#: cells' last h element to the first output element (the completion check and phase change, then the
+#: output memory read).
+BIDIR = 5

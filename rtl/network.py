@@ -13,11 +13,11 @@ small FIFO of per-step flags, so the head knows a sequence's last step.
 """
 from __future__ import annotations
 
-from amaranth import Cat, Module, Signal, signed
-from amaranth.lib import data, fifo, stream, wiring
+from amaranth import Cat, Module, Mux, Signal, signed
+from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from model.config import Config, ConfigError
+from model.config import Config
 from model.network.config import NetworkConfig
 from model.network.golden import QNetwork
 
@@ -79,16 +79,8 @@ class Layer(wiring.Component):
         return m
 
 
-def check_buildable(ncfg: NetworkConfig) -> None:
-    """Raise ``ConfigError`` for a network this gateware cannot build (before anything is built)."""
-    for i, d in enumerate(ncfg.directions):
-        if d != 1:
-            raise ConfigError(f"layer {i} is bidirectional; the network gateware builds unidirectional layers "
-                              f"(accepted: directions = 1)")
-
-
 class Network(wiring.Component):
-    """A stack of :class:`Layer` and an optional :class:`~rtl.head.Head`.
+    """A stack of :class:`Layer` and :class:`BiLayer` and an optional :class:`~rtl.head.Head`.
 
     Parameters
     ----------
@@ -106,8 +98,9 @@ class Network(wiring.Component):
         With a head, :func:`rtl.streams.head_word` (logits and class); without one, the last layer's
         :func:`rtl.streams.layer_word`.
     w : In(stream of :meth:`write_word`, always ready)
-        ``addr = target << sub_bits | address``: target ``k < slots`` is layer ``k``'s cell (its own
-        address map, :mod:`rtl.layout`), target ``slots`` the head (:data:`rtl.head.HEAD_REGIONS`).
+        ``addr = target << sub_bits | address``: target ``k < layers`` is layer ``k`` (its cell's address
+        map, :mod:`rtl.layout`; a bidirectional layer adds the direction above it), target ``layers``
+        the head (:data:`rtl.head.HEAD_REGIONS`).
     status : Out
         Every layer's bits as ``l<k>_<bit>``, then ``head_sat`` and ``err_addr`` (a write to no target).
 
@@ -117,18 +110,20 @@ class Network(wiring.Component):
     """
 
     def __init__(self, config: NetworkConfig, qnet: QNetwork | None = None, head_every_step: bool = False):
-        check_buildable(config)
         self._ncfg, self._q, self._every = config, qnet, head_every_step
-        self.layers = [Layer(c, None if qnet is None else qnet.layers[k][0]) for k, c in enumerate(config.layers)]
+        self.layers = []
+        for k, c in enumerate(config.layers):
+            q = (None,) * config.directions[k] if qnet is None else qnet.layers[k]
+            self.layers.append(Layer(c, q[0]) if config.directions[k] == 1 else BiLayer(c, config.max_steps, *q))
         self.head = None if config.head is None else Head(config.head, None if qnet is None else qnet.head,
                                                           head_every_step)
-        self.sub_bits = max([Layout.for_config(c).addr_bits for c in config.layers]
+        self.sub_bits = max([len(layer.w.payload.addr) for layer in self.layers]
                             + ([head_offset_bits(config.head) + 1] if config.head else []))
         targets = len(config.layers) + (1 if config.head else 0)
         self.target_bits = max(1, (targets - 1).bit_length())
         last = config.layers[-1]
         out = streams.head_word(config.head) if config.head else streams.layer_word(last.fmt("hidden"))
-        bits = [f"l{k}_{n}" for k, c in enumerate(config.layers) for n in status_bits(c)]
+        bits = [f"l{k}_{n}" for k, layer in enumerate(self.layers) for n in layer.status.shape().members]
         bits += (["head_sat"] if config.head else []) + ["err_addr"]
         super().__init__({
             "i": In(stream.Signature(streams.layer_word(config.layers[0].fmt("input")).layout())),
@@ -138,7 +133,7 @@ class Network(wiring.Component):
         })
 
     def write_word(self) -> streams.Word:
-        widths = [streams.write_word(c).field("data").width for c in self._ncfg.layers]
+        widths = [len(layer.w.payload.data) for layer in self.layers]
         if self._ncfg.head:
             widths += [self._ncfg.head.formats[r].width for r in HEAD_REGIONS]
         return streams.Word((streams.Field("addr", self.target_bits + self.sub_bits),
@@ -159,7 +154,7 @@ class Network(wiring.Component):
             hit.append(sel)
             m.d.comb += [layer.w.valid.eq(sel), layer.w.payload.addr.eq(sub[:ab]),
                          layer.w.payload.data.eq(self.w.payload.data)]
-            for n in status_bits(layer.cell.config):
+            for n in layer.status.shape().members:
                 m.d.comb += getattr(self.status, f"l{k}_{n}").eq(getattr(layer.status, n))
         if self.head is not None:
             m.submodules.head = head = self.head
@@ -176,4 +171,160 @@ class Network(wiring.Component):
         with m.If(self.w.valid & ~Cat(*hit).any()):
             m.d.sync += err_addr.eq(1)
         m.d.comb += self.status.err_addr.eq(err_addr)
+        return m
+
+
+class _Reader:
+    """Reads words out of a memory read port into a stream, one per cycle while the stream is ready:
+    ``issue`` (an address is presented) one cycle before the word is valid on the port."""
+
+    def __init__(self, m, port, stream_, count, name):
+        self.valid = Signal(name=f"{name}_valid")
+        self.take = self.valid & stream_.ready
+        self.issue = Signal(name=f"{name}_issue")
+        self.left = Signal(range(count + 1), name=f"{name}_left")
+        m.d.comb += [self.issue.eq((self.left != 0) & (~self.valid | stream_.ready)), port.en.eq(self.issue),
+                     stream_.valid.eq(self.valid)]
+        with m.If(self.issue):
+            m.d.sync += [self.valid.eq(1), self.left.eq(self.left - 1)]
+        with m.Elif(self.take):
+            m.d.sync += self.valid.eq(0)
+
+
+class BiLayer(wiring.Component):
+    """A bidirectional layer: a sequence buffer, a forward and a reverse cell on their own lanes, and
+    the output in step order with the two directions concatenated (PyTorch's ``[forward, reverse]``).
+
+    One sequence at a time, in three phases: **in** (the x elements into the buffer, one per cycle);
+    **run** (both cells read the buffer, the forward one from step 0, the reverse one from step ``T - 1``,
+    each at one element per cycle, and write their h(t) into output memories by step); **out** (for each
+    step, forward h then reverse h, ``2 * hidden`` elements).  The next sequence is taken once the
+    previous one has left.  Costs: two cells (twice the lanes and memories of one direction) and
+    ``max_steps * (input + 2 * hidden)`` words of buffer.
+
+    Ports
+    -----
+    i : In(stream of :func:`rtl.streams.layer_word` in ``formats.input``)
+    o : Out(stream of :func:`rtl.streams.layer_word` in ``formats.hidden``)
+        ``2 * hidden`` elements per step, ``last`` on the last, ``first`` and ``end`` as on ``i``.
+    w : In(stream, always ready)
+        ``addr = direction << cell_addr_bits | cell address`` (forward 0, reverse 1).
+    status : Out
+        Both cells' bits as ``f_<bit>`` and ``r_<bit>``, then ``err_long``: a sequence had more than
+        ``max_steps`` steps (the steps beyond are not stored; the outputs of that sequence are wrong).
+
+    Latency
+    -------
+    :meth:`model.network.cycles.NetworkCycleModel.bidirectional_cycles`.
+    """
+
+    def __init__(self, config: Config, max_steps: int, q_forward=None, q_reverse=None):
+        self._cfg, self._max = config, max_steps
+        self.fwd, self.rev = RecurrentCell(config, q_forward), RecurrentCell(config, q_reverse)
+        self.cell_addr_bits = Layout.for_config(config).addr_bits
+        ww = streams.write_word(config)
+        self._bits = [f"{d}_{n}" for d in "fr" for n in status_bits(config)] + ["err_long"]
+        super().__init__({
+            "i": In(stream.Signature(streams.layer_word(config.fmt("input")).layout())),
+            "o": Out(stream.Signature(streams.layer_word(config.fmt("hidden")).layout())),
+            "w": In(stream.Signature(streams.Word((streams.Field("addr", self.cell_addr_bits + 1),
+                                                   ww.field("data"))).layout(), always_ready=True)),
+            "status": Out(data.StructLayout({n: 1 for n in self._bits})),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, T_max = self._cfg, self._max
+        I, H = cfg.input_size, cfg.hidden_size
+        m.submodules.fwd, m.submodules.rev = fwd, rev = self.fwd, self.rev
+        m.submodules.xmem = xmem = memory.Memory(shape=signed(cfg.fmt("input").width), depth=T_max * I, init=[])
+        m.submodules.fmem = fmem = memory.Memory(shape=signed(cfg.fmt("hidden").width), depth=T_max * H, init=[])
+        m.submodules.rmem = rmem = memory.Memory(shape=signed(cfg.fmt("hidden").width), depth=T_max * H, init=[])
+        xw, xf, xr = xmem.write_port(), xmem.read_port(), xmem.read_port()
+        fw, fr = fmem.write_port(), fmem.read_port()
+        rw, rr = rmem.write_port(), rmem.read_port()
+        steps = Signal(range(T_max + 1))           # steps of the sequence in the buffer
+        t_in, e_in = Signal(range(T_max + 1)), Signal(range(max(I, 2)))
+        err_long = Signal()
+        phase = Signal(2)                          # 0 in, 1 run, 2 out
+        ab = self.cell_addr_bits
+        for k, cell in enumerate((fwd, rev)):
+            m.d.comb += [cell.w.valid.eq(self.w.valid & (self.w.payload.addr[ab] == k)),
+                         cell.w.payload.addr.eq(self.w.payload.addr[:ab]), cell.w.payload.data.eq(self.w.payload.data)]
+            for n in status_bits(cfg):
+                m.d.comb += getattr(self.status, f"{'fr'[k]}_{n}").eq(getattr(cell.status, n))
+        m.d.comb += self.status.err_long.eq(err_long)
+
+        # ---- in: the x elements into the buffer --------------------------------------------------
+        m.d.comb += [self.i.ready.eq(phase == 0), xw.addr.eq(t_in * I + e_in), xw.data.eq(self.i.payload.data),
+                     xw.en.eq(self.i.valid & (phase == 0) & (t_in < T_max))]
+        run_f = Signal(range(T_max * I + 1))
+        run_r = Signal(range(T_max * I + 1))
+        with m.If(self.i.valid & self.i.ready):
+            with m.If(self.i.payload.last):
+                m.d.sync += [e_in.eq(0), t_in.eq(Mux(t_in < T_max, t_in + 1, t_in))]
+                with m.If(t_in >= T_max):
+                    m.d.sync += err_long.eq(1)
+                with m.If(self.i.payload.end):
+                    n = Mux(t_in < T_max, t_in + 1, T_max)
+                    m.d.sync += [steps.eq(n), phase.eq(1), t_in.eq(0)]
+            with m.Else():
+                m.d.sync += e_in.eq(e_in + 1)
+
+        # ---- run: both cells read the buffer, each at one element per cycle -----------------------
+        done_f, done_r = Signal(range(T_max * H + 1)), Signal(range(T_max * H + 1))
+        for cell, port, name, reverse in ((fwd, xf, "f", False), (rev, xr, "r", True)):
+            rd = _Reader(m, port, cell.i, T_max * I, name)
+            t, e = Signal(range(T_max + 1), name=f"{name}_t"), Signal(range(max(I, 2)), name=f"{name}_e")
+            first, last = Signal(name=f"{name}_first"), Signal(name=f"{name}_last")
+            m.d.comb += [port.addr.eq(t * I + e), cell.i.payload.data.eq(port.data),
+                         cell.i.payload.first.eq(first), cell.i.payload.last.eq(last)]
+            with m.If(self.i.valid & self.i.ready & self.i.payload.last & self.i.payload.end):
+                n = Mux(t_in < T_max, t_in + 1, T_max)
+                m.d.sync += [rd.left.eq(n * I), t.eq(n - 1 if reverse else 0), e.eq(0)]
+            with m.If(rd.issue):
+                m.d.sync += [first.eq((e == 0) & (t == Mux(reverse, steps - 1, 0))), last.eq(e == I - 1)]
+                with m.If(e == I - 1):
+                    m.d.sync += [e.eq(0), t.eq(t - 1 if reverse else t + 1)]
+                with m.Else():
+                    m.d.sync += e.eq(e + 1)
+        # outputs by step: the reverse cell's n-th h(t) belongs to step steps - 1 - n
+        for cell, port, cnt, reverse in ((fwd, fw, done_f, False), (rev, rw, done_r, True)):
+            t, u = Signal(range(T_max + 1)), Signal(range(max(H, 2)))
+            m.d.comb += [cell.o.ready.eq(1), port.data.eq(cell.o.payload.data), port.en.eq(cell.o.valid),
+                         port.addr.eq(Mux(reverse, steps - 1 - t, t) * H + u)]
+            with m.If(cell.o.valid):
+                m.d.sync += cnt.eq(cnt + 1)
+                with m.If(u == H - 1):
+                    m.d.sync += [u.eq(0), t.eq(t + 1)]
+                with m.Else():
+                    m.d.sync += u.eq(u + 1)
+            with m.If(phase == 2):
+                m.d.sync += [t.eq(0), u.eq(0)]
+        with m.If((phase == 1) & (done_f == steps * H) & (done_r == steps * H)):
+            m.d.sync += phase.eq(2)
+
+        # ---- out: forward h(t) then reverse h(t), step by step -------------------------------------
+        o_left = Signal(range(2 * T_max * H + 1))
+        ot, ou = Signal(range(T_max + 1)), Signal(range(max(2 * H, 2)))
+        ovalid = Signal()
+        ofirst, olast, oend, orev = Signal(), Signal(), Signal(), Signal()
+        oissue = (o_left != 0) & (~ovalid | self.o.ready)
+        m.d.comb += [fr.addr.eq(ot * H + ou), rr.addr.eq(ot * H + ou - H), fr.en.eq(oissue), rr.en.eq(oissue),
+                     self.o.valid.eq(ovalid), self.o.payload.data.eq(Mux(orev, rr.data, fr.data)),
+                     self.o.payload.first.eq(ofirst), self.o.payload.last.eq(olast), self.o.payload.end.eq(oend)]
+        with m.If((phase == 1) & (done_f == steps * H) & (done_r == steps * H)):
+            m.d.sync += [o_left.eq(steps * 2 * H), ot.eq(0), ou.eq(0)]
+        with m.If(oissue):
+            m.d.sync += [ovalid.eq(1), o_left.eq(o_left - 1), ofirst.eq((ot == 0) & (ou == 0)),
+                         olast.eq(ou == 2 * H - 1), oend.eq((ot == steps - 1) & (ou == 2 * H - 1)),
+                         orev.eq(ou >= H)]
+            with m.If(ou == 2 * H - 1):
+                m.d.sync += [ou.eq(0), ot.eq(ot + 1)]
+            with m.Else():
+                m.d.sync += ou.eq(ou + 1)
+        with m.Elif(self.o.valid & self.o.ready):
+            m.d.sync += ovalid.eq(0)
+        with m.If((phase == 2) & (o_left == 0) & (~ovalid | self.o.ready)):
+            m.d.sync += [phase.eq(0), done_f.eq(0), done_r.eq(0)]
         return m

@@ -60,8 +60,9 @@ def run(dut, words: list, n_out: int, *, seed: int = 0, in_idle: float = 0.0, ou
                     await ctx.tick()
             ctx.set(dut.i.payload, wd)
             ctx.set(dut.i.valid, 1)
-            cyc, ok = await ctx.tick().sample(top.cycle, dut.i.ready).until(dut.i.ready | (top.cycle >= max_cycles))
-            if not ok:
+            cyc, ok, done = await ctx.tick().sample(top.cycle, dut.i.ready, top.done).until(
+                dut.i.ready | top.done | (top.cycle >= max_cycles))
+            if done or not ok:
                 return
             res.in_cycles.append(cyc)
         ctx.set(dut.i.valid, 0)

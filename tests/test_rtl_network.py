@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-from model.config import ConfigError
 from model.network import NetworkConfig, from_torch
 from model.network import golden
 from model.network.cycles import NetworkCycleModel
@@ -30,7 +29,8 @@ def _net(ncfg, seed):
     torch.manual_seed(seed)
     from model.network import HeadParams, NetworkParams
     from model.params import CellParams
-    layers = [(CellParams.random(c.kind, c.input_size, c.hidden_size, seed=seed + k, scale=0.7, **c.options),)
+    layers = [tuple(CellParams.random(c.kind, c.input_size, c.hidden_size, seed=seed + 10 * k + d, scale=0.7,
+                                      **c.options) for d in range(ncfg.directions[k]))
               for k, c in enumerate(ncfg.layers)]
     head = None
     if ncfg.head is not None:
@@ -72,6 +72,8 @@ CASES = {
                           "cell = { hidden_size = 6 }\n[[layer]]\nformats = { hidden = \"s2.9\" }\n" + HEAD),
     "gru2_no_head": (GRU, "[network]\nlayers = 2\n"),
     "mixed_lstm_gru": (TINY, "[[layer]]\n[[layer]]\ncell = { kind = \"gru\", hidden_size = 5 }\n" + HEAD),
+    "bi_lstm2_head": (TINY, "[network]\nlayers = 2\ndirections = 2\nmax_steps = 8\n" + HEAD),
+    "bi_gru_then_uni": (GRU, "[network]\nmax_steps = 6\n[[layer]]\ndirections = 2\n[[layer]]\n"),
 }
 
 
@@ -132,27 +134,41 @@ def test_weight_reload_through_the_write_port():
 
 
 @pytest.mark.parametrize("case", ["lstm2_head", "lstm3_lanes"])
-def test_cycles_equal_the_model(case):
-    """No stalls: the last layer's steps end every cycles_per_step cycles (the slowest layer's), its first
-    element leaves first_output_latency cycles after the first x; a one-step sequence's first logit
-    leaves after the head's latency on top."""
+def test_steady_state_cycles_equal_the_model(case):
+    """No stalls: the last layer's steps end every cycles_per_step cycles (the slowest layer's)."""
     base, extra = CASES[case]
     plain = _cfg(base, extra.replace(HEAD, ""))
     cm = NetworkCycleModel.for_config(plain)
-    seqs = _seqs(plain, [8], seed=1)
     H = plain.layers[-1].hidden_size
-    r = netsim.run(Network(plain), netsim.input_words(plain, seqs), 8 * H)
+    r = netsim.run(Network(plain), netsim.input_words(plain, _seqs(plain, [8], seed=1)), 8 * H)
     assert np.diff(r.out_cycles[H - 1::H]).tolist() == [cm.cycles_per_step] * 7
-    assert r.out_cycles[0] - r.in_cycles[0] == cm.first_output_latency
-    ncfg = _cfg(base, extra)
-    hm = NetworkCycleModel.for_config(ncfg)
-    r = netsim.run(Network(ncfg), netsim.input_words(ncfg, _seqs(ncfg, [1], seed=1)), ncfg.head.classes)
-    assert r.out_cycles[0] - r.in_cycles[0] == hm.first_output_latency
-    assert hm.first_output_latency - hm.head_latency > cm.first_output_latency  # the head waits for the last h
+    assert cm.balance[cm.slowest_layer] == 1.0 and min(cm.balance) < 1.0
 
 
-def test_bidirectional_gateware_refused_before_building():
-    ncfg = _cfg(TINY, "[network]\ndirections = 2\n")
-    with pytest.raises(ConfigError, match=r"^layer 0 is bidirectional; the network gateware builds unidirectional "
-                                          r"layers \(accepted: directions = 1\)$"):
-        Network(ncfg)
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("steps", [1, 4])
+def test_first_output_cycle_equals_the_model(case, steps):
+    """The first output word of a ``steps``-step sequence leaves at NetworkCycleModel.latency(steps)
+    cycles after the first x element (x one element per cycle, o always ready)."""
+    ncfg = _cfg(*CASES[case])
+    n_out = ncfg.head.classes if ncfg.head else ncfg.output_size()
+    r = netsim.run(Network(ncfg), netsim.input_words(ncfg, _seqs(ncfg, [steps], seed=steps)), n_out)
+    assert r.out_cycles[0] - r.in_cycles[0] == NetworkCycleModel.for_config(ncfg).latency(steps)
+
+
+def test_bidirectional_layer_holds_a_sequence_for_the_modelled_cycles():
+    ncfg = _cfg(TINY, "[network]\ndirections = 2\nmax_steps = 8\n")
+    cm = NetworkCycleModel.for_config(ncfg)
+    seqs = _seqs(ncfg, [5, 2], seed=4)
+    r = netsim.run(Network(ncfg), netsim.input_words(ncfg, seqs), 7 * 8)
+    assert r.in_cycles[5 * 3] - r.in_cycles[0] == cm.bidirectional_cycles(0, 5)
+
+
+def test_sequence_longer_than_the_buffer_is_flagged():
+    """Nothing is lost silently: the steps beyond max_steps are not stored and err_long says so."""
+    ncfg = _cfg(TINY, "[network]\ndirections = 2\nmax_steps = 3\n")
+    seqs = _seqs(ncfg, [5], seed=1)
+    r = netsim.run(Network(ncfg), netsim.input_words(ncfg, seqs), 3 * 8)
+    assert r.status["l0_err_long"] == 1
+    r = netsim.run(Network(ncfg), netsim.input_words(ncfg, _seqs(ncfg, [3], seed=1)), 3 * 8)
+    assert r.status["l0_err_long"] == 0

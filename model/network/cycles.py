@@ -1,18 +1,28 @@
-"""Cycle model of the network gateware (:mod:`rtl.network`): steady-state cycles per step and
-first-output latency, from each layer's cell model (:mod:`model.cycles`) and the head's timing.
+"""Cycle model of the network gateware (:mod:`rtl.network`): steady-state cycles per step, the
+first-output latency and, for a sequence of any length, the cycle its first output leaves; from each
+layer's cell model (:mod:`model.cycles`), the bidirectional layer's phases and the head's timing.
 
-The layers are chained through streams: layer ``l + 1`` takes h(t) of layer ``l`` as it leaves, so in
-a steady stream every layer runs at the pace of the slowest, ``cycles_per_step = max`` over the
-layers.  The first output follows one sequence's first step down the stack: layer ``l``'s element
-``u`` of h(0) leaves ``x_to_h(l, u)`` cycles after the last element of its x(0) arrived, and layer
-``l + 1``'s x(0) is complete when layer ``l``'s last element leaves.  With a head, the first logit
-of a one-step sequence comes ``head_cycles`` after the last layer's last element.  Cycles count from
-the transfer of the first x element, with x one element per cycle and ``o`` always ready.
+Cycles count from the transfer of the first x element, with x offered one element per cycle and the
+output always ready.  Layers are chained through streams; each step's events are followed down the
+stack:
+
+- A unidirectional layer's h(t) element ``u`` leaves ``x_to_h(u)`` cycles after the last element of
+  its x(t) arrived, or ``cycles_per_step`` after the same element of h(t - 1) when the layer is the
+  one setting the pace: the later of the two.  In a steady stream every layer runs at the pace of
+  the slowest, so ``cycles_per_step`` is the largest of the layers'.
+- A bidirectional layer (:class:`rtl.network.BiLayer`) takes a whole sequence, then runs both
+  directions over it at once (both cells have the same timing) and sends the steps out one element
+  per cycle: its first output leaves ``(input - 1) + x_to_h(hidden - 1) + (T - 1) * cycles_per_step
+  + latency.BIDIR`` cycles after its last input element, and it takes the next sequence the cycle
+  after its last output.
+- The head starts on a sequence's last step once its last element has arrived and gives its first
+  logit :func:`head_cycles` later.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .. import latency
 from ..cycles import CycleModel, x_to_h
 from .config import NetworkConfig
 
@@ -26,10 +36,11 @@ def head_cycles(head) -> int:
 
 @dataclass(frozen=True)
 class NetworkCycleModel:
+    config: NetworkConfig
     layers: tuple             # CycleModel per layer
-    cycles_per_step: int
+    cycles_per_step: int      # steady state of a unidirectional stack (the slowest layer's)
     slowest_layer: int
-    first_output_latency: int
+    first_output_latency: int  # a one-step sequence: its first output word
     head_latency: int | None
 
     @property
@@ -37,17 +48,45 @@ class NetworkCycleModel:
         """Each layer's cycles per step over the slowest's: 1.0 for a layer that sets the pace."""
         return tuple(c.cycles_per_step / self.cycles_per_step for c in self.layers)
 
+    def bidirectional_cycles(self, layer: int, steps: int) -> int:
+        """Cycles bidirectional layer ``layer`` holds a sequence of ``steps`` steps fed one element per
+        cycle: input, both directions, output, up to taking the next sequence's first element."""
+        c, cm = self.config.layers[layer], self.layers[layer]
+        return (steps * c.input_size + self._bidir_core(layer, steps) + 2 * steps * c.hidden_size - 1)
+
+    def _bidir_core(self, layer: int, steps: int) -> int:
+        c, cm = self.config.layers[layer], self.layers[layer]
+        return c.input_size - 1 + x_to_h(c, c.hidden_size - 1) + (steps - 1) * cm.cycles_per_step + latency.BIDIR
+
+    def latency(self, steps: int) -> int:
+        """The cycle the first output word of a ``steps``-step sequence leaves: the first h element of the
+        last layer, or the first logit (computed on the last step)."""
+        if steps < 1:
+            raise ValueError(f"steps must be a positive integer, not {steps!r}")
+        ncfg = self.config
+        in_last = [t * ncfg.input_size + ncfg.input_size - 1 for t in range(steps)]  # x(t)'s last element
+        first = None
+        for k, c in enumerate(ncfg.layers):
+            H, cps = c.hidden_size, self.layers[k].cycles_per_step
+            if ncfg.directions[k] == 1:
+                first = in_last[0] + x_to_h(c, 0)
+                out = []
+                for t in range(steps):
+                    end = in_last[t] + x_to_h(c, H - 1)
+                    out.append(max(end, out[-1] + cps) if out else end)
+                in_last = out
+            else:
+                first = in_last[-1] + self._bidir_core(k, steps)
+                in_last = [first + 2 * H * (t + 1) - 1 for t in range(steps)]
+        if ncfg.head is not None:
+            return in_last[-1] + head_cycles(ncfg.head)
+        return first
+
     @classmethod
     def for_config(cls, ncfg: NetworkConfig) -> "NetworkCycleModel":
         models = tuple(CycleModel.for_config(c) for c in ncfg.layers)
         slowest = max(range(len(models)), key=lambda k: models[k].cycles_per_step)
-        last_in = ncfg.layers[0].input_size - 1
-        first = None
-        for c in ncfg.layers:
-            first = last_in + x_to_h(c, 0)
-            last_in = last_in + x_to_h(c, c.hidden_size - 1)
-        head = None
-        if ncfg.head is not None:
-            head = head_cycles(ncfg.head)
-            first = last_in + head
-        return cls(models, models[slowest].cycles_per_step, slowest, first, head)
+        head = head_cycles(ncfg.head) if ncfg.head is not None else None
+        m = cls(ncfg, models, models[slowest].cycles_per_step, slowest, 0, head)
+        object.__setattr__(m, "first_output_latency", m.latency(1))
+        return m
