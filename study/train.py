@@ -4,8 +4,10 @@
 
     python -m study.train [--only fsdd_lstm32,...] [--out models] [--epochs N]
 
-Each model is a single-layer, peephole-free ``nn.LSTM`` or ``nn.GRU`` followed by
-a linear classifier on the last hidden state.  Sequences of different lengths
+Each model is a peephole-free ``nn.LSTM`` or ``nn.GRU`` (one layer, or a stack, or
+bidirectional) followed by a linear classifier on the last step's output (a
+bidirectional layer's output there is the forward direction's final state and the
+reverse direction's state after that one step).  Sequences of different lengths
 share a mini-batch through ``pack_padded_sequence``, so every sequence is seen
 with exactly its own steps (no padding enters the recurrence) and the classifier
 reads ``h`` at that sequence's last step: the same thing the golden model and the
@@ -36,6 +38,8 @@ MODELS = {
     "fsdd_gru32": {"task": "fsdd", "kind": "gru", "hidden": 32, "epochs": 40, "lr": 5e-3},
     "fsdd_gru100": {"task": "fsdd", "kind": "gru", "hidden": 100, "epochs": 30, "lr": 3e-3},
     "digits_lstm16": {"task": "digits", "kind": "lstm", "hidden": 16, "epochs": 40, "lr": 1e-2},
+    "fsdd_lstm2x32": {"task": "fsdd", "kind": "lstm", "hidden": 32, "layers": 2, "epochs": 40, "lr": 5e-3},
+    "fsdd_bigru32": {"task": "fsdd", "kind": "gru", "hidden": 32, "bidirectional": True, "epochs": 40, "lr": 5e-3},
 }
 SPLIT_SEED = 2024
 TEST_FRACTION = 0.2
@@ -43,19 +47,25 @@ BATCH = 32
 THREADS = 2
 
 
-def _net(kind: str, n_in: int, hidden: int, n_classes: int):
+def _net(kind: str, n_in: int, hidden: int, n_classes: int, layers: int = 1, bidirectional: bool = False):
+    import torch  # noqa: PLC0415
     import torch.nn as nn  # noqa: PLC0415
+    from torch.nn.utils.rnn import pad_packed_sequence  # noqa: PLC0415
 
     class Net(nn.Module):
         def __init__(self):
             super().__init__()
-            self.rnn = getattr(nn, kinds.REGISTRY[kind].torch_class)(n_in, hidden, batch_first=True)
-            self.head = nn.Linear(hidden, n_classes)
+            self.rnn = getattr(nn, kinds.REGISTRY[kind].torch_class)(n_in, hidden, num_layers=layers,
+                                                                      bidirectional=bidirectional, batch_first=True)
+            self.head = nn.Linear(hidden * (2 if bidirectional else 1), n_classes)
 
         def forward(self, packed):
-            _, state = self.rnn(packed)
-            h = state[0] if isinstance(state, tuple) else state  # (h, c) or h
-            return self.head(h[-1])
+            y, state = self.rnn(packed)
+            if not bidirectional:  # the last layer's final state is its last step's output
+                h = state[0] if isinstance(state, tuple) else state  # (h, c) or h
+                return self.head(h[-1])
+            y, lengths = pad_packed_sequence(y, batch_first=True)
+            return self.head(y[torch.arange(len(lengths)), lengths - 1])
 
     return Net()
 
@@ -82,6 +92,7 @@ def train_one(name: str, spec: dict, out_dir: Path, epochs: int | None = None, l
     """Train model ``name`` and write ``<name>.npz`` and ``<name>.json`` into ``out_dir``; return the metadata."""
     import torch  # noqa: PLC0415
 
+    from model.network import from_torch as network_from_torch  # noqa: PLC0415
     from model.params import from_torch  # noqa: PLC0415
 
     torch.set_num_threads(THREADS)
@@ -94,13 +105,15 @@ def train_one(name: str, spec: dict, out_dir: Path, epochs: int | None = None, l
     train, test = ds.subset(tr), ds.subset(te)
     xtr, xte = norm(train.seqs), norm(test.seqs)
     ytr = torch.from_numpy(train.labels)
-    net = _net(spec["kind"], ds.n_features, spec["hidden"], ds.n_classes)
+    layers, bidir = spec.get("layers", 1), spec.get("bidirectional", False)
+    net = _net(spec["kind"], ds.n_features, spec["hidden"], ds.n_classes, layers, bidir)
     opt = torch.optim.Adam(net.parameters(), lr=spec["lr"])
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
     rng = np.random.default_rng(1)
     lossf = torch.nn.CrossEntropyLoss()
     t0 = time.perf_counter()
-    log(f"[train] {name}: {spec['kind']} hidden {spec['hidden']} on {spec['task']} "
+    shape = f"{layers} layers x " if layers > 1 else "bidirectional " if bidir else ""
+    log(f"[train] {name}: {shape}{spec['kind']} hidden {spec['hidden']} on {spec['task']} "
         f"({len(tr)} train / {len(te)} test sequences), {epochs} epochs")
     for ep in range(epochs):
         net.train()
@@ -125,11 +138,14 @@ def train_one(name: str, spec: dict, out_dir: Path, epochs: int | None = None, l
     log(f"[train] {name}: float test accuracy {acc_te:.4f} (train {acc_tr:.4f}), "
         f"{time.perf_counter() - t0:.1f} s")
     out_dir.mkdir(parents=True, exist_ok=True)
-    params = from_torch(net.rnn)
-    params.save(out_dir / f"{name}.npz")
+    if layers == 1 and not bidir:
+        from_torch(net.rnn).save(out_dir / f"{name}.npz")
+    else:
+        network_from_torch(net.rnn, net.head).save(out_dir / f"{name}.npz")
     meta = {
         "name": name, "task": spec["task"], "task_description": data.TASKS[spec["task"]],
         "kind": spec["kind"], "input_size": ds.n_features, "hidden_size": spec["hidden"],
+        **({"layers": layers} if layers > 1 else {}), **({"bidirectional": True} if bidir else {}),
         "n_classes": ds.n_classes, "params": f"{name}.npz",
         "sequences": "each sequence runs alone from a zero state over exactly its own steps "
                      "(no padding, no truncation); the head reads h at its last step",
