@@ -195,14 +195,15 @@ def test_reset_in_every_phase(name, phase):
 # ---- the harness's own checks ------------------------------------------------------------------------
 
 class _BadProducer(wiring.Component):
-    """A stream source that breaks the rules: valid drops every fourth cycle, the payload counts."""
+    """A stream source that breaks the rules: valid drops one cycle in eight, the payload changes every
+    fourth cycle (so one change falls inside each run of valid)."""
     o: Out(stream.Signature(8))
 
     def elaborate(self, platform):
         m = Module()
         n = Signal(8)
         m.d.sync += n.eq(n + 1)
-        m.d.comb += [self.o.valid.eq(n[:2] != 3), self.o.payload.eq(n >> 2)]
+        m.d.comb += [self.o.valid.eq(n[:3] != 7), self.o.payload.eq(n >> 2)]
         return m
 
 
