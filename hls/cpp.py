@@ -86,6 +86,87 @@ def _array2(values, indent: str = "    ") -> str:
     return ("\n" + indent) + (",\n" + indent).join(rows) + "\n"
 
 
+#: C++ helpers of the generated testbenches: reading the manifest and the ``$readmemh`` files.
+TB_READERS = r"""static bool read_text(const std::string& path, std::string& out) {
+    std::ifstream f(path.c_str());
+    if (!f) {
+        std::fprintf(stderr, "error: cannot open %s\n", path.c_str());
+        return false;
+    }
+    std::stringstream ss;
+    ss << f.rdbuf();
+    out = ss.str();
+    return true;
+}
+
+// The value of a top-level "key": <int> or "key": "<string>" in the manifest (hls.vectors writes them once).
+static bool manifest_value(const std::string& m, const std::string& key, std::string& out) {
+    const std::string pat = "\"" + key + "\": ";
+    const size_t at = m.find(pat);
+    if (at == std::string::npos) return false;
+    size_t b = at + pat.size(), e = b;
+    if (m[b] == '"') {
+        e = m.find('"', b + 1);
+        if (e == std::string::npos) return false;
+        out = m.substr(b + 1, e - b - 1);
+        return true;
+    }
+    while (e < m.size() && (m[e] == '-' || (m[e] >= '0' && m[e] <= '9'))) ++e;
+    out = m.substr(b, e - b);
+    return !out.empty();
+}
+
+// One value per line, two's complement hex in `width` bits (the $readmemh files of hls.vectors).
+static bool read_hex(const std::string& path, int width, bool is_signed, size_t count, std::vector<long long>& out) {
+    std::string text;
+    if (!read_text(path, text)) return false;
+    std::istringstream in(text);
+    std::string line;
+    size_t n = 0;
+    out.clear();
+    while (std::getline(in, line)) {
+        ++n;
+        const size_t cmt = line.find("//");
+        if (cmt != std::string::npos) line = line.substr(0, cmt);
+        const size_t b = line.find_first_not_of(" \t\r");
+        if (b == std::string::npos) continue;
+        const size_t e = line.find_last_not_of(" \t\r");
+        const std::string tok = line.substr(b, e - b + 1);
+        char* end = nullptr;
+        const unsigned long long u = std::strtoull(tok.c_str(), &end, 16);
+        if (*end != '\0' || (width < 64 && (u >> width) != 0)) {
+            std::fprintf(stderr, "error: %s line %zu: '%s' is not a %d-bit hex value\n", path.c_str(), n,
+                         tok.c_str(), width);
+            return false;
+        }
+        long long v = (long long)u;
+        if (is_signed && width < 64 && ((u >> (width - 1)) & 1)) v -= (long long)(1ULL << width);
+        out.push_back(v);
+    }
+    if (out.size() != count) {
+        std::fprintf(stderr, "error: %s holds %zu values, expected %zu\n", path.c_str(), out.size(), count);
+        return false;
+    }
+    return true;
+}
+"""
+
+#: C++ tally of the generated testbenches: counts comparisons and prints the first mismatches.
+TB_SCOREBOARD = r"""struct Scoreboard {
+    long long compared = 0, mismatches = 0;
+    template <typename T>
+    void check(const char* tensor, const char* top, int s, int t, int u, long long want, const T& got_v) {
+        const long long got = (long long)got_v;
+        ++compared;
+        if (got == want) return;
+        if (++mismatches <= 10)
+            std::printf("MISMATCH %s (%s top): sequence %d, step %d, element %d: expected %lld, got %lld\n",
+                        tensor, top, s, t, u, want, got);
+    }
+};
+"""
+
+
 class _Gen:
     """Emits the C++ sources for one config and one parameter set."""
 
@@ -477,69 +558,7 @@ inline wide_t requantize(wide_t raw) {{
 
 namespace cell = {ns};
 
-static bool read_text(const std::string& path, std::string& out) {{
-    std::ifstream f(path.c_str());
-    if (!f) {{
-        std::fprintf(stderr, "error: cannot open %s\\n", path.c_str());
-        return false;
-    }}
-    std::stringstream ss;
-    ss << f.rdbuf();
-    out = ss.str();
-    return true;
-}}
-
-// The value of a top-level "key": <int> or "key": "<string>" in the manifest (hls.vectors writes them once).
-static bool manifest_value(const std::string& m, const std::string& key, std::string& out) {{
-    const std::string pat = "\\"" + key + "\\": ";
-    const size_t at = m.find(pat);
-    if (at == std::string::npos) return false;
-    size_t b = at + pat.size(), e = b;
-    if (m[b] == '"') {{
-        e = m.find('"', b + 1);
-        if (e == std::string::npos) return false;
-        out = m.substr(b + 1, e - b - 1);
-        return true;
-    }}
-    while (e < m.size() && (m[e] == '-' || (m[e] >= '0' && m[e] <= '9'))) ++e;
-    out = m.substr(b, e - b);
-    return !out.empty();
-}}
-
-// One value per line, two's complement hex in `width` bits (the $readmemh files of hls.vectors).
-static bool read_hex(const std::string& path, int width, bool is_signed, size_t count, std::vector<long long>& out) {{
-    std::string text;
-    if (!read_text(path, text)) return false;
-    std::istringstream in(text);
-    std::string line;
-    size_t n = 0;
-    out.clear();
-    while (std::getline(in, line)) {{
-        ++n;
-        const size_t cmt = line.find("//");
-        if (cmt != std::string::npos) line = line.substr(0, cmt);
-        const size_t b = line.find_first_not_of(" \\t\\r");
-        if (b == std::string::npos) continue;
-        const size_t e = line.find_last_not_of(" \\t\\r");
-        const std::string tok = line.substr(b, e - b + 1);
-        char* end = nullptr;
-        const unsigned long long u = std::strtoull(tok.c_str(), &end, 16);
-        if (*end != '\\0' || (width < 64 && (u >> width) != 0)) {{
-            std::fprintf(stderr, "error: %s line %zu: '%s' is not a %d-bit hex value\\n", path.c_str(), n,
-                         tok.c_str(), width);
-            return false;
-        }}
-        long long v = (long long)u;
-        if (is_signed && width < 64 && ((u >> (width - 1)) & 1)) v -= (long long)(1ULL << width);
-        out.push_back(v);
-    }}
-    if (out.size() != count) {{
-        std::fprintf(stderr, "error: %s holds %zu values, expected %zu\\n", path.c_str(), out.size(), count);
-        return false;
-    }}
-    return true;
-}}
-
+{TB_READERS}
 // The parameter file must equal the parameters compiled into the header.
 template <typename T>
 static bool check_params(const std::string& dir, const char* name, int count, int width, bool is_signed,
@@ -557,19 +576,7 @@ static bool check_params(const std::string& dir, const char* name, int count, in
     return true;
 }}
 
-struct Scoreboard {{
-    long long compared = 0, mismatches = 0;
-    template <typename T>
-    void check(const char* tensor, const char* top, int s, int t, int u, long long want, const T& got_v) {{
-        const long long got = (long long)got_v;
-        ++compared;
-        if (got == want) return;
-        if (++mismatches <= 10)
-            std::printf("MISMATCH %s (%s top): sequence %d, step %d, element %d: expected %lld, got %lld\\n",
-                        tensor, top, s, t, u, want, got);
-    }}
-}};
-
+{TB_SCOREBOARD}
 static cell::input_t xs[cell::MAX_STEPS][cell::INPUT_SIZE];
 static cell::hidden_t h_seq[cell::MAX_STEPS][cell::HIDDEN_SIZE];
 {c_decl}
