@@ -7,6 +7,10 @@ magnitude into integer bits (sign bit included, as in ``ap_fixed<W,I>``); and
 :func:`choose_formats` gives each tensor a format of the requested width with
 those integer bits and the rest as fraction bits.
 
+:func:`observe_network_ranges` does the same for every layer of a network
+(each layer's input is the float output of the layer below, both directions
+of a layer share its ranges) and for the head (weight, bias and logits).
+
 ``margin`` multiplies the observed magnitude before the bits are chosen
 (1.0 = exactly the observed range, 2.0 = one spare integer bit), for data that
 may reach further than the training set did.
@@ -20,9 +24,12 @@ import numpy as np
 from model.fixedpoint import Fmt
 from model.params import CellParams
 from model import reference
+from model.network.reference import head as float_head, run_slots
 
 from .data import by_length
 
+#: The tensors of the numerics contract a study gives formats, in report order.
+TENSORS = ("input", "weight", "bias", "pre", "gate", "candidate", "cell", "cell_act", "hidden")
 #: Tensors whose values lie in [0, 1]: unsigned formats.
 UNSIGNED = ("gate",)
 
@@ -40,25 +47,56 @@ def observe_ranges(params: CellParams, seqs) -> dict:
     ``pre`` covers every pre-activation the golden model requantizes to ``pre``
     (for a reset-after GRU also ``W_hn h + b_hn``).  Peephole cells are not supported.
     """
-    if params.cell.peep_rows:
-        raise CalibrationError("observe_ranges supports cells without peepholes only")
-    r = {k: 0.0 for k in ("input", "pre", "gate", "candidate", "cell", "cell_act", "hidden")}
-    r["weight"] = float(max(np.abs(params.w_ih).max(), np.abs(params.w_hh).max()))
-    b, b_split = params.cell.fold_bias(params.b_ih, params.b_hh)  # the biases as the hardware stores them
-    r["bias"] = float(max(np.abs(b).max(), 0.0 if b_split is None else np.abs(b_split).max()))
+    r = _parameter_ranges(params)
+    for _, idx in by_length(seqs).items():
+        _record(params, np.stack([np.asarray(seqs[i], dtype=np.float64) for i in idx]), r)
+    return r
 
+
+def observe_network_ranges(net, seqs) -> tuple:
+    """``(layers, head)``: per layer the ranges of :func:`observe_ranges` over both directions, the
+    layer's input being the float output of the layer below; ``head`` is ``{weight, bias, logits}``
+    (the logits of the last step), or None for a network without a head."""
+    layers = [_parameter_ranges(*layer) for layer in net.layers]
+    head = None if net.head is None else {"weight": float(np.abs(net.head.weight).max()),
+                                          "bias": float(np.abs(net.head.bias).max()), "logits": 0.0}
+    for _, idx in by_length(seqs).items():
+        x = np.stack([np.asarray(seqs[i], dtype=np.float64) for i in idx])
+
+        def cell(i, d, xs, state):
+            return _record(net.layers[i][d], xs, layers[i]), ()
+
+        outs, _ = run_slots(net.layers, x, [None] * len(net.slots()), cell)
+        if head is not None:
+            head["logits"] = max(head["logits"], float(np.abs(float_head(net, outs[-1][:, -1])).max()))
+    return layers, head
+
+
+def _parameter_ranges(*cells: CellParams) -> dict:
+    """Ranges with the weights and biases of ``cells`` (the directions of one layer) filled in."""
+    r = {k: 0.0 for k in ("input", "pre", "gate", "candidate", "cell", "cell_act", "hidden")}
+    r["weight"] = r["bias"] = 0.0
+    for params in cells:
+        if params.cell.peep_rows:
+            raise CalibrationError("observe_ranges supports cells without peepholes only")
+        r["weight"] = max(r["weight"], float(max(np.abs(params.w_ih).max(), np.abs(params.w_hh).max())))
+        b, b_split = params.cell.fold_bias(params.b_ih, params.b_hh)  # the biases as the hardware stores them
+        r["bias"] = max(r["bias"], float(max(np.abs(b).max(), 0.0 if b_split is None else np.abs(b_split).max())))
+    return r
+
+
+def _record(params: CellParams, x, r: dict) -> np.ndarray:
+    """Run ``params`` over the batch ``x`` from a zero state, widen the ranges ``r``; return the outputs."""
     def upd(k, v):
         r[k] = max(r[k], float(np.abs(v).max()))
 
     fmts = params.cell.trace_formats()
-    for _, idx in by_length(seqs).items():
-        x = np.stack([np.asarray(seqs[i], dtype=np.float64) for i in idx])
-        upd("input", x)
-        _, tr = reference.run_trace(params, x)
-        for name, v in tr.items():
-            if fmts.get(name) in r:
-                upd(fmts[name], v)
-    return r
+    upd("input", x)
+    h, tr = reference.run_trace(params, x)
+    for name, v in tr.items():
+        if fmts.get(name) in r:
+            upd(fmts[name], v)
+    return h
 
 
 def int_bits(max_abs: float, signed: bool = True, margin: float = 1.0) -> int:

@@ -1,9 +1,12 @@
-"""Trained models as committed under ``models/``: ``<name>.npz`` (cell parameters) + ``<name>.json``.
+"""Trained models as committed under ``models/``: ``<name>.npz`` (parameters) + ``<name>.json``.
 
-The ``.npz`` is written by :meth:`model.params.CellParams.save`; the ``.json``
-holds everything else needed to reproduce the numbers: task, split (seed and
-indices), normalisation, the linear head on the last hidden state, the
-training settings and the float accuracy measured by PyTorch.
+The ``.npz`` is written by :meth:`model.params.CellParams.save` for a single
+cell, or by :meth:`model.network.NetworkParams.save` (head included) for a
+stack or a bidirectional model, whose ``.json`` gives ``layers`` or
+``bidirectional``; the ``.json`` holds everything else needed to reproduce the
+numbers: task, split (seed and indices), normalisation, the linear head on the
+last step's output, the training settings and the float accuracy measured by
+PyTorch.
 """
 from __future__ import annotations
 
@@ -14,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from model.params import CellParams
-from model import reference
+from model import network, reference
+from model.network import NetworkParams
 
 from . import data
 
@@ -29,8 +33,8 @@ class ModelError(ValueError):
 @dataclass
 class TrainedModel:
     name: str
-    params: CellParams
-    head_w: np.ndarray     # (classes, hidden)
+    params: CellParams | NetworkParams
+    head_w: np.ndarray     # (classes, features)
     head_b: np.ndarray     # (classes,)
     norm: data.Normalizer
     meta: dict
@@ -39,6 +43,31 @@ class TrainedModel:
     @property
     def task(self) -> str:
         return self.meta["task"]
+
+    @property
+    def network(self) -> bool:
+        """Whether the parameters are a :class:`NetworkParams` (a stack or a bidirectional model)."""
+        return isinstance(self.params, NetworkParams)
+
+    @property
+    def first_cell(self) -> CellParams:
+        """The cell of a single-cell model, or the first layer's forward cell of a network."""
+        return self.params.layers[0][0] if self.network else self.params
+
+    @property
+    def features(self) -> int:
+        """Inputs of the head: the hidden size, or a network's last-layer ``directions * hidden``."""
+        return self.params.output_size() if self.network else self.params.hidden_size
+
+    def describe(self) -> str:
+        """``lstm, input 13, hidden 32``, with ``2 layers`` and ``bidirectional`` for a network."""
+        c = self.first_cell
+        text = f"{c.kind}, input {c.input_size}, hidden {c.hidden_size}"
+        if self.network:
+            n = self.params.num_layers
+            two = any(self.params.directions(i) == 2 for i in range(n))
+            text += f", {n} layer{'s' if n > 1 else ''}" + (", bidirectional" if two else "")
+        return text
 
     def split(self) -> tuple[np.ndarray, np.ndarray]:
         s = self.meta["split"]
@@ -57,11 +86,13 @@ class TrainedModel:
         return np.asarray(h, dtype=np.float64) @ self.head_w.T + self.head_b
 
     def float_last_h(self, seqs) -> np.ndarray:
-        """Last hidden state of the float64 reference for each sequence (run alone, zero initial state)."""
-        out = np.empty((len(seqs), self.params.hidden_size))
+        """The head's input for each sequence (run alone, zero initial state): the float64 reference's
+        last hidden state, or a network's last-layer output at the last step (:func:`model.network.run`)."""
+        run = network.run if self.network else reference.run
+        out = np.empty((len(seqs), self.features))
         for n, idx in data.by_length(seqs).items():
             x = np.stack([seqs[i] for i in idx])
-            h, _ = reference.run(self.params, x)
+            h, _ = run(self.params, x)
             out[idx] = h[:, -1]
         return out
 
@@ -95,7 +126,8 @@ def load(name_or_path) -> TrainedModel:
     if missing:
         raise ModelError(f"{p}: not a trained model's metadata (make train writes them); missing key(s) "
                          f"{', '.join(missing)}")
-    params = CellParams.load(p.with_name(meta["params"]))
+    stacked = meta.get("layers", 1) > 1 or meta.get("bidirectional", False)
+    params = (NetworkParams if stacked else CellParams).load(p.with_name(meta["params"]))
     return TrainedModel(meta["name"], params, np.asarray(meta["head"]["weight"], dtype=np.float64),
                         np.asarray(meta["head"]["bias"], dtype=np.float64),
                         data.Normalizer.from_dict(meta["normalisation"]), meta, p)

@@ -9,9 +9,9 @@ import numpy as np
 
 from model.fixedpoint import Fmt
 
+from .calibrate import TENSORS as TENSOR_ORDER
 from .run import SAT_KEYS
-
-TENSOR_ORDER = ("input", "weight", "bias", "pre", "gate", "candidate", "cell", "cell_act", "hidden")
+from .sweep import describe_layers
 COST_COLS = ("luts", "ffs", "dsps", "brams")
 COST_NAMES = {"luts": "LUTs", "ffs": "FFs", "dsps": "DSPs", "brams": "BRAMs"}
 SETTING_COLS = ("weight_bits", "act_bits", "input_bits", "cell_bits", "acc_bits", "bias_bits", "rounding",
@@ -37,19 +37,22 @@ def pareto(rows, cost: str) -> list[int]:
 
 
 def _formats_str(fm: dict) -> str:
-    return " ".join(f"{t}={fm[t]}" for t in TENSOR_ORDER if t in fm)
+    return " ".join(f"{t}={fm[t]}" for t in [t for t in TENSOR_ORDER if t in fm] + [t for t in fm
+                                                                                 if t not in TENSOR_ORDER])
 
 
 def write_csv(rows, path: Path, front: set):
-    cols = (["index", "label", "group"] + list(SETTING_COLS) + ["formats", "accuracy", "agreement", "max_abs",
-            "rms"] + [f"sat_{k}" for k in SAT_KEYS] + ["head_format", "hw_status"] + list(COST_COLS)
-            + ["pareto", "hw_reason"])
+    per_layer = any("sat_layers" in r for r in rows)  # a network model: its layers' columns
+    cols = (["index", "label", "group"] + list(SETTING_COLS) + ["layers"] * per_layer + ["formats", "accuracy",
+            "agreement", "max_abs", "rms"] + [f"sat_{k}" for k in SAT_KEYS] + ["sat_layers", "sat_head"] * per_layer
+            + ["head_format", "hw_status"] + list(COST_COLS) + ["pareto", "hw_reason"])
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(cols)
         for r in rows:
             s = r["settings"]
             vals = {**{k: _act(s[k]) if k in ("sigmoid", "tanh") else s[k] for k in SETTING_COLS},
+                    "layers": describe_layers(s["layers"]),
                     **{k: v for k, v in r.items() if k not in ("settings", "formats")},
                     "formats": _formats_str(r["formats"]), "pareto": int(r["index"] in front)}
             w.writerow(["" if vals.get(c) is None else vals.get(c) for c in cols])
@@ -69,6 +72,10 @@ def _sat_total(r) -> int:
 
 def _sat_str(r) -> str:
     parts = [f"{k} {r[f'sat_{k}']}" for k in SAT_KEYS if r[f"sat_{k}"]]
+    if r.get("sat_head"):
+        parts.append(f"head {r['sat_head']}")
+    if parts and r.get("sat_layers"):
+        parts.append(f"by layer {r['sat_layers']}")
     return ", ".join(parts) or "none"
 
 
@@ -83,7 +90,20 @@ def _widths(r, cell_kind) -> str:
         return f"all {Fmt.parse(s['uniform']).ap}"
     cell = f" c{s['cell_bits']}" if "cell" in cell_kind.tensors() else ""
     return (f"w{s['weight_bits']} a{s['act_bits']}{cell} acc{s['acc_bits']} b{s['bias_bits']}"
-            + (f" in{s['input_bits']}" if s["input_bits"] else ""))
+            + (f" in{s['input_bits']}" if s["input_bits"] else "")
+            + (f"; {describe_layers(s['layers'])}" if any(s["layers"]) else ""))
+
+
+def range_rows(ctx) -> list:
+    """``(tensor label, key in a row's formats, max abs on the training set)`` in report order."""
+    m = ctx.model
+    tensors = [t for t in TENSOR_ORDER if t in m.first_cell.cell.tensors()]  # a GRU has no cell state
+    if not m.network:
+        return [(t, t, ctx.ranges.get(t, 0)) for t in tensors]
+    layers, head = ctx.ranges
+    rows = [(f"layer {i} {t}" + (f" (layer {i - 1}'s hidden)" if i and t == "input" else ""), f"l{i}.{t}", r[t])
+            for i, r in enumerate(layers) for t in tensors]
+    return rows + [(f"head {t}", f"head.{t}", v) for t, v in (head or {}).items()]
 
 
 def _table(head, rows) -> list[str]:
@@ -195,6 +215,8 @@ def markdown(res, images: list[str]) -> str:
     front = pareto(rows, sw.cost)
     byi = {r["index"]: r for r in rows}
     head = ("float (a float64 linear layer on the dequantized last hidden state)" if sw.head == "float" else
+            "the network golden model's head: weights, bias and logits in calibrated formats, exact sums "
+            "(formats in the table)" if m.network else
             "quantized: weights in a calibrated format, integer products and sums (format in the table)")
     L = [f"# Quantization study `{sw.name}`", ""]
     if sw.description:
@@ -202,8 +224,8 @@ def markdown(res, images: list[str]) -> str:
     L += [
         f"- Sweep file: `{_rel(sw.path)}`; {len(rows)} points; wall time {res['seconds']:.0f} s "
         f"({res.get('jobs', 2)} workers).",
-        f"- Model: `{m.name}` ({m.params.kind}, input {m.params.input_size}, hidden {m.params.hidden_size}; "
-        f"`models/{m.meta['params']}`), trained with {m.meta['training']['framework']}.",
+        f"- Model: `{m.name}` ({m.describe()}; `models/{m.meta['params']}`), trained with "
+        f"{m.meta['training']['framework']}.",
         f"- Data: {m.meta['task_description']}; {len(ctx.test.seqs)} test sequences "
         f"(stratified split, seed {m.meta['split']['seed']}); normalisation fitted on the training set.",
         f"- Float accuracy: {_pct(m.meta['float_test_accuracy'])} (PyTorch, float32), "
@@ -215,7 +237,10 @@ def markdown(res, images: list[str]) -> str:
         "reads h at the last frame. The hardware does the same when a sequence is streamed with its "
         "`first` flag.",
         f"- Hardware cost: Yosys `synth_{sw.target}` of the gate pipeline (`rtl/`) with the trained weights "
-        f"baked in, {rows[0]['settings']['lanes']} MAC lanes; the Pareto front uses {COST_NAMES[sw.cost]}.",
+        f"baked in, {rows[0]['settings']['lanes']} MAC lanes; the Pareto front uses {COST_NAMES[sw.cost]}."
+        + (" A network's cost is the sum of its cells (one per layer and direction), each synthesized alone: "
+           "the head, the glue between layers and a bidirectional layer's sequence buffer are not counted."
+           if m.network else ""),
         f"- Formats: widths from the sweep, integer bits from the calibration on the training set "
         f"(margin {sw.margin:g}); `uniform` points use one format for every tensor.",
         "",
@@ -223,7 +248,7 @@ def markdown(res, images: list[str]) -> str:
     ]
     hrows = [["", "float reference", "float64", _pct(float_acc), "0.00", "100.00 %", "0", "0", "-", "-", "-", "-", "-"]]
     for r in headline_rows(res):
-        hrows.append([r["index"], r["label"], _widths(r, m.params.cell), _pct(r["accuracy"]),
+        hrows.append([r["index"], r["label"], _widths(r, m.first_cell.cell), _pct(r["accuracy"]),
                       f"{100 * (r['accuracy'] - float_acc):+.2f}",
                       _pct(r["agreement"]), f"{r['max_abs']:.3g}", f"{r['rms']:.3g}", _sat_str(r)]
                      + [_cost(r, k) for k in COST_COLS])
@@ -237,12 +262,10 @@ def markdown(res, images: list[str]) -> str:
           "(float model). The sign bit counts in `I`, as in `ap_fixed<W,I>`.", ""]
     hr = headline_rows(res)
     frows = []
-    for t in TENSOR_ORDER:
-        if t not in m.params.cell.tensors():
-            continue  # not part of this kind (a GRU has no cell state)
-        cells = [t, f"{ctx.ranges.get(t, 0):.4g}"]
+    for label, key, max_abs in range_rows(ctx):
+        cells = [label, f"{max_abs:.4g}"]
         for r in hr:
-            f = r["formats"].get(t)
+            f = r["formats"].get(key)
             cells.append(f"`{f}` `{Fmt.parse(f).ap}`" if f else "-")
         frows.append(cells)
     L += _table(["tensor", "max abs (train)"] + [r["label"] for r in hr], frows)
@@ -267,7 +290,7 @@ def markdown(res, images: list[str]) -> str:
     arows = []
     for r in rows:
         s = r["settings"]
-        arows.append([r["index"], r["label"], _widths(r, m.params.cell), s["rounding"], s["overflow"], _act(s["sigmoid"]),
+        arows.append([r["index"], r["label"], _widths(r, m.first_cell.cell), s["rounding"], s["overflow"], _act(s["sigmoid"]),
                       _act(s["tanh"]), _pct(r["accuracy"]), _pct(r["agreement"]), f"{r['max_abs']:.3g}",
                       f"{r['rms']:.3g}"] + [r[f"sat_{k}"] for k in ("input", "pre", "cell", "hidden")]
                      + [_cost(r, k) for k in COST_COLS] + ["yes" if r["index"] in front else ""])

@@ -7,7 +7,9 @@
 For each point: the formats (widths from the sweep, integer bits from the
 calibration on the training set), the golden model over the test set, the
 classifier head on its last hidden state, and the gateware's synthesis
-counts for one target (cached under ``build/quant/synth/`` by a hash of
+counts for one target.  A network model (:mod:`study.netpoint`) gets formats
+per layer and for the head; its cost is the sum of its cells' (one per layer
+and direction) (cached under ``build/quant/synth/`` by a hash of
 everything the netlist depends on).  Points run in parallel (``--jobs``,
 default 2) with a progress bar and an ETA.  Results go to
 ``reports/quant/<study>/`` (:mod:`study.report`).
@@ -36,7 +38,7 @@ from model.fixedpoint import Fmt, quantize as quantize_values
 from model.params import quantize, quantize_counted
 from rtl.source import source_digest
 
-from . import calibrate, data, models, sweep as sweep_mod
+from . import calibrate, data, models, netpoint, sweep as sweep_mod
 from .calibrate import CalibrationError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,10 +56,11 @@ class Context:
     model: object
     test: object            # data.Dataset, normalised
     groups: dict            # length -> test indices
-    ranges: dict            # tensor -> observed max |value| on the training set
-    float_h: np.ndarray     # (n_test, hidden) float reference, last step
+    ranges: object          # tensor -> observed max |value| on the training set (a network: per layer, head)
+    float_h: np.ndarray     # (n_test, features) float reference, last step
     float_pred: np.ndarray
     synth: bool = True
+    max_steps: int = 1      # the task's longest sequence (a bidirectional layer's buffer)
 
 
 def prepare(sw, synth: bool = True, log=print) -> Context:
@@ -66,29 +69,37 @@ def prepare(sw, synth: bool = True, log=print) -> Context:
     train, test = m.datasets()
     if sw.test_subset:
         test = test.subset(np.arange(min(sw.test_subset, len(test.seqs))))
-    ranges = calibrate.observe_ranges(m.params, train.seqs)
+    ranges = (calibrate.observe_network_ranges if m.network else calibrate.observe_ranges)(m.params, train.seqs)
     fh = m.float_last_h(test.seqs)
     fpred = m.head(fh).argmax(1)
-    log(f"[quant] {sw.name}: model {m.name} ({m.params.kind}, hidden {m.params.hidden_size}), "
+    log(f"[quant] {sw.name}: model {m.name} ({m.describe()}), "
         f"{len(train.seqs)} training sequences calibrated, {len(test.seqs)} test sequences; float accuracy "
         f"{np.mean(fpred == test.labels):.4f}")
-    return Context(sw, m, test, data.by_length(test.seqs), ranges, fh, fpred, synth)
+    longest = max(len(x) for x in data.load(m.task).seqs)
+    return Context(sw, m, test, data.by_length(test.seqs), ranges, fh, fpred, synth, longest)
 
 
 def point_formats(ctx: Context, point) -> dict:
     """``{tensor: Fmt}`` of a point: ``uniform``, or calibrated integer bits at the point's widths."""
-    s = point.settings
+    s = point.layer_settings(0)
     if s["uniform"]:
         f = Fmt.parse(s["uniform"])
-        return {t: f for t in ("input", "weight", "bias", "pre", "gate", "candidate", "cell", "cell_act", "hidden")}
+        return {t: f for t in calibrate.TENSORS}
     return calibrate.choose_formats(ctx.ranges, point.widths(), ctx.sweep.margin)
 
 
-def point_config(ctx: Context, point, index: int) -> Config:
-    """The validated cell config of a point (raises SweepError naming the point)."""
-    s = point.settings
+def point_config(ctx: Context, point, index: int):
+    """The validated config of a point, a cell's :class:`Config` or a network's
+    :class:`~model.network.NetworkConfig` (raises SweepError naming the point)."""
+    s = point.layer_settings(0)
     p = ctx.model.params
     try:
+        if ctx.model.network:
+            return netpoint.point_config(ctx.model, ctx.ranges, point, f"{ctx.sweep.name}-{index}",
+                                         ctx.sweep.margin, ctx.max_steps)
+        if len(point.settings["layers"]) > 1:
+            raise netpoint.PointError(f"layers has {len(point.settings['layers'])} tables but model "
+                                      f"{ctx.model.name!r} is a single cell")
         fmts = point_formats(ctx, point)
         return Config.from_dict({
             "name": f"{ctx.sweep.name}-{index}", "kind": p.kind, "input_size": p.input_size,
@@ -98,12 +109,17 @@ def point_config(ctx: Context, point, index: int) -> Config:
             "sigmoid": s["sigmoid"], "tanh": s["tanh"], "lanes": s["lanes"],
             "params": str(ctx.model.path.with_name(ctx.model.meta["params"])),
         })
-    except (ConfigError, CalibrationError) as e:
+    except (ConfigError, CalibrationError, netpoint.PointError) as e:
         raise sweep_mod.SweepError(f"{ctx.sweep.path}: point {point.label!r}: {e}") from None
 
 
-def evaluate(ctx: Context, cfg: Config, head_bits: int = 8) -> dict:
-    """Accuracy, agreement with float, last-h error and saturation counts of one config (golden model)."""
+def evaluate(ctx: Context, cfg, head_bits: int = 8) -> dict:
+    """Accuracy, agreement with float, last-h error and saturation counts of one config (golden model).
+
+    A network config's head, when the sweep's head is ``quantized``, is the golden model's own
+    (its formats in ``cfg.head``; ``head_bits`` applies to single cells)."""
+    if ctx.model.network:
+        return _evaluate_network(ctx, cfg)
     q = quantize(ctx.model.params, cfg)
     sat = {k: 0 for k in SAT_KEYS}
     sat["weight"] = q.saturated.get("w_ih", 0) + q.saturated.get("w_hh", 0)
@@ -125,7 +141,23 @@ def evaluate(ctx: Context, cfg: Config, head_bits: int = 8) -> dict:
         logits, head_fmt = quantized_head(ctx.model, h_raw, fh, head_bits, cfg.param_rounding)
     else:
         logits, head_fmt = ctx.model.head(h), None
-    pred = logits.argmax(1)
+    return _scores(ctx, h, logits.argmax(1), sat, head_fmt)
+
+
+def _evaluate_network(ctx: Context, ncfg) -> dict:
+    _, y_raw, logits, sat = netpoint.golden_run(ctx.model.params, ncfg, ctx.test.seqs, ctx.groups)
+    y = ncfg.layers[-1].fmt("hidden").to_float(y_raw)
+    if ctx.sweep.head == "quantized":
+        pred, head_fmt = logits.argmax(1), " ".join(f"{t}={f}" for t, f in ncfg.head.formats.items())
+    else:
+        pred, head_fmt = ctx.model.head(y).argmax(1), None
+    row = _scores(ctx, y, pred, {k: sat.get(k, 0) for k in SAT_KEYS}, head_fmt)
+    row["sat_layers"] = " ".join(f"L{i}:{n}" for i, n in enumerate(sat["layers"]))
+    row["sat_head"] = sat["head"]
+    return row
+
+
+def _scores(ctx: Context, h, pred, sat: dict, head_fmt) -> dict:
     err = h - ctx.float_h
     return {"accuracy": float(np.mean(pred == ctx.test.labels)),
             "agreement": float(np.mean(pred == ctx.float_pred)),
@@ -155,17 +187,19 @@ def hardware_key(cfg: Config, q, target: str, src_digest: str) -> str:
     return h.hexdigest()[:20]
 
 
-def hardware_cost(cfg: Config, target: str, src_digest: str, cache: Path = SYNTH_CACHE) -> dict:
+def hardware_cost(cfg: Config, target: str, src_digest: str, cache: Path = SYNTH_CACHE, q=None) -> dict:
     """LUTs, FFs, DSPs and BRAMs of the gateware for ``cfg`` on ``target`` (Yosys), cached.
 
-    A config the gateware cannot build (``rtl.cell.HardwareLimitError``, e.g. an
-    ``exact`` activation) or a failing tool gives ``hw_status = 'unavailable'`` and
-    the reason, never an exception.
+    ``q``: the quantized parameters to bake in (default: those of ``cfg.params``,
+    or random ones).  A config the gateware cannot build (``rtl.cell.HardwareLimitError``,
+    e.g. an ``exact`` activation) or a failing tool gives ``hw_status = 'unavailable'``
+    and the reason, never an exception.
     """
     if target == "none":
         return {"hw_status": "skipped", "hw_reason": "target = 'none'"}
-    from model.params import CellParams  # noqa: PLC0415
-    q = quantize(CellParams.for_config(cfg, seed=1), cfg)
+    if q is None:
+        from model.params import CellParams  # noqa: PLC0415
+        q = quantize(CellParams.for_config(cfg, seed=1), cfg)
     key = hardware_key(cfg, q, target, src_digest)
     d = cache / key
     res_file = d / "result.json"
@@ -193,6 +227,24 @@ def hardware_cost(cfg: Config, target: str, src_digest: str, cache: Path = SYNTH
     return out
 
 
+def network_cost(ncfg, net, target: str, src_digest: str, cache: Path = SYNTH_CACHE) -> dict:
+    """The sum of :func:`hardware_cost` over a network's cells (one per layer and direction), each with
+    its trained weights: the gateware's synthesis takes one cell, so the sequence buffer of a
+    bidirectional layer, the head and the glue between layers are not counted."""
+    if target == "none":
+        return {"hw_status": "skipped", "hw_reason": "target = 'none'"}
+    from model.network import golden as netgolden  # noqa: PLC0415
+    q = netgolden.quantize(net, ncfg)
+    total = {"hw_status": "ok", "hw_reason": "", **{k: 0 for k in ("luts", "ffs", "dsps", "brams", "synth_s")}}
+    for i, d, cfg in ncfg.slots():
+        part = hardware_cost(cfg, target, src_digest, cache, q.layers[i][d])
+        if part["hw_status"] != "ok":
+            return {**part, "hw_reason": f"layer {i} direction {d}: {part['hw_reason']}"}
+        for k in ("luts", "ffs", "dsps", "brams", "synth_s"):
+            total[k] += part[k]
+    return total
+
+
 # ---- the pool ---------------------------------------------------------------------------------------------
 
 _CTX: Context | None = None
@@ -213,8 +265,9 @@ def _work(item):
     row = {"index": k, "label": point.label, "group": point.group}
     row.update(evaluate(_CTX, cfg, point.settings["head_bits"]))
     t1 = time.perf_counter()
-    row.update(hardware_cost(cfg, _CTX.sweep.target, _SRC) if _CTX.synth
-               else {"hw_status": "skipped", "hw_reason": "--no-synth"})
+    cost = (lambda: network_cost(cfg, _CTX.model.params, _CTX.sweep.target, _SRC)) if _CTX.model.network \
+        else (lambda: hardware_cost(cfg, _CTX.sweep.target, _SRC))
+    row.update(cost() if _CTX.synth else {"hw_status": "skipped", "hw_reason": "--no-synth"})
     row["eval_s"] = round(t1 - t0, 2)
     row["hw_s"] = round(time.perf_counter() - t1, 2)
     return row
@@ -252,7 +305,8 @@ def run(sw, jobs: int = 2, synth: bool = True, progress: bool = True, log=print)
     rows.sort(key=lambda r: r["index"])
     for r, p, c in zip(rows, sw.points, configs):
         r["settings"] = p.settings
-        r["formats"] = {t: str(f) for t, f in c.formats.items() if f is not None}
+        r["formats"] = netpoint.formats(c) if ctx.model.network else \
+            {t: str(f) for t, f in c.formats.items() if f is not None}
     return {"context": ctx, "configs": configs, "rows": rows, "seconds": time.perf_counter() - t0, "jobs": jobs}
 
 

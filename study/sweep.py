@@ -29,12 +29,19 @@ A sweep file is TOML::
     label = "uniform ap_fixed<8,3>"
     uniform = "ap_fixed<8,3>"     # one format for every tensor (overrides the *_bits keys)
 
+    [[point]]                     # a network model: the second layer at 4 bits
+    label = "layer 1 at 4 bits"
+    layers = [{}, { weight_bits = 4, act_bits = 4 }]
+
 Point keys (:data:`POINT_KEYS`): the widths above plus ``input_bits``,
 ``head_bits`` (quantized head), ``rounding`` and ``overflow`` (every
 requantization point and the parameters), ``sigmoid``, ``tanh``, ``lanes``,
-``uniform`` and ``label``.  Formats are derived per point: each tensor gets
+``uniform``, ``layers`` and ``label``.  Formats are derived per point: each tensor gets
 its width from these keys and its integer bits from the calibration
 (:mod:`study.calibrate`), unless ``uniform`` fixes one format for all.
+``layers`` holds one table per layer of a network model, in order, with the
+point keys (:data:`LAYER_KEYS`) that layer takes differently from the point; in
+a ``[[grid]]`` a list of such arrays is an axis.
 """
 from __future__ import annotations
 
@@ -52,7 +59,9 @@ TARGETS = ("ecp5", "ice40", "xilinx", "none")
 HEADS = ("float", "quantized")
 COSTS = ("luts", "ffs", "dsps", "brams")
 BITS_KEYS = ("weight_bits", "bias_bits", "input_bits", "act_bits", "cell_bits", "acc_bits", "head_bits")
-POINT_KEYS = BITS_KEYS + ("rounding", "overflow", "sigmoid", "tanh", "lanes", "uniform", "label")
+POINT_KEYS = BITS_KEYS + ("rounding", "overflow", "sigmoid", "tanh", "lanes", "uniform", "layers", "label")
+#: Keys a table of ``layers`` may give for its layer.
+LAYER_KEYS = tuple(k for k in POINT_KEYS if k not in ("head_bits", "layers", "label"))
 MIN_BITS, MAX_BITS = 2, 32
 #: Values of every point key unless the file's [defaults] says otherwise.
 BUILTIN_DEFAULTS = {
@@ -60,7 +69,7 @@ BUILTIN_DEFAULTS = {
     "head_bits": 8, "rounding": "half_even", "overflow": "saturate",
     "sigmoid": {"method": "lut_interp", "size": 64, "range": 8.0},
     "tanh": {"method": "lut_interp", "size": 64, "range": 4.0},
-    "lanes": 8, "uniform": None,
+    "lanes": 8, "uniform": None, "layers": (),
 }
 
 
@@ -77,9 +86,14 @@ class Point:
     settings: dict
     axes: tuple = ()   # the keys a [[grid]] varies; () for a [[point]]
 
-    def widths(self) -> dict:
-        """``{tensor: bits}`` for every tensor of the contract (``uniform`` points have none)."""
-        s = self.settings
+    def layer_settings(self, layer: int) -> dict:
+        """The settings of layer ``layer``: the point's, with that layer's ``layers`` table over them."""
+        over = self.settings["layers"][layer] if layer < len(self.settings["layers"]) else {}
+        return {**self.settings, **over}
+
+    def widths(self, layer: int = 0) -> dict:
+        """``{tensor: bits}`` for every tensor of the contract in layer ``layer`` (``uniform`` points have none)."""
+        s = self.layer_settings(layer)
         act = s["act_bits"]
         return {"input": s["input_bits"] or act, "weight": s["weight_bits"], "bias": s["bias_bits"],
                 "pre": s["acc_bits"], "gate": act, "candidate": act, "cell": s["cell_bits"], "cell_act": act,
@@ -181,7 +195,15 @@ def parse(raw: dict, path=Path("sweep.toml")) -> Sweep:
     return Sweep(name, path, model, desc, target, head, float(margin), subset, cost, points)
 
 
+def describe_layers(layers) -> str:
+    """``layers`` in a few words: ``L0 weight_bits=4 act_bits=4; L1 -`` (``-``: as the point)."""
+    return "; ".join(f"L{i} " + (" ".join(f"{k}={_short(v)}" for k, v in t.items()) or "-")
+                     for i, t in enumerate(layers))
+
+
 def _short(v) -> str:
+    if isinstance(v, tuple):
+        return describe_layers(v)
     if isinstance(v, dict):
         m = v.get("method")
         return f"{m}{v['size']}" if "size" in v else str(m)
@@ -195,8 +217,8 @@ def _choice(raw, key, accepted, default):
     return v
 
 
-def _check_settings(tab: dict, where: str, allow_lists: bool, allow_label: bool = True) -> dict:
-    keys = set(POINT_KEYS) - (set() if allow_label else {"label"})
+def _check_settings(tab: dict, where: str, allow_lists: bool, allow_label: bool = True, keys=POINT_KEYS) -> dict:
+    keys = set(keys) - (set() if allow_label else {"label"})
     unknown = sorted(set(tab) - keys)
     if unknown:
         raise SweepError(f"{where}: unknown key(s) {', '.join(unknown)}; accepted: {', '.join(sorted(keys))}")
@@ -206,6 +228,9 @@ def _check_settings(tab: dict, where: str, allow_lists: bool, allow_label: bool 
             if not isinstance(v, str) or not v:
                 raise SweepError(f"{where}: label must be a non-empty string, not {v!r}")
             out[k] = v
+            continue
+        if k == "layers" and not (allow_lists and isinstance(v, list) and v and all(isinstance(x, list) for x in v)):
+            out[k] = _check_value(k, v, where)  # one value (an array of tables), not a grid axis
             continue
         if isinstance(v, list):
             if not allow_lists:
@@ -246,4 +271,10 @@ def _check_value(k, v, where):
             raise SweepError(f"{where}: uniform = {v!r} is not a format ({e}); "
                              f"write e.g. 'ap_fixed<8,3>' or 's3.5'") from None
         return v
+    if k == "layers":
+        if not isinstance(v, list) or not all(isinstance(t, dict) for t in v):
+            raise SweepError(f"{where}: layers must be an array of tables, one per layer (e.g. "
+                             f"[{{}}, {{ weight_bits = 4 }}]), not {v!r}")
+        return tuple(_check_settings(t, f"{where}: layers[{n}]", allow_lists=False, allow_label=False,
+                                     keys=LAYER_KEYS) for n, t in enumerate(v))
     raise SweepError(f"{where}: unknown key {k!r}")
