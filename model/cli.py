@@ -47,10 +47,12 @@ def nonneg_int(name: str, make_var: str | None = None):
     return int_option(name, make_var, 0)
 
 
-def config_file(name: str = "--config", make_var: str | None = "CONFIG"):
-    """An argparse type accepting the path of a config file that loads (:meth:`Config.load`); returns the path.
+def config_file(name: str = "--config", make_var: str | None = "CONFIG", networks: bool = False):
+    """An argparse type accepting the path of a config file that loads (:meth:`Config.load`; with ``networks``
+    also a network file, :meth:`model.network.NetworkConfig.load`); returns the path.
 
-    A missing file names the shipped configs; a config that does not validate gives ``Config.load``'s message.
+    A missing file names the shipped configs; a config that does not validate gives the loader's message;
+    a network file where only a cell config is accepted says so.
     """
     def parse(text):
         label = _label(name, make_var)
@@ -59,8 +61,15 @@ def config_file(name: str = "--config", make_var: str | None = "CONFIG"):
             raise argparse.ArgumentTypeError(
                 f"{label} = {text!r}: no such file (does not exist or is not a file); accepted: a config TOML file"
                 + (f", e.g. {', '.join(shipped)}" if shipped else ""))
+        from .network.config import NetworkConfig, is_network_file  # noqa: PLC0415
         try:
-            Config.load(text)
+            if is_network_file(text):
+                if not networks:
+                    raise ConfigError(f"{text} is a network config; this command takes a cell config "
+                                      f"(networks: make sim, make verilog, make hls)")
+                NetworkConfig.load(text)
+            else:
+                Config.load(text)
         except ConfigError as e:
             raise argparse.ArgumentTypeError(f"{label}: {e}") from None
         return text

@@ -222,12 +222,17 @@ def describe(cell: RecurrentCell, verilog_name: str, weights: dict | None = None
 
 
 # ---- export ----------------------------------------------------------------------------------
-def verilog_text(cell: RecurrentCell) -> str:
-    """Amaranth's Verilog for ``cell`` (top module ``lstm_cell`` or ``gru_cell``), ``src`` paths made relative."""
+def component_verilog(component, name: str) -> str:
+    """Amaranth's Verilog for a ``wiring.Component`` with top module ``name``, ``src`` paths made relative."""
     # the ready of an always-ready stream is a constant, no port
-    values = (Value.cast(value) for _path, _member, value in cell.signature.flatten(cell))
+    values = (Value.cast(value) for _path, _member, value in component.signature.flatten(component))
     ports = [v for v in values if isinstance(v, Signal)]
-    return strip_src_paths(verilog.convert(cell, name=top_name(cell.config), emit_src=True, ports=ports))
+    return strip_src_paths(verilog.convert(component, name=name, emit_src=True, ports=ports))
+
+
+def verilog_text(cell: RecurrentCell) -> str:
+    """Amaranth's Verilog for ``cell`` (top module ``lstm_cell`` or ``gru_cell``)."""
+    return component_verilog(cell, top_name(cell.config))
 
 
 def write_verilog(config: Config, qparams: QParams | None, out_dir, *, weights: dict | None = None) -> dict:
@@ -273,7 +278,8 @@ def load_for_export(config_path, params_path=None, seed: int = 1):
 
 
 def add_common_args(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--config", type=config_file(), default="configs/default.toml", help="cell config (TOML)")
+    ap.add_argument("--config", type=config_file(networks=True), default="configs/default.toml",
+                    help="cell or network config (TOML)")
     ap.add_argument("--out", default="build", help="output root; files go to <out>/<config name>/")
     ap.add_argument("--params", default=None, help="parameters (.npz from CellParams.save) to bake in")
     ap.add_argument("--seed", type=nonneg_int("--seed"), default=1,
@@ -287,6 +293,9 @@ def main(argv=None) -> int:
         args = ap.parse_args(argv)
     except SystemExit as e:  # a bad argument, reported in one line
         return e.code
+    from model.network.config import is_network_file  # noqa: PLC0415
+    if is_network_file(args.config):
+        return export_network(args)
     try:
         cfg, q, weights = load_for_export(args.config, args.params, args.seed)
         paths = write_verilog(cfg, q, output_dir(args.out, cfg), weights=weights)
@@ -301,6 +310,32 @@ def main(argv=None) -> int:
     print(f"wrote {paths['verilog']}  (top module {top_name(cfg)}, {paths['verilog'].stat().st_size} bytes)")
     print(f"wrote {paths['ports']}  ({len(desc['ports'])} ports; {cm['cycles_per_step']} cycles/step, "
           f"first output after {cm['first_output_latency']} cycles, MAC utilization {cm['mac_utilization']:.3f})")
+    return 0
+
+
+def export_network(args) -> int:
+    """``make verilog`` on a network config: ``<out>/<name>/<name>.v`` (top ``rnn_network``) and ``ports.json``."""
+    from model.network import golden  # noqa: PLC0415
+    from model.network.config import NetworkConfig  # noqa: PLC0415
+    from model.network.params import NetworkParams  # noqa: PLC0415
+    from rtl.network import NETWORK_TOP, write_verilog as write_network  # noqa: PLC0415
+    try:
+        ncfg = NetworkConfig.load(args.config)
+        net = NetworkParams.load(args.params) if args.params else NetworkParams.for_config(ncfg, args.seed)
+        paths = write_network(ncfg, golden.quantize(net, ncfg), output_dir(args.out, ncfg))
+    except FileNotFoundError:
+        print(f"error: parameter file {args.params!r} does not exist", file=sys.stderr)
+        return 2
+    except (ConfigError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    desc = json.loads(paths["ports"].read_text())
+    print(f"network {ncfg.name}: {ncfg.num_layers} layers, directions {list(ncfg.directions)}"
+          f"{f', head {ncfg.head.classes} classes' if ncfg.head else ''}; weights: "
+          f"{args.params or f'seed {args.seed}'}")
+    print(f"wrote {paths['verilog']}  (top module {NETWORK_TOP}, {paths['verilog'].stat().st_size} bytes)")
+    print(f"wrote {paths['ports']}  ({desc['cycle_model']['cycles_per_step']} cycles/step in a steady stream, "
+          f"first output of a one-step sequence after {desc['cycle_model']['first_output_latency']} cycles)")
     return 0
 
 

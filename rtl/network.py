@@ -13,7 +13,7 @@ small FIFO of per-step flags, so the head knows a sequence's last step.
 """
 from __future__ import annotations
 
-from amaranth import Cat, Module, Mux, Signal, signed
+from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -103,6 +103,9 @@ class Network(wiring.Component):
         the head (:data:`rtl.head.HEAD_REGIONS`).
     status : Out
         Every layer's bits as ``l<k>_<bit>``, then ``head_sat`` and ``err_addr`` (a write to no target).
+    tap<k> : Out(``valid``, ``ready`` and the payload fields of layer ``k``'s output stream)
+        A copy of the stream between layer ``k`` and what follows it, for every layer but the one
+        driving ``o``: what a bench compares layer by layer.
 
     Latency
     -------
@@ -125,11 +128,16 @@ class Network(wiring.Component):
         out = streams.head_word(config.head) if config.head else streams.layer_word(last.fmt("hidden"))
         bits = [f"l{k}_{n}" for k, layer in enumerate(self.layers) for n in layer.status.shape().members]
         bits += (["head_sat"] if config.head else []) + ["err_addr"]
+        self.tapped = range(len(self.layers) - (0 if config.head else 1))
+        taps = {f"tap{k}": Out(data.StructLayout({"valid": 1, "ready": 1, **{
+            f.name: (signed if f.signed else unsigned)(f.width)
+            for f in streams.layer_word(config.layers[k].fmt("hidden")).fields}})) for k in self.tapped}
         super().__init__({
             "i": In(stream.Signature(streams.layer_word(config.layers[0].fmt("input")).layout())),
             "o": Out(stream.Signature(out.layout())),
             "w": In(stream.Signature(self.write_word().layout(), always_ready=True)),
             "status": Out(data.StructLayout({n: 1 for n in bits})),
+            **taps,
         })
 
     def write_word(self) -> streams.Word:
@@ -149,6 +157,10 @@ class Network(wiring.Component):
             m.submodules[f"layer{k}"] = layer
             wiring.connect(m, prev, layer.i)
             prev = layer.o
+            if k in self.tapped:
+                tap = getattr(self, f"tap{k}")
+                m.d.comb += [tap.valid.eq(layer.o.valid), tap.ready.eq(layer.o.ready)]
+                m.d.comb += [getattr(tap, f).eq(getattr(layer.o.payload, f)) for f in layer.o.payload.shape().members]
             ab = len(layer.w.payload.addr)
             sel = self.w.valid & (target == k) & (sub[ab:] == 0)
             hit.append(sel)
@@ -328,3 +340,36 @@ class BiLayer(wiring.Component):
         with m.If((phase == 2) & (o_left == 0) & (~ovalid | self.o.ready)):
             m.d.sync += [phase.eq(0), done_f.eq(0), done_r.eq(0)]
         return m
+
+
+#: Verilog top module name of a network.
+NETWORK_TOP = "rnn_network"
+
+
+def write_verilog(config: NetworkConfig, qnet: QNetwork | None, out_dir, head_every_step: bool = False) -> dict:
+    """Write ``<config.name>.v`` (top module :data:`NETWORK_TOP`) and ``ports.json`` (ports and the cycle
+    model) into ``out_dir``; returns ``{"verilog": Path, "ports": Path}``."""
+    import json  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    from model.network.cycles import NetworkCycleModel  # noqa: PLC0415
+    from .export import component_verilog  # noqa: PLC0415
+
+    net = Network(config, qnet, head_every_step)
+    text = component_verilog(net, NETWORK_TOP)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    vpath, ppath = out / f"{config.name}.v", out / "ports.json"
+    vpath.write_text(text)
+    cm = NetworkCycleModel.for_config(config)
+    ppath.write_text(json.dumps({
+        "top": NETWORK_TOP, "verilog": vpath.name, "layers": config.num_layers, "directions": list(config.directions),
+        "i": streams.layer_word(config.layers[0].fmt("input")).describe(),
+        "o": (streams.head_word(config.head) if config.head else
+              streams.layer_word(config.layers[-1].fmt("hidden"))).describe(),
+        "w": net.write_word().describe(), "w_target_shift": net.sub_bits,
+        "status": list(net.status.shape().members),
+        "cycle_model": {"cycles_per_step": cm.cycles_per_step, "slowest_layer": cm.slowest_layer,
+                        "balance": list(cm.balance), "first_output_latency": cm.first_output_latency},
+    }, indent=2) + "\n")
+    return {"verilog": vpath, "ports": ppath}

@@ -127,7 +127,7 @@ def summarize(res: runner.RunResult, build_s: float) -> list[tuple[str, str]]:
 
 def main(argv=None) -> int:
     ap = Parser(prog="python -m sim.main", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--config", type=config_file(), default="configs/default.toml")
+    ap.add_argument("--config", type=config_file(networks=True), default="configs/default.toml")
     ap.add_argument("--sim", default="verilator", choices=runner.SIMULATORS)
     ap.add_argument("--waves", action="store_true", help="record an FST trace (path printed at the end)")
     ap.add_argument("--seed", type=nonneg_int("--seed", "SEED"), default=1,
@@ -148,7 +148,10 @@ def main(argv=None) -> int:
         return 2
     from model.config import Config  # noqa: PLC0415
     from model.errors import ConfigError  # noqa: PLC0415
+    from model.network.config import is_network_file  # noqa: PLC0415
     from model.params import CellParams  # noqa: PLC0415
+    if is_network_file(args.config):
+        return network_main(args)
     cfg = Config.load(args.config)
     try:  # a parameter file named by the config is read and checked before anything is built
         CellParams.for_config(cfg, seed=args.param_seed)
@@ -203,6 +206,85 @@ def main(argv=None) -> int:
             print(f"waves: {res.waves_file.relative_to(runner.ROOT)}")
         else:
             print("waves: no trace file was written (see the log)")
+    if not res.passed:
+        print("\n" + res.failure_summary(), file=sys.stderr)
+        return 1
+    return 0
+
+
+def network_summary(res: runner.RunResult, build_s: float) -> list[tuple[str, str]]:
+    """The summary rows of a network run (:mod:`sim.netbench`)."""
+    ncfg, rep = res.build.cfg, res.report
+    net, cyc = rep.get("test_network", {}), rep.get("test_network_cycles", {})
+    shape = ", ".join(f"{c.variant} {c.input_size}->{c.hidden_size}{' x2' if d == 2 else ''} ({c.lanes} lanes)"
+                      for c, d in zip(ncfg.layers, ncfg.directions))
+    compared = sum(rep.get(t, {}).get("compared", 0) for t in res.expected_tests)
+    mism = sum(rep.get(t, {}).get("mismatches", 0) for t in res.expected_tests)
+    set_bits = [k for k, v in (net.get("status") or {}).items() if v]
+    rows = [
+        ("config", f"{ncfg.name} ({res.build.config_path.name}): {shape}"
+                   + (f", head {ncfg.head.classes} classes" if ncfg.head else "")),
+        ("simulator", _sim_version(res.build.sim)),
+        ("seed / parameter seed", f"{res.job.seed} / {res.build.param_seed}"),
+        ("sequences / steps", f"network {net.get('sequences', 'n/a')} seqs / {net.get('steps', 'n/a')} steps; "
+                              f"cycles 1 seq / {cyc.get('steps', 'n/a')} steps"),
+        ("elements compared (every layer)", str(compared)),
+        ("bit-exact mismatches", f"{mism}" + ("" if mism == 0 else "  <-- MUST BE 0")),
+    ]
+    if ncfg.head:
+        rows.append(("classes: hardware / golden", f"{net.get('classes')} / {net.get('golden_classes')}"))
+    rows += [
+        ("status bits set", ", ".join(set_bits) or "none"),
+        ("first-output latency: measured / model", f"{_fmt(cyc.get('first_output_latency'))} / "
+                                                   f"{_fmt(cyc.get('first_output_latency_model'))} cycles"),
+        ("cycles per step (model) / balance", f"{_fmt(cyc.get('cycles_per_step_model'))} / "
+                                              + ", ".join(f"{b:.2f}" for b in cyc.get("balance", []))),
+        ("wall time", f"build {build_s:.1f} s, simulation {res.wall:.1f} s"),
+        ("result", "PASS" if res.passed else "FAIL"),
+    ]
+    return rows
+
+
+def network_main(args) -> int:
+    """``make sim`` on a network config: build the network top, run :mod:`sim.netbench`, print a summary."""
+    from model.errors import ConfigError  # noqa: PLC0415
+    from model.network.config import NetworkConfig  # noqa: PLC0415
+    from model.network.params import NetworkParams  # noqa: PLC0415
+    try:
+        ncfg = NetworkConfig.load(args.config)
+        NetworkParams.for_config(ncfg, seed=args.param_seed)
+    except (ConfigError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"[sim] {ncfg.name}: exporting the network's Verilog and building for {args.sim} ...", flush=True)
+    t0 = time.perf_counter()
+    try:
+        b = runner.build(args.config, args.sim, param_seed=args.param_seed, waves=args.waves)
+    except Exception as e:  # noqa: BLE001  (build failures are reported, not raised)
+        print(f"[sim] build failed: {e}", file=sys.stderr)
+        return 1
+    build_s = time.perf_counter() - t0
+    print(f"[sim] built in {build_s:.1f} s ({b.build_dir.relative_to(runner.ROOT)}); simulating ...", flush=True)
+    progress = b.build_dir / "run" / "progress.txt"
+    progress.parent.mkdir(parents=True, exist_ok=True)
+    progress.write_text("")
+    tail = _Tail(progress)
+    tail.start()
+    job = runner.SimJob(mode="network", module=runner.NETWORK_MODULE, seed=args.seed, seqs=args.seqs,
+                        steps=args.steps)
+    try:
+        res = runner.run(b, job, progress=str(progress))
+    finally:
+        tail.stop_flag.set()
+        tail.join()
+    rows = network_summary(res, build_s)
+    width = max(len(k) for k, _ in rows)
+    line = "-" * (width + 3 + max(len(v) for _, v in rows))
+    print(f"\nNetwork simulation summary ({args.sim})\n{line}")
+    for k, v in rows:
+        print(f"{k:<{width}}   {v}")
+    print(line)
+    print(f"log: {res.log.relative_to(runner.ROOT)}")
     if not res.passed:
         print("\n" + res.failure_summary(), file=sys.stderr)
         return 1

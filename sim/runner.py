@@ -48,6 +48,7 @@ BUILD_ROOT = ROOT / "build" / "sim"
 SIMULATORS = ("verilator", "icarus")
 TIMESCALE = ("1ns", "1ps")
 TEST_MODULE = "sim.cellbench.tests"
+NETWORK_MODULE = "sim.netbench.tests"
 #: Verilator options: Amaranth's Verilog has width warnings (fatal by default) and lint noise.
 VERILATOR_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-MULTIDRIVEN", "-Wno-UNOPTFLAT"]
 ICARUS_INSTALL_HINT = "apt-get install -y iverilog"
@@ -163,6 +164,16 @@ def export_verilog(cfg, qparams, out_dir: Path) -> tuple[Path, str]:
     return Path(info["verilog"]), top_name(cfg)
 
 
+def export_network_verilog(ncfg, param_seed: int, out_dir: Path) -> tuple[Path, str]:
+    """Verilog of ``rtl.network.Network`` for network config ``ncfg`` with the parameters of
+    ``NetworkParams.for_config(ncfg, param_seed)`` baked in: (path, toplevel module name)."""
+    from model.network import golden  # noqa: PLC0415
+    from model.network.params import NetworkParams  # noqa: PLC0415
+    from rtl.network import NETWORK_TOP, write_verilog  # noqa: PLC0415
+    q = golden.quantize(NetworkParams.for_config(ncfg, param_seed), ncfg)
+    return Path(write_verilog(ncfg, q, out_dir)["verilog"]), NETWORK_TOP
+
+
 def _write_if_changed(path: Path, text: str) -> None:
     if not path.exists() or path.read_text() != text:
         path.write_text(text)
@@ -209,9 +220,12 @@ def build(config_path, sim: str = "verilator", *, param_seed: int = 1, waves: bo
     from model.config import Config  # noqa: PLC0415
     from model.params import CellParams, quantize  # noqa: PLC0415
 
+    from model.network.config import NetworkConfig, is_network_file  # noqa: PLC0415
+
     require_simulator(sim)
     config_path = Path(config_path).resolve()
-    cfg = Config.load(config_path)
+    network = is_network_file(config_path)
+    cfg = NetworkConfig.load(config_path) if network else Config.load(config_path)
     bdir = build_dir_for(config_path, sim, variant, waves)
     bdir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -230,8 +244,11 @@ def build(config_path, sim: str = "verilator", *, param_seed: int = 1, waves: bo
     vpath = bdir / "rtl" / "cell_dut.v"
     old = json.loads(stamp.read_text()) if stamp.exists() else {}
     if old.get("key") != key or not vpath.exists() or transform is not None:
-        q = qparams if qparams is not None else quantize(CellParams.for_config(cfg, seed=param_seed), cfg)
-        src, top = export_verilog(cfg, q, bdir / "export")
+        if network:
+            src, top = export_network_verilog(cfg, param_seed, bdir / "export")
+        else:
+            q = qparams if qparams is not None else quantize(CellParams.for_config(cfg, seed=param_seed), cfg)
+            src, top = export_verilog(cfg, q, bdir / "export")
         text = src.read_text()
         if transform is not None:
             new = transform(text)
@@ -324,6 +341,7 @@ MODES = {
     "quick": ["test_cycles", "test_stalls"],
     "cycles": ["test_cycles"],
     "main": ["test_cycles", "test_stalls"],
+    "network": ["test_network", "test_network_cycles"],
 }
 
 

@@ -41,6 +41,11 @@ DEFAULT_MAX_STEPS = 256
 MAX_LAYERS = 16
 
 
+def is_network_file(path) -> bool:
+    """True when the TOML file ``path`` has a network section (else it is a single cell's config)."""
+    return any(s in read_toml(Path(path)) for s in NETWORK_SECTIONS)
+
+
 @dataclass(frozen=True)
 class NetworkConfig:
     """Layers (one :class:`Config` each, named ``<name>-l<index>``), their directions, the optional head,
@@ -86,9 +91,9 @@ class NetworkConfig:
     @classmethod
     def load(cls, path) -> "NetworkConfig":
         path = Path(path)
-        raw = read_toml(path)
-        if not any(s in raw for s in NETWORK_SECTIONS):
+        if not is_network_file(path):
             return cls.from_cell(Config.load(path))
+        raw = read_toml(path)
         raw.setdefault("name", path.stem)
         if isinstance(raw.get("params"), str):
             raw["params"] = str((path.parent / raw["params"]).resolve())

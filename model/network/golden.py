@@ -39,16 +39,7 @@ class QNetwork:
 def quantize(net: NetworkParams, ncfg: NetworkConfig) -> QNetwork:
     """Quantize every cell into its layer's formats, the head into the head's, the default initial
     state into each layer's state formats (half-even, saturating)."""
-    if net.num_layers != ncfg.num_layers:
-        raise ValueError(f"the parameters have {net.num_layers} layer(s) but config {ncfg.name!r} has "
-                         f"{ncfg.num_layers}")
-    for i in range(net.num_layers):
-        if net.directions(i) != ncfg.directions[i]:
-            raise ValueError(f"layer {i} has {net.directions(i)} direction(s) in the parameters but "
-                             f"{ncfg.directions[i]} in config {ncfg.name!r}")
-    if (net.head is None) != (ncfg.head is None):
-        has = ("the parameters", "the config") if net.head is not None else ("the config", "the parameters")
-        raise ValueError(f"{has[0]} have a head but {has[1]} do not")
+    net.check_matches(ncfg)
     layers = [tuple(quantize_cell(p, ncfg.layers[i]) for p in layer) for i, layer in enumerate(net.layers)]
     head = head_numerics.quantize_head(net.head, ncfg.head) if net.head is not None else None
     init = None

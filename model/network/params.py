@@ -153,6 +153,45 @@ class NetworkParams:
             out.append(tuple(vs))
         return out
 
+    # ---- construction ----------------------------------------------------------------
+    @classmethod
+    def for_config(cls, ncfg, seed: int) -> "NetworkParams":
+        """The parameters a network config runs with: its ``params`` file (checked against it), or random
+        ones (each cell :meth:`CellParams.random` with its own seed derived from ``seed``, layer and direction;
+        the head uniform in ``(-k, k)``, ``k = 1/sqrt(features)``, as PyTorch initializes ``nn.Linear``)."""
+        if ncfg.params is not None:
+            net = cls.load(ncfg.params)
+            net.check_matches(ncfg)
+            return net
+        layers = [tuple(CellParams.random(c.kind, c.input_size, c.hidden_size, seed=[seed, i, d], **c.options)
+                        for d in range(ncfg.directions[i])) for i, c in enumerate(ncfg.layers)]
+        head = None
+        if ncfg.head is not None:
+            rng = np.random.default_rng([seed, len(layers)])
+            k = 1.0 / np.sqrt(ncfg.head.features)
+            head = HeadParams(rng.uniform(-k, k, (ncfg.head.classes, ncfg.head.features)),
+                              rng.uniform(-k, k, ncfg.head.classes))
+        return cls(layers, head)
+
+    def check_matches(self, ncfg) -> None:
+        """Raise ``ValueError`` naming the first place where these parameters and network config ``ncfg``
+        disagree (layers, directions, each cell, the head)."""
+        if self.num_layers != ncfg.num_layers:
+            raise ValueError(f"the parameters have {self.num_layers} layer(s) but config {ncfg.name!r} has "
+                             f"{ncfg.num_layers}")
+        for i in range(self.num_layers):
+            if self.directions(i) != ncfg.directions[i]:
+                raise ValueError(f"layer {i} has {self.directions(i)} direction(s) in the parameters but "
+                                 f"{ncfg.directions[i]} in config {ncfg.name!r}")
+            for p in self.layers[i]:
+                p.check_matches(ncfg.layers[i])
+        if (self.head is None) != (ncfg.head is None):
+            has = ("the parameters", "the config") if self.head is not None else ("the config", "the parameters")
+            raise ValueError(f"{has[0]} have a head but {has[1]} do not")
+        if self.head is not None and self.head.classes != ncfg.head.classes:
+            raise ValueError(f"the head has {self.head.classes} classes in the parameters but "
+                             f"{ncfg.head.classes} in config {ncfg.name!r}")
+
     # ---- files -----------------------------------------------------------------------
     def save(self, path) -> None:
         """Write to ``path`` as one ``.npz`` (each cell's arrays under ``l<layer>d<direction>_``)."""
