@@ -6,7 +6,7 @@ import torch
 from model.fixedpoint import Fmt
 from model.network import NetworkConfig, NetworkParams, golden
 from model.params import CellParams
-from study import calibrate, models, netpoint, report, run, sweep
+from study import calibrate, hwlink, models, netpoint, report, run, sweep
 
 MODEL = "fsdd_lstm2x32"
 CONFIG = "configs/networks/fsdd_lstm2x32.toml"
@@ -142,3 +142,20 @@ def test_layers_beyond_the_model_are_refused(ctx):
     p = sweep.parse({"model": MODEL, "point": [{"label": "x", "layers": [{}, {}, {}]}]}).points[0]
     with pytest.raises(sweep.SweepError, match=r"point 'x': layers has 3 tables but model 'fsdd_lstm2x32' has 2"):
         run.point_config(ctx, p, 0)
+
+
+def test_utterances_for_the_network_bench(tmp_path):
+    ncfg = NetworkConfig.load(CONFIG)
+    u = hwlink.prepare_network(ncfg, 4, tmp_path / "u.npz")
+    with np.load(u.path) as z:
+        raw = [z[k] for k in z.files]
+    fin = ncfg.layers[0].fmt("input")
+    assert len(raw) == 4 and all(x.shape[1] == 13 and fin.min_int <= x.min() and x.max() <= fin.max_int for x in raw)
+    _, test = u.model.datasets()
+    q = golden.quantize(u.model.params, ncfg)
+    want = [int(golden.run(q, test.seqs[k][None], ncfg).classes[0]) for k in range(4)]  # float input, quantized inside
+    assert list(u.golden_pred) == want and u.frames == [len(s) for s in test.seqs[:4]]
+    lines, ok = hwlink.network_table(u, want)
+    assert ok and len(lines) == 5
+    assert not hwlink.network_table(u, want[:3] + [(want[3] + 1) % 10])[1]
+    assert not hwlink.network_table(u, want[:3])[1]
