@@ -113,7 +113,8 @@ struct State {{
 struct Outputs {{
 {ys}
 }};
-{head}
+
+{self.default_state()}{head}
 // ---- layers -------------------------------------------------------------------------------------
 
 {layers}
@@ -156,6 +157,23 @@ inline {ret} sequence(const input_t x[MAX_STEPS][INPUT_SIZE], int steps, const S
         return (f"/// Layer {k}: {dirs}; the state in s is carried in and out.\n"
                 f"inline void layer{k}(const {x_t} x[MAX_STEPS][{x_n}], int steps, y{k}_t y[MAX_STEPS][OUT{k}], "
                 f"State& s) {{\n" + "".join(parts) + "}\n")
+
+    def default_state(self) -> str:
+        """``default_state``: zeros, or the raw default initial state the parameters bring (``QNetwork.initial_state``)."""
+        init = self.q.initial_state
+        tables, body = [], []
+        for j, (_, _, a, g) in enumerate(self.slots):
+            for k, (n, t) in enumerate(g.state):
+                m = f"{n}_{a}"
+                if init is None:
+                    body.append(f"    for (int u = 0; u < {a}::HIDDEN_SIZE; ++u) s.{m}[u] = 0;")
+                    continue
+                tables.append(f"static const {a}::{t}_t DEFAULT_{m.upper()}[{a}::HIDDEN_SIZE] = {{{_array(init[j][k])}}};")
+                body.append(f"    for (int u = 0; u < {a}::HIDDEN_SIZE; ++u) s.{m}[u] = DEFAULT_{m.upper()}[u];")
+        what = "the one its parameters bring" if init is not None else "zeros: its parameters bring none"
+        return ("\n".join(tables) + ("\n" if tables else "")
+                + f"/// The network's default initial state ({what}).\n"
+                "inline void default_state(State& s) {\n" + "\n".join(body) + "\n}\n")
 
     def head(self) -> str:
         hc, qh = self.ncfg.head, self.q.head
@@ -234,7 +252,7 @@ inline int head(const y{last}_t y[FEATURES], logits_t logits[CLASSES]) {{
         for k in range(L):
             reads.append(f'    if (!read_hex(dir + "/y{k}.hex", l{k}_fwd::HIDDEN_WIDTH, l{k}_fwd::HIDDEN_SIGNED, '
                          f'total * net::OUT{k}, y{k}_exp)) return 2;')
-        fill, cmp_state = [], []
+        fill, cmp_state, cmp_default = [], [], []
         for m, n, label, t in members:
             a, T = label, t.upper()
             decl += [f"{m}_in", f"{m}_exp"]
@@ -243,6 +261,9 @@ inline int head(const y{last}_t y[FEATURES], logits_t logits[CLASSES]) {{
                              f'size_t(seqs) * {a}::HIDDEN_SIZE, {var})) return 2;')
             fill.append(f"        for (int u = 0; u < {a}::HIDDEN_SIZE; ++u) "
                         f"s0.{m}[u] = {a}::{t}_t({m}_in[size_t(s) * {a}::HIDDEN_SIZE + u]);")
+            cmp_default.append(f"    for (int u = 0; u < {a}::HIDDEN_SIZE; ++u)\n"
+                               f'        sb.check("{n}0_{label}", "default_state", 0, 0, u, {m}_in[size_t(u)], '
+                               f"s_default.{m}[u]);")
             cmp_state.append(f"        for (int u = 0; u < {a}::HIDDEN_SIZE; ++u)\n"
                              f'            sb.check("{n}n_{label}", "sequence", s, n - 1, u, '
                              f"{m}_exp[size_t(s) * {a}::HIDDEN_SIZE + u], s_n.{m}[u]);")
@@ -286,7 +307,7 @@ namespace net = {ns};
 {TB_SCOREBOARD}
 static net::input_t xs[net::MAX_STEPS][net::INPUT_SIZE];
 static net::Outputs ys;
-static net::State s0, s_n;
+static net::State s0, s_n, s_default;
 {logits_decl}
 int main(int argc, char** argv) {{
     if (argc != 2) {{
@@ -320,6 +341,8 @@ int main(int argc, char** argv) {{
     std::vector<long long> {', '.join(decl)};
 {chr(10).join(reads)}
     Scoreboard sb;
+    net::default_state(s_default);  // sequence 0 of the vectors starts from the default initial state
+{chr(10).join(cmp_default)}
     size_t at = 0;  // the first step of sequence s in the concatenated files
     for (int s = 0; s < seqs; ++s) {{
         const int n = int(lengths[s]);

@@ -47,7 +47,8 @@ def slot_label(layer: int, direction: int) -> str:
 
 
 def network_digest(ncfg, q) -> str:
-    """SHA-256 of every layer's config digest, the directions, the head's config and every raw parameter."""
+    """SHA-256 of every layer's config digest, the directions, the head's config, every raw parameter and the
+    default initial state."""
     h = hashlib.sha256()
     h.update(json.dumps({"layers": [config_digest(c) for c in ncfg.layers], "directions": list(ncfg.directions),
                          "head": ncfg.head.to_dict() if ncfg.head is not None else None},
@@ -55,6 +56,7 @@ def network_digest(ncfg, q) -> str:
     arrays = [getattr(p, k) for layer in q.layers for p in layer for k in ("w_ih", "w_hh", "bias", "bias_hn", "w_peep")]
     if q.head is not None:
         arrays += [q.head.weight, q.head.bias]
+    arrays += [v for s in q.initial_state or () for v in s]
     for a in arrays:
         h.update(b"-" if a is None else np.ascontiguousarray(a, dtype=np.int64).tobytes())
     return h.hexdigest()

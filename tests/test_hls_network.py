@@ -5,6 +5,8 @@ a vector set of hls.network_vectors, whose expected values come from ``model.net
 layer's output at every step, the final state of every layer and direction, the logits and the class,
 over sequences of different lengths, all but the first from a random non-zero initial state.  The
 testbench is shown to fail on one changed value in each expected file and on a changed initial state.
+The 2-layer LSTM's parameters bring a default initial state (as an ONNX graph's constant initial_h /
+initial_c do), which the header's ``default_state`` holds and its first sequence starts from.
 """
 import os
 import re
@@ -17,7 +19,7 @@ import pytest
 from hls import cpp, network
 from hls import network_vectors as nv
 from hls.cli import network_params_for
-from model.network import NetworkConfig, NetworkParams
+from model.network import NetworkConfig, NetworkParams, golden
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build" / "hls-network-tests" / os.environ.get("PYTEST_XDIST_WORKER", "main")
@@ -45,22 +47,28 @@ def _expected_count(ncfg) -> int:
     """Values the testbench compares: outputs at every step, the final state, logits and class."""
     steps = sum(LENGTHS)
     n = steps * sum(ncfg.output_size(k) for k in range(ncfg.num_layers))
-    n += len(LENGTHS) * sum(len(c.cell.state) * c.hidden_size for _, _, c in ncfg.slots())
+    n += (len(LENGTHS) + 1) * sum(len(c.cell.state) * c.hidden_size for _, _, c in ncfg.slots())  # + default_state
     if ncfg.head is not None:
         n += len(LENGTHS) * (ncfg.head.classes + 1)
     return n
 
 
 def _build(case, param_seed=1):
-    """(ncfg, testbench executable, vector folder): generated, compiled, vectors written."""
+    """(ncfg, source paths, testbench executable, vector folder, initial states, QNetwork): generated,
+    compiled, vectors written."""
     ncfg = _cfg(case)
     q, _ = network_params_for(ncfg, None, param_seed)
+    if case == "lstm2_head":
+        net = NetworkParams.for_config(ncfg, param_seed)
+        rng = np.random.default_rng(3)
+        init = [tuple(rng.uniform(-0.5, 0.5, c.hidden_size) for _ in c.cell.state) for _, _, c in ncfg.slots()]
+        q = golden.quantize(NetworkParams(net.layers, net.head, init), ncfg)
     out = BUILD / case
     paths = network.generate(ncfg, q, out / "hls")
     vec = out / "vectors"
     states = nv.make_states(ncfg, q, len(LENGTHS), seed=5)
     nv.write(vec, ncfg, q, nv.make_sequences(ncfg, LENGTHS, seed=4), states)
-    return ncfg, cpp.compile_tb(paths), vec, states
+    return ncfg, paths, cpp.compile_tb(paths), vec, states, q
 
 
 @pytest.fixture(scope="module")
@@ -76,9 +84,12 @@ def _run(exe, vec):
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_bit_exact_against_the_golden_model(built, case):
-    ncfg, exe, vec, states = built[case]
+    ncfg, paths, exe, vec, states, _ = built[case]
     # the later sequences really start from a non-zero state, in every layer and direction
     assert all(np.any(v != 0) for s in states[1:] for slot in s for v in slot)
+    if case == "lstm2_head":
+        assert all(np.any(v != 0) for slot in states[0] for v in slot)
+        assert "DEFAULT_C_L1_FWD[l1_fwd::HIDDEN_SIZE]" in paths["header"].read_text()
     rc, out = _run(exe, vec)
     assert rc == 0, out
     n = _expected_count(ncfg)
@@ -96,7 +107,7 @@ def _change_one(path: Path, index: int, bit: int = 0) -> None:
 def test_one_changed_value_fails(built, case, tmp_path):
     """One changed value in any expected file is a mismatch naming that tensor; a changed initial state
     changes what the C++ computes, so the run no longer matches."""
-    ncfg, exe, vec, _ = built[case]
+    ncfg, _, exe, vec, _, _ = built[case]
     names = [f"y{k}" for k in range(ncfg.num_layers)]
     names += [f"{n}n_{nv.slot_label(i, d)}" for i, d, c in ncfg.slots() for n, _ in c.cell.state]
     names += ["logits", "class"] if ncfg.head is not None else []
@@ -118,15 +129,18 @@ def test_one_changed_value_fails(built, case, tmp_path):
     _change_one(bad / "h0_l0_rev.hex", 2 * ncfg.layers[0].hidden_size, bit=7)  # sequence 2, unit 0
     rc, out = _run(exe, bad)
     assert rc == 1 and "MISMATCH y0 (sequence top): sequence 2" in out, out
+    _change_one(bad / "h0_l0_fwd.hex", 0)  # sequence 0 starts from the default initial state
+    rc, out = _run(exe, bad)
+    assert rc == 1 and "MISMATCH h0_l0_fwd (default_state top): sequence 0, step 0, element 0" in out, out
 
 
 def test_other_parameters_and_long_sequences_are_refused(built, tmp_path):
-    ncfg, exe, _, _ = built["lstm2_head"]
+    ncfg, _, exe, _, _, _ = built["lstm2_head"]
     q2, _ = network_params_for(ncfg, None, 2)
     nv.write(tmp_path / "other", ncfg, q2, nv.make_sequences(ncfg, [2], seed=1), nv.make_states(ncfg, q2, 1, 1))
     rc, out = _run(exe, tmp_path / "other")
     assert rc == 2 and "network_digest differs" in out, out
-    q, _ = network_params_for(ncfg, None, 1)
+    q = built["lstm2_head"][-1]
     nv.write(tmp_path / "long", ncfg, q, nv.make_sequences(ncfg, [cpp.DEFAULT_MAX_STEPS + 1], seed=1),
              nv.make_states(ncfg, q, 1, 1))
     rc, out = _run(exe, tmp_path / "long")
@@ -168,3 +182,12 @@ def test_params_file(tmp_path, capsys):
     rc = cpp.main(["--config", "configs/networks/tiny_net.toml", "--out", str(tmp_path), "--params", "no.npz"])
     err = capsys.readouterr().err
     assert rc == 2 and "--params = 'no.npz': no such file" in err, err
+
+
+@pytest.mark.skipif(cpp.ap_types_include() is None, reason="no ap_int.h (hls4ml's copy or $RNNKIT_AP_TYPES)")
+def test_ap_int_build(built, tmp_path):
+    """With ``ap_int<W>`` tensor types (``RNNKIT_AP_INT``) the network is bit-exact too."""
+    ncfg, paths, _, vec, _, _ = built["mixed_lstm_gru"]
+    exe = cpp.compile_tb(paths, exe=tmp_path / "tb_ap", ap_include=cpp.ap_types_include())
+    rc, out = _run(exe, vec)
+    assert rc == 0 and f"{_expected_count(ncfg)} passed, 0 failed" in out, out
