@@ -27,7 +27,7 @@ from model.network import NetworkConfig
 
 from . import network_vectors as nv
 from .cli import network_params_for
-from .cpp import (CXXFLAGS, DEFAULT_MAX_STEPS, OVERFLOW, ROUNDING, TB_READERS, TB_SCOREBOARD, _array,
+from .cpp import (CXXFLAGS, DEFAULT_MAX_STEPS, OVERFLOW, ROUNDING, TB_READERS, TB_SCOREBOARD, HlsError, _array,
                   _array2, _Gen, ap_int_type, c_int_type, compile_tb, ident, makefile, write_changed)
 
 
@@ -42,7 +42,10 @@ class _NetGen:
         self.slots = []
         for i, d, c in ncfg.slots():
             cfg = c if d == 0 else c.replace(name=f"{c.name}-{nv.DIRECTION_NAMES[d]}")
-            self.slots.append((i, d, nv.slot_label(i, d), _Gen(cfg, q.layers[i][d], max_steps)))
+            try:
+                self.slots.append((i, d, nv.slot_label(i, d), _Gen(cfg, q.layers[i][d], max_steps)))
+            except HlsError as e:
+                raise HlsError(f"layer {i}: {e}") from None
         self.digest = nv.network_digest(ncfg, q)
 
     def layer_slots(self, k: int) -> list:

@@ -191,3 +191,11 @@ def test_ap_int_build(built, tmp_path):
     exe = cpp.compile_tb(paths, exe=tmp_path / "tb_ap", ap_include=cpp.ap_types_include())
     rc, out = _run(exe, vec)
     assert rc == 0 and f"{_expected_count(ncfg)} passed, 0 failed" in out, out
+
+
+def test_a_layer_without_an_integer_activation_is_named(tmp_path):
+    raw = tomllib.loads(TINY + "\n[[layer]]\n[[layer]]\nactivations = { tanh = { method = \"exact\" } }\n")
+    ncfg = NetworkConfig.from_toml(raw)
+    q, _ = network_params_for(ncfg, None, 1)
+    with pytest.raises(cpp.HlsError, match=r"^layer 1: tanh.method = 'exact' has no integer definition"):
+        network.generate(ncfg, q, tmp_path)
