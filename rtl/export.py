@@ -313,20 +313,31 @@ def main(argv=None) -> int:
     return 0
 
 
-def export_network(args) -> int:
-    """``make verilog`` on a network config: ``<out>/<name>/<name>.v`` (top ``rnn_network``) and ``ports.json``."""
+def load_network_for_export(config_path, params_path=None, seed: int = 1):
+    """``(network config, quantized network, weights)``; raises ``ConfigError`` with a readable message."""
     from model.network import golden  # noqa: PLC0415
     from model.network.config import NetworkConfig  # noqa: PLC0415
     from model.network.params import NetworkParams  # noqa: PLC0415
+    ncfg = NetworkConfig.load(config_path)
+    try:
+        if params_path is None:
+            net, weights = NetworkParams.for_config(ncfg, seed), {"source": "random", "seed": seed}
+        else:
+            net, weights = NetworkParams.load(params_path), {"source": "file", "file": Path(params_path).name}
+        return ncfg, golden.quantize(net, ncfg), weights
+    except FileNotFoundError:
+        raise ConfigError(f"parameter file {str(params_path)!r} does not exist") from None
+    except (OSError, ValueError) as e:
+        raise ConfigError(str(e)) from None
+
+
+def export_network(args) -> int:
+    """``make verilog`` on a network config: ``<out>/<name>/<name>.v`` (top ``rnn_network``) and ``ports.json``."""
     from rtl.network import NETWORK_TOP, write_verilog as write_network  # noqa: PLC0415
     try:
-        ncfg = NetworkConfig.load(args.config)
-        net = NetworkParams.load(args.params) if args.params else NetworkParams.for_config(ncfg, args.seed)
-        paths = write_network(ncfg, golden.quantize(net, ncfg), output_dir(args.out, ncfg))
-    except FileNotFoundError:
-        print(f"error: parameter file {args.params!r} does not exist", file=sys.stderr)
-        return 2
-    except (ConfigError, ValueError) as e:
+        ncfg, q, _ = load_network_for_export(args.config, args.params, args.seed)
+        paths = write_network(ncfg, q, output_dir(args.out, ncfg))
+    except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     desc = json.loads(paths["ports"].read_text())

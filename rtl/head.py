@@ -47,7 +47,7 @@ class Head(wiring.Component):
 
     Latency
     -------
-    ``classes * (features + 2) + 1`` cycles from the step's last element to the first logit
+    ``classes * (features + 3) + 1`` cycles from the step's last element to the first logit
     (:func:`model.network.cycles.head_cycles`); the logits then leave one per cycle while ``o.ready`` is high.
     """
 
@@ -83,8 +83,10 @@ class Head(wiring.Component):
         logits = Array(Signal(signed(lf.width), name=f"logit{c}") for c in range(C))
         best, best_v = Signal(range(max(C, 2))), Signal(signed(lf.width))
         k, c = Signal(range(max(F, 2))), Signal(range(max(C, 2)))
-        # a product is on the read ports (mac_v), the first or the last of a class's sum
-        mac_v, mac_first, mac_last, done = Signal(), Signal(), Signal(), Signal()
+        # a product is on the read ports (mac_v), the first or the last of a class's sum; the sum is
+        # complete (done), then requantized into a register (stored)
+        mac_v, mac_first, mac_last, done, stored = Signal(), Signal(), Signal(), Signal(), Signal()
+        waddr = Signal(range(max(C * F, 2)))
         with m.FSM():
             with m.State("COLLECT"):
                 m.d.comb += [self.i.ready.eq(1), yw.addr.eq(k), yw.data.eq(self.i.payload.data),
@@ -92,19 +94,19 @@ class Head(wiring.Component):
                 with m.If(self.i.valid):
                     m.d.sync += k.eq(Mux(self.i.payload.last, 0, k + 1))
                     with m.If(self.i.payload.last & (self.i.payload.end | self._every)):
-                        m.d.sync += c.eq(0)
+                        m.d.sync += [c.eq(0), waddr.eq(0)]
                         m.next = "MAC"
             with m.State("MAC"):  # addresses of one product per cycle
-                m.d.comb += [yr.addr.eq(k), wr.addr.eq(c * F + k), br.addr.eq(c)]
-                m.d.sync += [mac_v.eq(1), mac_first.eq(k == 0), mac_last.eq(k == F - 1)]
+                m.d.comb += [yr.addr.eq(k), wr.addr.eq(waddr), br.addr.eq(c)]
+                m.d.sync += [mac_v.eq(1), mac_first.eq(k == 0), mac_last.eq(k == F - 1), waddr.eq(waddr + 1)]
                 with m.If(k == F - 1):
                     m.d.sync += k.eq(0)
                     m.next = "DRAIN"
                 with m.Else():
                     m.d.sync += k.eq(k + 1)
-            with m.State("DRAIN"):  # the last product, then the finished sum
+            with m.State("DRAIN"):  # the last product, the finished sum, the requantized logit
                 m.d.sync += mac_v.eq(0)
-                with m.If(done):
+                with m.If(stored):
                     with m.If(c == C - 1):
                         m.d.sync += c.eq(0)
                         m.next = "EMIT"
@@ -126,13 +128,16 @@ class Head(wiring.Component):
         m.d.comb += prod.eq(yr.data * wr.data)
         with m.If(mac_v):
             m.d.sync += acc.eq(Mux(mac_first, br.data << hc.b_shift, acc) + (prod << hc.y_shift))
-        m.d.sync += done.eq(mac_v & mac_last)
+        m.d.sync += [done.eq(mac_v & mac_last), stored.eq(done)]
         rq, flag = requantize(acc, hc.acc_frac, lf, hc.mode.rounding, hc.mode.overflow)
+        logit, sat = Signal(signed(lf.width)), Signal()
         with m.If(done):
-            m.d.sync += logits[c].eq(rq)
-            with m.If(flag):
+            m.d.sync += [logit.eq(rq), sat.eq(flag)]
+        with m.If(stored):
+            m.d.sync += logits[c].eq(logit)
+            with m.If(sat):
                 m.d.sync += self.sat.eq(1)
-            with m.If((c == 0) | (rq > best_v)):
-                m.d.sync += [best.eq(c), best_v.eq(rq)]
+            with m.If((c == 0) | (logit > best_v)):
+                m.d.sync += [best.eq(c), best_v.eq(logit)]
         return m
 

@@ -107,9 +107,10 @@ from model.cli import Parser, nonneg_int
 from model.config import ConfigError, output_dir
 from model.cycles import CycleModel
 from model.params import CellParams, quantize
+from model.network.config import NetworkConfig, is_network_file
 
 from .cell import top_name
-from .export import add_common_args, load_for_export, write_verilog
+from .export import add_common_args, load_for_export, load_network_for_export, write_verilog
 from .source import source_digest
 
 #: Yosys synthesis command per target (run after ``read_verilog; hierarchy -top; proc; flatten``).
@@ -689,11 +690,15 @@ def synthesize(config, qparams, out_dir, *, targets=DEFAULT_TARGETS, pnr=True, d
             log(msg)
 
     out = Path(out_dir)
-    paths = write_verilog(config, qparams, out, weights=weights)
+    if isinstance(config, NetworkConfig):  # a network: top rnn_network, the network's parameters
+        from .network import NETWORK_TOP, write_verilog as write_network  # noqa: PLC0415
+        paths, top = write_network(config, qparams, out), NETWORK_TOP
+    else:
+        paths, top = write_verilog(config, qparams, out, weights=weights), top_name(config)
     vname = paths["verilog"].name
     say(f"[synth] wrote {paths['verilog']} and {paths['ports']} in {time.perf_counter() - t0:.1f} s")
     ports = json.loads(paths["ports"].read_text())
-    report = {"config": config.name, "verilog": vname, "top": top_name(config), "requested": list(targets),
+    report = {"config": config.name, "verilog": vname, "top": top, "requested": list(targets),
               "rtl": None, "targets": {}, "skipped": {}}
     todo = []
     for t in targets:
@@ -811,7 +816,12 @@ def main(argv=None) -> int:
         os.environ["YOWASP_CACHE_DIR"] = str(Path(args.cache_dir).resolve())
     t0 = time.perf_counter()
     try:
-        cfg, q, weights = load_for_export(args.config, args.params, args.seed)
+        if is_network_file(args.config):
+            if args.compare_kinds:
+                raise ConfigError("--compare-kinds (KINDS=1) takes a cell config, not a network config")
+            cfg, q, weights = load_network_for_export(args.config, args.params, args.seed)
+        else:
+            cfg, q, weights = load_for_export(args.config, args.params, args.seed)
         out = output_dir(args.out, cfg)
         report = synthesize(cfg, q, out, targets=targets, pnr=not args.no_pnr, device=args.device,
                             freq=args.freq, seed=args.pnr_seed, timeout=args.timeout, weights=weights,
@@ -823,8 +833,13 @@ def main(argv=None) -> int:
         print(f"\nerror: {e}", file=sys.stderr)
         return 1
     print()
-    print(f"config {cfg.name}: {cfg.variant}, input {cfg.input_size}, hidden {cfg.hidden_size}, "
-          f"lanes {cfg.lanes}")
+    if isinstance(cfg, NetworkConfig):
+        print(f"network {cfg.name}: " + "; ".join(
+            f"{c.variant} {c.input_size}->{c.hidden_size}{' x2' if d == 2 else ''} ({c.lanes} lanes)"
+            for c, d in zip(cfg.layers, cfg.directions)) + (f"; head {cfg.head.classes} classes" if cfg.head else ""))
+    else:
+        print(f"config {cfg.name}: {cfg.variant}, input {cfg.input_size}, hidden {cfg.hidden_size}, "
+              f"lanes {cfg.lanes}")
     print(format_table(report))
     failed = "nextpnr_error" in report
     if args.compare_kinds:

@@ -29,9 +29,9 @@ from .config import NetworkConfig
 
 def head_cycles(head) -> int:
     """Cycles from the transfer of a computed step's last element to its first logit on ``o``: one cycle
-    to start, ``features + 2`` per class (one product a cycle, then the last product and the sum), and one
-    to emit."""
-    return head.classes * (head.features + 2) + 1
+    to start, ``features + 3`` per class (one product a cycle, then the last product, the sum and the
+    requantized logit), and one to emit."""
+    return head.classes * (head.features + 3) + 1
 
 
 @dataclass(frozen=True)
