@@ -272,6 +272,13 @@ def network_main(args) -> int:
     tail.start()
     job = runner.SimJob(mode="network", module=runner.NETWORK_MODULE, seed=args.seed, seqs=args.seqs,
                         steps=args.steps)
+    utt = None
+    if ncfg.params and ncfg.head:  # a trained model: stream real test utterances (study.hwlink)
+        from study import hwlink  # noqa: PLC0415
+        utt = hwlink.prepare_network(ncfg, args.seqs or 3, b.build_dir / "run" / "utterances.npz")
+        if utt is not None:
+            job.env["RNNKIT_INPUTS"] = str(utt.path)
+            print(f"[sim] streaming {len(utt.labels)} test utterances of {utt.model.name} (RNNKIT_INPUTS)", flush=True)
     try:
         res = runner.run(b, job, progress=str(progress))
     finally:
@@ -284,6 +291,13 @@ def network_main(args) -> int:
     for k, v in rows:
         print(f"{k:<{width}}   {v}")
     print(line)
+    if utt is not None:
+        lines, same = hwlink.network_table(utt, res.report.get("test_network", {}).get("classes"))
+        print("\nClasses of the test utterances (hardware vs golden vs float model)")
+        print("\n".join(lines))
+        print("hardware classes equal the golden model's: " + ("yes" if same else "NO"))
+        if not same:
+            return 1
     print(f"log: {res.log.relative_to(runner.ROOT)}")
     if not res.passed:
         print("\n" + res.failure_summary(), file=sys.stderr)

@@ -92,15 +92,26 @@ class NetworkConfig:
     def load(cls, path) -> "NetworkConfig":
         path = Path(path)
         if not is_network_file(path):
-            return cls.from_cell(Config.load(path))
+            cell = Config.load(path)
+            ncfg = cls.from_cell(cell)
+            object.__setattr__(ncfg, "_source", cell.source)
+            return ncfg
         raw = read_toml(path)
         raw.setdefault("name", path.stem)
         if isinstance(raw.get("params"), str):
             raw["params"] = str((path.parent / raw["params"]).resolve())
         try:
-            return cls.from_toml(raw)
+            ncfg = cls.from_toml(raw)
         except ConfigError as e:
             raise ConfigError(f"{path}: {e}") from None
+        object.__setattr__(ncfg, "_source", path.resolve())
+        return ncfg
+
+    @property
+    def source(self):
+        """The file this config was loaded from (resolved), or None for one built in code; the output folder
+        ``build/<name>/`` is claimed for it (:func:`model.config.output_dir`)."""
+        return getattr(self, "_source", None)
 
     @classmethod
     def from_toml(cls, raw: dict) -> "NetworkConfig":
