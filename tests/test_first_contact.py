@@ -62,7 +62,8 @@ def _main(module):
      "error: --seqs (SEQS) must be a positive integer, not '0'"),
     ("sim.main", ["--config", str(TINY), "--steps", "0"], "error: --steps (STEPS) must be a positive integer, not '0'"),
     ("study.run", ["--jobs", "0"], "error: --jobs must be a positive integer, not '0'"),
-    ("study.run", [""], "error: study (STUDY) is empty; accepted: a sweep file path or one of default, gru"),
+    ("study.run", [""], "error: study (STUDY) is empty; accepted: a sweep file path or one of "
+                        + ", ".join(sorted(p.stem for p in (ROOT / "configs" / "studies").glob("*.toml")))),
 ])
 def test_bad_numbers_and_names_are_one_line(module, argv, message, capsys, tmp_path):
     assert exit_code(_main(module), [*argv, *(["--out", str(tmp_path)] if module != "sim.main" else [])]) == 2
