@@ -237,12 +237,14 @@ def markdown(res, images: list[str]) -> str:
         "reads h at the last frame. The hardware does the same when a sequence is streamed with its "
         "`first` flag.",
         f"- Hardware cost: Yosys `synth_{sw.target}` of the gate pipeline (`rtl/`) with the trained weights "
-        f"baked in, {rows[0]['settings']['lanes']} MAC lanes; the Pareto front uses {COST_NAMES[sw.cost]}."
-        + (" A network's cost is the sum of its cells (one per layer and direction), each synthesized alone: "
-           "the head, the glue between layers and a bidirectional layer's sequence buffer are not counted."
-           if m.network else ""),
+        f"baked in, {rows[0]['settings']['lanes']} MAC lanes{' per cell' if m.network else ''}; the Pareto front uses "
+        f"{COST_NAMES[sw.cost]}."
+        + (" A network's cost is its whole gateware (`rtl.network`): every layer's cells, the streams "
+           "between them, a bidirectional layer's sequence buffer and the head." if m.network else ""),
         f"- Formats: widths from the sweep, integer bits from the calibration on the training set "
-        f"(margin {sw.margin:g}); `uniform` points use one format for every tensor.",
+        f"(margin {sw.margin:g}); `uniform` points use one format for every tensor."
+        + (" Each layer is calibrated on its own input (the float output of the layer below); the tensor "
+           "between layers has the producing layer's hidden format." if m.network else ""),
         "",
         "## Headline", "",
     ]

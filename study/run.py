@@ -7,11 +7,11 @@
 For each point: the formats (widths from the sweep, integer bits from the
 calibration on the training set), the golden model over the test set, the
 classifier head on its last hidden state, and the gateware's synthesis
-counts for one target.  A network model (:mod:`study.netpoint`) gets formats
-per layer and for the head; its cost is the sum of its cells' (one per layer
-and direction) (cached under ``build/quant/synth/`` by a hash of
-everything the netlist depends on).  Points run in parallel (``--jobs``,
-default 2) with a progress bar and an ETA.  Results go to
+counts for one target (cached under ``build/quant/synth/`` by a hash of
+everything the netlist depends on).  A network model (:mod:`study.netpoint`)
+gets formats per layer and for the head, and its cost is the whole network's
+(``rtl.network``).  Points run in parallel (``--jobs``, default 2) with a
+progress bar and an ETA.  Results go to
 ``reports/quant/<study>/`` (:mod:`study.report`).
 
 Sequences of different lengths: the golden model runs each group of
@@ -21,6 +21,7 @@ is streamed alone with its ``first`` flag (no padding, no truncation).
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import multiprocessing as mp
@@ -187,21 +188,48 @@ def hardware_key(cfg: Config, q, target: str, src_digest: str) -> str:
     return h.hexdigest()[:20]
 
 
-def hardware_cost(cfg: Config, target: str, src_digest: str, cache: Path = SYNTH_CACHE, q=None) -> dict:
+def network_key(ncfg, q, target: str, src_digest: str) -> str:
+    """:func:`hardware_key` of a network: every layer's config content, the directions, the buffer length,
+    the head's config, every cell's and the head's weights, the target and the sources."""
+    layers = [{k: v for k, v in c.to_dict().items() if k not in ("name", "params")} for c in ncfg.layers]
+    head = ncfg.head.to_dict() if ncfg.head is not None else None
+    h = hashlib.sha256(json.dumps({"layers": layers, "directions": ncfg.directions, "max_steps": ncfg.max_steps,
+                                   "head": head, "target": target, "src": src_digest}, sort_keys=True).encode())
+    for qp in (qp for layer in q.layers for qp in layer):
+        h.update(hardware_key(ncfg.layers[0], qp, target, src_digest).encode())
+    if q.head is not None:
+        for a in (q.head.weight, q.head.bias):
+            h.update(np.ascontiguousarray(a, dtype=np.int64).tobytes())
+    return h.hexdigest()[:20]
+
+
+def hardware_cost(cfg: Config, target: str, src_digest: str, cache: Path = SYNTH_CACHE) -> dict:
     """LUTs, FFs, DSPs and BRAMs of the gateware for ``cfg`` on ``target`` (Yosys), cached.
 
-    ``q``: the quantized parameters to bake in (default: those of ``cfg.params``,
-    or random ones).  A config the gateware cannot build (``rtl.cell.HardwareLimitError``,
-    e.g. an ``exact`` activation) or a failing tool gives ``hw_status = 'unavailable'``
-    and the reason, never an exception.
+    A config the gateware cannot build (``rtl.cell.HardwareLimitError``, e.g. an
+    ``exact`` activation) or a failing tool gives ``hw_status = 'unavailable'`` and
+    the reason, never an exception.
     """
     if target == "none":
         return {"hw_status": "skipped", "hw_reason": "target = 'none'"}
-    if q is None:
-        from model.params import CellParams  # noqa: PLC0415
-        q = quantize(CellParams.for_config(cfg, seed=1), cfg)
-    key = hardware_key(cfg, q, target, src_digest)
-    d = cache / key
+    from model.params import CellParams  # noqa: PLC0415
+    q = quantize(CellParams.for_config(cfg, seed=1), cfg)
+    return _synthesized(cfg.replace(name="cell"), q, target, cache / hardware_key(cfg, q, target, src_digest))
+
+
+def network_cost(ncfg, net, target: str, src_digest: str, cache: Path = SYNTH_CACHE) -> dict:
+    """:func:`hardware_cost` of a whole network (``rtl.network``: every layer's cells, a bidirectional
+    layer's sequence buffer, the head) with the trained parameters ``net``."""
+    if target == "none":
+        return {"hw_status": "skipped", "hw_reason": "target = 'none'"}
+    from model.network import golden as netgolden  # noqa: PLC0415
+    q = netgolden.quantize(net, ncfg)
+    return _synthesized(dataclasses.replace(ncfg, name="network"), q, target,
+                        cache / network_key(ncfg, q, target, src_digest))
+
+
+def _synthesized(cfg, q, target: str, d: Path) -> dict:
+    """The synthesis counts of ``cfg`` with parameters ``q``, from ``d/result.json`` or a Yosys run there."""
     res_file = d / "result.json"
     if res_file.exists():
         return json.loads(res_file.read_text())
@@ -211,8 +239,7 @@ def hardware_cost(cfg: Config, target: str, src_digest: str, cache: Path = SYNTH
     except Exception as e:  # noqa: BLE001  (gateware missing or broken: cost is unavailable)
         return {"hw_status": "unavailable", "hw_reason": f"gateware import failed: {type(e).__name__}: {e}"}
     try:
-        rep = synthesize(cfg.replace(name="cell"), q, d, targets=(target,), pnr=False,
-                         log=lambda *a, **k: None)
+        rep = synthesize(cfg, q, d, targets=(target,), pnr=False, log=lambda *a, **k: None)
     except HardwareLimitError as e:
         out = {"hw_status": "unavailable", "hw_reason": str(e)}
         d.mkdir(parents=True, exist_ok=True)
@@ -225,24 +252,6 @@ def hardware_cost(cfg: Config, target: str, src_digest: str, cache: Path = SYNTH
            "brams": s["brams"], "synth_s": rep["targets"][target]["seconds"]}
     res_file.write_text(json.dumps(out))
     return out
-
-
-def network_cost(ncfg, net, target: str, src_digest: str, cache: Path = SYNTH_CACHE) -> dict:
-    """The sum of :func:`hardware_cost` over a network's cells (one per layer and direction), each with
-    its trained weights: the gateware's synthesis takes one cell, so the sequence buffer of a
-    bidirectional layer, the head and the glue between layers are not counted."""
-    if target == "none":
-        return {"hw_status": "skipped", "hw_reason": "target = 'none'"}
-    from model.network import golden as netgolden  # noqa: PLC0415
-    q = netgolden.quantize(net, ncfg)
-    total = {"hw_status": "ok", "hw_reason": "", **{k: 0 for k in ("luts", "ffs", "dsps", "brams", "synth_s")}}
-    for i, d, cfg in ncfg.slots():
-        part = hardware_cost(cfg, target, src_digest, cache, q.layers[i][d])
-        if part["hw_status"] != "ok":
-            return {**part, "hw_reason": f"layer {i} direction {d}: {part['hw_reason']}"}
-        for k in ("luts", "ffs", "dsps", "brams", "synth_s"):
-            total[k] += part[k]
-    return total
 
 
 # ---- the pool ---------------------------------------------------------------------------------------------

@@ -159,3 +159,23 @@ def test_utterances_for_the_network_bench(tmp_path):
     assert ok and len(lines) == 5
     assert not hwlink.network_table(u, want[:3] + [(want[3] + 1) % 10])[1]
     assert not hwlink.network_table(u, want[:3])[1]
+
+
+def test_network_cost_is_cached_by_everything_the_netlist_depends_on(ctx, tmp_path):
+    sw = sweep.load(STUDY)
+    by = {p.label: p for p in sw.points}
+    net = ctx.model.params
+    a = run.point_config(ctx, by["8-bit everywhere"], 0)
+    b = run.point_config(ctx, by["layer 1 at 4 bits"], 1)
+    qa, qb = golden.quantize(net, a), golden.quantize(net, b)
+    key = run.network_key(a, qa, "ecp5", "src")
+    assert key == run.network_key(run.point_config(ctx, by["8-bit everywhere"], 7), qa, "ecp5", "src")  # names aside
+    assert len({key, run.network_key(b, qb, "ecp5", "src"), run.network_key(a, qa, "ice40", "src"),
+                run.network_key(a, qa, "ecp5", "other")}) == 4
+    qa.head.bias[0] += 1
+    assert run.network_key(a, qa, "ecp5", "src") != key   # the head's parameters count
+    qa.head.bias[0] -= 1
+    (tmp_path / key).mkdir()
+    (tmp_path / key / "result.json").write_text('{"hw_status": "ok", "luts": 7}')
+    assert run.network_cost(a, net, "ecp5", "src", cache=tmp_path) == {"hw_status": "ok", "luts": 7}
+    assert run.network_cost(a, net, "none", "src", cache=tmp_path)["hw_status"] == "skipped"
