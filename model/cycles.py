@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 from . import latency
 
-__all__ = ["Schedule", "CycleModel", "x_to_h"]
+__all__ = ["Schedule", "CycleModel", "rh_wait", "x_to_h"]
 
 
 @dataclass(frozen=True)
@@ -108,12 +108,25 @@ class Schedule:
         return (self.gates - 1) * self.hidden + unit if self.gate_major else unit * self.gates + self.gates - 1
 
 
+def rh_wait(cfg) -> int:
+    """A two-pass kind's wait at pass 2's first h element for the last ``r*h`` (0 for single-pass kinds);
+    every step has it, a sequence's first one too (its ``r*h0``)."""
+    if cfg.cell.op_ready is None:
+        return 0
+    sch = Schedule.for_config(cfg)
+    s_r, p_r = sch.slot_of(sch.hidden - 1)
+    ready = (s_r + 1) * sch.slot_cycles - 1 + latency.LANE + p_r + cfg.cell.op_ready
+    return max(0, ready - (sch.pass_slots[0] * sch.slot_cycles + cfg.input_size))
+
+
 def x_to_h(cfg, unit: int) -> int:
     """Cycles from the transfer of a sequence's first x(0)'s last element to the transfer of its h(0)'s
-    element ``unit`` on ``o`` (the first step of a sequence never waits; ``o`` ready)."""
+    element ``unit`` on ``o`` (the first step of a sequence never waits for h; ``o`` ready)."""
     sch = Schedule.for_config(cfg)
     s, p = sch.slot_of(sch.unit_done_row(unit))
-    return latency.INPUT + (s + 1) * sch.slot_cycles - 1 + latency.LANE + p + cfg.cell.row_to_h + latency.FIFO
+    wait = rh_wait(cfg) if s >= sch.pass_slots[0] and len(sch.pass_slots) > 1 else 0
+    return (latency.INPUT + (s + 1) * sch.slot_cycles - 1 + wait + latency.LANE + p + cfg.cell.row_to_h
+            + latency.FIFO)
 
 
 @dataclass(frozen=True)
@@ -147,16 +160,11 @@ class CycleModel:
         h_wait = max(0, h_done - (1 + cfg.input_size))
         # a step starts only once the step two before it is complete; only a sequence's first
         # step (which skips the h wait) can leave that one in flight
-        start_wait = max(0, h_done - 1 - sch.slots * k)
-        rh_wait = 0
-        if cfg.cell.op_ready is not None:
-            # pass 2's first h element (cycle pass1_slots*k + input) waits for the last r row's r*h
-            s_r, p_r = sch.slot_of(sch.hidden - 1)
-            ready = (s_r + 1) * k - 1 + latency.LANE + p_r + cfg.cell.op_ready
-            rh_wait = max(0, ready - (sch.pass_slots[0] * k + cfg.input_size))
+        rh = rh_wait(cfg)  # pass 2's first h element waits for the last r row's r*h
+        start_wait = max(0, h_done - 1 - (sch.slots * k + rh))
         # first output: unit 0's last row; the first step of a sequence never waits
         first = cfg.input_size - 1 + x_to_h(cfg, 0)
         return cls(rows=sch.rows, slots=sch.slots, slot_cycles=k, last_slot_rows=last, h_wait=h_wait,
-                   rh_wait=rh_wait, start_wait=start_wait, cycles_per_step=sch.slots * k + h_wait + rh_wait,
-                   first_step_cycles=sch.slots * k, first_output_latency=first,
+                   rh_wait=rh, start_wait=start_wait, cycles_per_step=sch.slots * k + h_wait + rh,
+                   first_step_cycles=sch.slots * k + rh, first_output_latency=first,
                    ideal_cycles_per_step=sch.rows * k / lanes)

@@ -22,13 +22,20 @@ predicts cycles per step and first-output latency.  Ports:
 - ``o``: stream of ``{data: formats.hidden, last, first}``; h(t) element-serial,
   ``first`` on element 0 of a sequence's first h(t) (so ``o`` can feed the next
   cell's ``i`` with ``wiring.connect``).
-- ``w``: stream of ``{addr, data}`` writes into the weight, bias and auxiliary
-  memories (address map in :mod:`rtl.layout`); ``always_ready`` (no ``ready``
-  port).  A write lands, in the cycle it is valid, only while no step is in flight
+- ``w``: stream of ``{addr, data}`` writes into the weight, bias, auxiliary and
+  initial-state memories (address map in :mod:`rtl.layout`); ``always_ready`` (no ``ready``
+  port).  Every sequence (``first``) starts from the initial state memories (h0, and c0 for
+  the LSTM kinds; zeros unless written or given as ``init_state``); a sequence sent without
+  ``first`` carries on from the state the previous one left.  A write lands, in the cycle it is valid, only while no step is in flight
   (every step started has written all of its h(t)); it then holds for every step
   that starts after it, and a step does not start in a cycle with a write, so a
   step never sees part of a reload.  A write while a step is in flight is dropped
   and sets ``err_busy``.
+
+- ``state_addr`` / ``state_data``: the final state, read while no step is in flight:
+  ``state_data`` is, one cycle after ``state_addr``, h of unit ``state_addr`` (below
+  ``hidden_size``) or the unit's own state (c for the LSTM kinds, h for a GRU) of unit
+  ``state_addr - hidden_size``.
 
 Word layouts are defined once in :mod:`rtl.streams`.
 - ``status``: sticky bits ``sat_pre``, then the kind's own (``sat_cell`` for
@@ -53,11 +60,11 @@ from . import streams
 from .gates import Extra, Row, sat_points
 from .input_buffer import InputBuffer
 from .kinds import post_processor
-from .layout import Layout, aux_format, memory_images
+from .layout import Layout, aux_format, init_regions, memory_images
 from .mac_lane import MacLane
 from .serializer import Serializer
 from .stages import Stages
-from .write_port import WriteDecoder
+from .write_port import WriteDecoder, regions
 
 #: Widest multiplier operand the lanes accept (one 18x18 DSP block per lane).
 MAX_OPERAND_BITS = 18
@@ -100,7 +107,7 @@ def status_bits(cfg: Config) -> tuple:
 class RecurrentCell(wiring.Component):
     """Step engine of any registered cell kind (``config.kind``); weights baked in from ``qparams``."""
 
-    def __init__(self, config: Config, qparams: QParams | None = None):
+    def __init__(self, config: Config, qparams: QParams | None = None, init_state=None):
         try:
             check_buildable(config)
         except HardwareLimitError:
@@ -110,6 +117,7 @@ class RecurrentCell(wiring.Component):
             qparams.check_matches(config)
         self._cfg = config
         self._q = qparams
+        self._init = init_state
         self._dp = Datapath.from_config(config)
         self._lay = Layout.for_config(config)
         self._cm = cycles.CycleModel.for_config(config)
@@ -121,6 +129,8 @@ class RecurrentCell(wiring.Component):
             "o": Out(stream.Signature(streams.output_word(config).layout())),
             "w": In(stream.Signature(streams.write_word(config).layout(), always_ready=True)),
             "status": Out(data.StructLayout({n: 1 for n in status_bits(config)})),
+            "state_addr": In(range(2 * config.hidden_size)),
+            "state_data": Out(signed(max(config.fmt(t).width for _, t in config.cell.state))),
         })
 
     @property
@@ -143,7 +153,7 @@ class RecurrentCell(wiring.Component):
         H, I, L, S, R, K = cfg.hidden_size, cfg.input_size, cfg.lanes, lay.slots, cfg.rows, lay.slot_cycles
         two_pass = len(sch.pass_rows) == 2
         split_x = cfg.cell.split_x
-        img = memory_images(cfg, self._q)
+        img = memory_images(cfg, self._q, self._init)
         st = self.status
 
         # ---- input: double-buffered x(t) -------------------------------------------------
@@ -158,6 +168,15 @@ class RecurrentCell(wiring.Component):
         state_fmt = f[cfg.cell.unit_state]
         m.submodules.smem = smem = memory.Memory(shape=signed(state_fmt.width), depth=H, init=[])
         sw, sr = smem.write_port(), smem.read_port()
+        # the initial state of every sequence: h0 (the z path's h part at a sequence start) and the unit
+        # state (h0 itself for a kind whose unit state is h)
+        inits = init_regions(cfg)
+        init_mem = {}
+        for _, name, tensor in inits:
+            init_mem[name] = memory.Memory(shape=signed(f[tensor].width), depth=H, init=img[name])
+            m.submodules[f"{name}mem"] = init_mem[name]
+        h0mem, s0mem = init_mem[inits[0][1]], init_mem[inits[-1][1]]
+        h0r, s0r = h0mem.read_port(), s0mem.read_port()
         extra = Extra()
         if two_pass:
             # pass 2 operand r*h(t-1), written by the gate math
@@ -178,9 +197,9 @@ class RecurrentCell(wiring.Component):
         at_h = (s == 0) & (j == I)
         issue = Signal()
         ready_h = Mux(at_h, sos | h_done[~par], 1)
-        if two_pass:
+        if two_pass:  # pass 2 waits for every r*h(t-1), at a sequence start too (r*h0)
             p2 = sch.pass_slots[0]
-            ready_h = Mux((s == p2) & (j == I), sos | extra.op_ready[par], ready_h)
+            ready_h = Mux((s == p2) & (j == I), extra.op_ready[par], ready_h)
         # a step starts only when the step two before it (same parity) is complete: after a
         # sequence start, which does not wait for h, that one may still be in flight; nor in a
         # cycle with a write on w (a write never splits a step)
@@ -209,14 +228,15 @@ class RecurrentCell(wiring.Component):
         slot1 = Signal(range(max(S, 2)))
         m.d.sync += [v1.eq(issue), first1.eq(j == 0), last1.eq(j == K - 1), isx1.eq(j < I), xend1.eq(j == I - 1),
                      zero1.eq(sos), slot1.eq(s), par1.eq(par), sos1.eq(sos)]
-        hpart = hr.data
-        if two_pass:
+        m.d.comb += [h0r.addr.eq(j - I), h0r.en.eq(issue)]
+        hpart = Mux(zero1, h0r.data, hr.data)
+        if two_pass:  # pass 2 reads r*h(t-1), from h0 too at a sequence start
             pass2_1 = Signal(name="pass2_1")
             m.d.sync += pass2_1.eq(s >= p2)
             m.d.comb += [opr.addr.eq(j - I), opr.en.eq(issue)]
-            hpart = Mux(pass2_1, opr.data, hr.data)
+            hpart = Mux(pass2_1, opr.data, hpart)
         z1 = Signal(signed(max(f["input"].width, f["hidden"].width)))
-        m.d.comb += z1.eq(Mux(isx1, inbuf.rd_data, Mux(zero1, 0, hpart)))
+        m.d.comb += z1.eq(Mux(isx1, inbuf.rd_data, hpart))
         stages = Stages(m)
         row1 = (v1, first1, last1, isx1, xend1, par1, sos1, slot1)
         for sig in row1:
@@ -262,15 +282,19 @@ class RecurrentCell(wiring.Component):
 
         m.submodules.bmem = bmem = memory.Memory(shape=signed(f["bias"].width), depth=R, init=img["bias"])
         br, bw = bmem.read_port(), bmem.write_port()
-        m.d.comb += [br.addr.eq(rowc), bw.addr.eq(woff), bw.data.eq(wdec.data), bw.en.eq(wen[L]),
-                     sr.addr.eq(unit)]
+        wen_of = {region: wen[k] for k, (region, _) in enumerate(regions(cfg))}
+        m.d.comb += [br.addr.eq(rowc), bw.addr.eq(woff), bw.data.eq(wdec.data), bw.en.eq(wen_of[L]),
+                     sr.addr.eq(unit), s0r.addr.eq(unit)]
+        for region, name, _ in inits:
+            port = init_mem[name].write_port()
+            m.d.comb += [port.addr.eq(woff), port.data.eq(wdec.data), port.en.eq(wen_of[region])]
         aux_data = None
         if lay.aux:
             afmt = aux_format(cfg)
             m.submodules.amem = amem = memory.Memory(shape=signed(afmt.width), depth=lay.aux_depth, init=img["aux"])
             ar, aw = amem.read_port(), amem.write_port()
             m.d.comb += [ar.addr.eq(rowc if lay.aux.per == "row" else unit), aw.addr.eq(woff),
-                         aw.data.eq(wdec.data), aw.en.eq(wen[L + 1])]
+                         aw.data.eq(wdec.data), aw.en.eq(wen_of[L + 1])]
             aux_data = ar.data
 
         # P1: the row, its bias / aux words and the unit's previous state
@@ -282,7 +306,7 @@ class RecurrentCell(wiring.Component):
             ax1 = Signal(acc_shape, name="ax1")
             m.d.sync += ax1.eq(hold_x[q])
         prev1 = Signal(signed(state_fmt.width), name="prev1")
-        m.d.comb += prev1.eq(Mux(ps1, 0, sr.data))
+        m.d.comb += prev1.eq(Mux(ps1, s0r.data, sr.data))
         row = Row(pv1, a1, ax1, hg1, u1, pp1, br.data, aux_data, prev1)
         out = post_processor(cfg.cell)(m, cfg, dp, row, st, sw, extra)
 
@@ -300,4 +324,11 @@ class RecurrentCell(wiring.Component):
             m.d.sync += st.err_overrun.eq(1)
         with m.If(out.valid & (out.unit == H - 1)):
             m.d.sync += h_done[out.par].eq(1)
+
+        # ---- final state readout: the last h bank (the last step's parity) and the unit state ----------
+        hq, sq = hmem.read_port(), smem.read_port()
+        is_s = Signal()
+        m.d.comb += [hq.addr.eq(Mux(par, H, 0) + self.state_addr), sq.addr.eq(self.state_addr - H)]
+        m.d.sync += is_s.eq(self.state_addr >= H)
+        m.d.comb += self.state_data.eq(Mux(is_s, sq.data, hq.data))
         return m

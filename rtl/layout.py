@@ -7,10 +7,12 @@ that row (zeros in the unused lanes of a part-filled slot).
 
 Write-port address: ``region << offset_bits | offset``, with regions
 ``0 .. lanes-1`` the lane weight memories, ``lanes`` the bias memory (by
-hardware row) and ``lanes + 1`` the kind's auxiliary memory
+hardware row), ``lanes + 1`` the kind's auxiliary memory
 (:attr:`model.kinds.CellKind.aux`: peephole weights by hardware row for a
 peephole LSTM, 0 for rows without one; ``b_hn`` by unit for a reset-after GRU;
-absent otherwise).
+absent otherwise), then the initial state every sequence starts from
+(:func:`init_regions`): ``lanes + 2`` h0 by unit and, for a kind whose per-unit
+state is not h (the LSTM kinds' c), ``lanes + 3`` that state by unit.
 """
 from __future__ import annotations
 
@@ -19,6 +21,16 @@ from dataclasses import dataclass
 from model.config import Config
 from model.cycles import Schedule
 from model.params import QParams
+
+
+def init_regions(cfg: Config) -> list[tuple[int, str, str]]:
+    """``(region, name, format tensor)`` of the initial-state memories: h0, and the kind's per-unit state
+    (``unit_state``) when it is not h."""
+    out = [(cfg.lanes + 2, "h0", "hidden")]
+    if cfg.cell.unit_state != "hidden":
+        name = next(n for n, t in cfg.cell.state if t == cfg.cell.unit_state)
+        out.append((cfg.lanes + 3, f"{name}0", cfg.cell.unit_state))
+    return out
 
 
 def aux_format(cfg: Config):
@@ -35,17 +47,18 @@ class Layout:
     offset_bits: int
     addr_bits: int
     aux: object  # model.kinds.Aux or None
-    data_bits: int  # the write port's data word: the widest of weight, bias and auxiliary words
+    data_bits: int  # the write port's data word: the widest of weight, bias, auxiliary and state words
 
     @classmethod
     def for_config(cls, cfg: Config) -> "Layout":
         sch = Schedule.for_config(cfg)
         depth = max(sch.slots * sch.slot_cycles, cfg.rows)
         off = max(1, (depth - 1).bit_length())
-        regions = cfg.lanes + 2
+        last_region = init_regions(cfg)[-1][0]
         aux = aux_format(cfg)
-        data_bits = max(cfg.fmt("weight").width, cfg.fmt("bias").width, aux.width if aux else 0)
-        return cls(sch, off, off + (regions - 1).bit_length(), cfg.cell.aux, data_bits)
+        data_bits = max(cfg.fmt("weight").width, cfg.fmt("bias").width, aux.width if aux else 0,
+                        *(cfg.fmt(t).width for _, _, t in init_regions(cfg)))
+        return cls(sch, off, off + last_region.bit_length(), cfg.cell.aux, data_bits)
 
     @property
     def slots(self) -> int:
@@ -66,8 +79,19 @@ class Layout:
         return self.schedule.rows if self.aux.per == "row" else self.schedule.hidden
 
 
-def memory_images(cfg: Config, q: QParams | None) -> dict:
-    """Initial contents: ``lanes`` (list of per-lane weight lists), ``bias`` (by row), ``aux``."""
+def init_images(cfg: Config, init=None) -> dict:
+    """Contents of the initial-state memories (name -> list by unit) for ``init``, a raw state in the kind's
+    state order (each ``(hidden,)``), or zeros."""
+    out = {}
+    for _, name, tensor in init_regions(cfg):
+        k = next(j for j, (_, t) in enumerate(cfg.cell.state) if t == tensor)
+        out[name] = [0] * cfg.hidden_size if init is None else [int(v) for v in init[k]]
+    return out
+
+
+def memory_images(cfg: Config, q: QParams | None, init=None) -> dict:
+    """Initial contents: ``lanes`` (list of per-lane weight lists), ``bias`` (by row), ``aux``, and the
+    initial-state memories (:func:`init_images` of ``init``)."""
     lay = Layout.for_config(cfg)
     sch = lay.schedule
     H, I = cfg.hidden_size, cfg.input_size
@@ -75,7 +99,7 @@ def memory_images(cfg: Config, q: QParams | None) -> dict:
     bias = [0] * cfg.rows
     aux = [0] * lay.aux_depth
     if q is None:
-        return {"lanes": lanes, "bias": bias, "aux": aux}
+        return {"lanes": lanes, "bias": bias, "aux": aux, **init_images(cfg, init)}
     for r in range(cfg.rows):
         s, lane = sch.slot_of(r)
         tr = sch.torch_row(r)
@@ -88,7 +112,7 @@ def memory_images(cfg: Config, q: QParams | None) -> dict:
             aux[r] = cfg.cell.aux_value(q, sch.gate_order[g], unit)
     if lay.aux and lay.aux.per == "unit":
         aux = [cfg.cell.aux_value(q, None, u) for u in range(H)]
-    return {"lanes": lanes, "bias": bias, "aux": aux}
+    return {"lanes": lanes, "bias": bias, "aux": aux, **init_images(cfg, init)}
 
 
 def write_stream(cfg: Config, q: QParams) -> list[tuple[int, int]]:
@@ -102,3 +126,12 @@ def write_stream(cfg: Config, q: QParams) -> list[tuple[int, int]]:
     if lay.aux:
         out += [(((cfg.lanes + 1) << lay.offset_bits) | r, v) for r, v in enumerate(img["aux"])]
     return out
+
+
+def state_stream(cfg: Config, init) -> list[tuple[int, int]]:
+    """``(address, raw value)`` pairs that load the initial state ``init`` (raw, the kind's state order,
+    each ``(hidden,)``) through the write port."""
+    lay = Layout.for_config(cfg)
+    img = init_images(cfg, init)
+    return [((region << lay.offset_bits) | u, v) for region, name, _ in init_regions(cfg)
+            for u, v in enumerate(img[name])]

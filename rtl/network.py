@@ -49,9 +49,10 @@ class Layer(wiring.Component):
     :data:`FLAG_DEPTH` steps are inside the layer.
     """
 
-    def __init__(self, config: Config, qparams=None):
+    def __init__(self, config: Config, qparams=None, init_state=None):
         self._cfg = config
-        self.cell = RecurrentCell(config, qparams)
+        self.cell = RecurrentCell(config, qparams, init_state)
+        self.cells = (self.cell,)
         super().__init__({
             "i": In(stream.Signature(streams.layer_word(config.fmt("input")).layout())),
             "o": Out(stream.Signature(streams.layer_word(config.fmt("hidden")).layout())),
@@ -103,6 +104,11 @@ class Network(wiring.Component):
         the head (:data:`rtl.head.HEAD_REGIONS`).
     status : Out
         Every layer's bits as ``l<k>_<bit>``, then ``head_sat`` and ``err_addr`` (a write to no target).
+    state_addr / state_data
+        The final state of cell ``k`` (PyTorch's ``h_n`` order: layer by layer, forward then reverse) at
+        ``k << state_bits | address``, the cell's own readout address (:class:`~rtl.cell.RecurrentCell`);
+        the data one cycle later, while no step is in flight.  The initial state every sequence starts
+        from lives in each cell's h0 (and c0) memories: the parameters' default, or written through ``w``.
     tap<k> : Out(``valid``, ``ready`` and the payload fields of layer ``k``'s output stream)
         A copy of the stream between layer ``k`` and what follows it, for every layer but the one
         driving ``o``: what a bench compares layer by layer.
@@ -115,9 +121,16 @@ class Network(wiring.Component):
     def __init__(self, config: NetworkConfig, qnet: QNetwork | None = None, head_every_step: bool = False):
         self._ncfg, self._q, self._every = config, qnet, head_every_step
         self.layers = []
+        init = [None] * len(config.slots()) if qnet is None or qnet.initial_state is None else qnet.initial_state
+        slot = 0
         for k, c in enumerate(config.layers):
-            q = (None,) * config.directions[k] if qnet is None else qnet.layers[k]
-            self.layers.append(Layer(c, q[0]) if config.directions[k] == 1 else BiLayer(c, config.max_steps, *q))
+            D = config.directions[k]
+            q = (None,) * D if qnet is None else qnet.layers[k]
+            s0 = init[slot:slot + D]
+            slot += D
+            self.layers.append(Layer(c, q[0], s0[0]) if D == 1 else BiLayer(c, config.max_steps, *q, *s0))
+        self.cells = [cell for layer in self.layers for cell in layer.cells]  # PyTorch's h_n order
+        self.state_bits = max(len(cell.state_addr) for cell in self.cells)
         self.head = None if config.head is None else Head(config.head, None if qnet is None else qnet.head,
                                                           head_every_step)
         self.sub_bits = max([len(layer.w.payload.addr) for layer in self.layers]
@@ -137,6 +150,8 @@ class Network(wiring.Component):
             "o": Out(stream.Signature(out.layout())),
             "w": In(stream.Signature(self.write_word().layout(), always_ready=True)),
             "status": Out(data.StructLayout({n: 1 for n in bits})),
+            "state_addr": In(max(1, (len(self.cells) - 1).bit_length()) + self.state_bits),
+            "state_data": Out(signed(max(len(cell.state_data) for cell in self.cells))),
             **taps,
         })
 
@@ -179,6 +194,13 @@ class Network(wiring.Component):
                          self.status.head_sat.eq(head.sat)]
         else:
             wiring.connect(m, prev, wiring.flipped(self.o))
+        # the final state of cell k (PyTorch's h_n order) at state_addr = k << state_bits | its own address
+        sel = Signal.like(self.state_addr[self.state_bits:])
+        m.d.sync += sel.eq(self.state_addr[self.state_bits:])
+        for k, cell in enumerate(self.cells):
+            m.d.comb += cell.state_addr.eq(self.state_addr[:len(cell.state_addr)])
+            with m.If(sel == k):
+                m.d.comb += self.state_data.eq(cell.state_data)
         err_addr = Signal()
         with m.If(self.w.valid & ~Cat(*hit).any()):
             m.d.sync += err_addr.eq(1)
@@ -230,9 +252,12 @@ class BiLayer(wiring.Component):
     :meth:`model.network.cycles.NetworkCycleModel.bidirectional_cycles`.
     """
 
-    def __init__(self, config: Config, max_steps: int, q_forward=None, q_reverse=None):
+    def __init__(self, config: Config, max_steps: int, q_forward=None, q_reverse=None, init_forward=None,
+                 init_reverse=None):
         self._cfg, self._max = config, max_steps
-        self.fwd, self.rev = RecurrentCell(config, q_forward), RecurrentCell(config, q_reverse)
+        self.fwd = RecurrentCell(config, q_forward, init_forward)
+        self.rev = RecurrentCell(config, q_reverse, init_reverse)
+        self.cells = (self.fwd, self.rev)
         self.cell_addr_bits = Layout.for_config(config).addr_bits
         ww = streams.write_word(config)
         self._bits = [f"{d}_{n}" for d in "fr" for n in status_bits(config)] + ["err_long"]

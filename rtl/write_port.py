@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 from model.config import Config
 
 from . import streams
-from .layout import Layout
+from .layout import Layout, init_regions
 
 
 def regions(config: Config) -> list[tuple[int, int]]:
@@ -16,7 +16,8 @@ def regions(config: Config) -> list[tuple[int, int]]:
     lay = Layout.for_config(config)
     L = config.lanes
     return ([(lane, lay.lane_depth) for lane in range(L)] + [(L, config.rows)]
-            + ([(L + 1, lay.aux_depth)] if lay.aux else []))
+            + ([(L + 1, lay.aux_depth)] if lay.aux else [])
+            + [(region, config.hidden_size) for region, _, _ in init_regions(config)])
 
 
 class WriteDecoder(wiring.Component):

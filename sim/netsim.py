@@ -24,6 +24,7 @@ class StreamResult:
     out_cycles: list              # cycle of each o transfer
     status: dict = field(default_factory=dict)
     cycles: int = 0
+    state: list = field(default_factory=list)  # the words read at state_reads, in order
 
 
 def input_words(ncfg: NetworkConfig, seqs) -> list:
@@ -37,9 +38,10 @@ def input_words(ncfg: NetworkConfig, seqs) -> list:
 
 
 def run(dut, words: list, n_out: int, *, seed: int = 0, in_idle: float = 0.0, out_stall: float = 0.0,
-        max_stall: int = 8, writes=(), max_cycles: int = 200_000) -> StreamResult:
+        max_stall: int = 8, writes=(), max_cycles: int = 200_000, state_reads=()) -> StreamResult:
     """Send ``words`` into ``dut.i`` (after ``writes``, (addr, data) pairs on ``dut.w``), take ``n_out``
-    words from ``dut.o``.  :class:`~sim.amsim.Deadline` when they have not all come by ``max_cycles``;
+    words from ``dut.o``, then read ``state_reads`` addresses on ``dut.state_addr`` / ``state_data``.
+    Works for a network and for a single cell (whose words have no ``end``).  :class:`~sim.amsim.Deadline` when they have not all come by ``max_cycles``;
     :class:`~sim.amsim.ProtocolViolation` when a stream rule is broken on ``i`` or ``o``."""
     top = Harness(dut)
     rng = np.random.default_rng(seed)
@@ -81,6 +83,11 @@ def run(dut, words: list, n_out: int, *, seed: int = 0, in_idle: float = 0.0, ou
             res.outputs.append({k: int(v) if not hasattr(v, "as_value") else v for k, v in _fields(payload)})
             res.out_cycles.append(cyc)
         ctx.set(dut.o.ready, 0)
+        await ctx.tick().repeat(4)  # the last step's state written
+        for a in state_reads:
+            ctx.set(dut.state_addr, a)
+            await ctx.tick()
+            res.state.append(ctx.get(dut.state_data))
         res.cycles = ctx.get(top.cycle)
         res.status = {k: ctx.get(getattr(dut.status, k)) for k in dut.status.shape().members}
         ctx.set(top.done, 1)

@@ -73,13 +73,17 @@ def test_ports_match_config_and_verilog(tiny_export):
     cfg, paths = tiny_export
     d = json.loads(paths["ports"].read_text())
     f, lay = cfg.formats, Layout.for_config(cfg)
-    wdata = max(f["weight"].width, f["bias"].width)
+    # the write port's data: the widest of the weight, bias, h0 and c0 words
+    wdata = max(f["weight"].width, f["bias"].width, f["hidden"].width, f["cell"].width)
     want = {
         "clk": ("input", 1), "rst": ("input", 1),
         "i__payload": ("input", f["input"].width + 2), "i__valid": ("input", 1), "i__ready": ("output", 1),
         "o__payload": ("output", f["hidden"].width + 2), "o__valid": ("output", 1), "o__ready": ("input", 1),
         "w__payload": ("input", lay.addr_bits + wdata), "w__valid": ("input", 1),  # w is always ready
         "status": ("output", 7),
+        # the final state: h and c of every unit, addresses 0 .. 2 * hidden - 1
+        "state_addr": ("input", (2 * cfg.hidden_size - 1).bit_length()),
+        "state_data": ("output", max(f["hidden"].width, f["cell"].width)),
     }
     got = {p["name"]: (p["direction"], p["width"]) for p in d["ports"]}
     assert got == want

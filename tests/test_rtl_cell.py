@@ -117,35 +117,36 @@ def test_gru_reset_before_pass2_waits_for_rh():
     wants its first h element at 2*7 + 1 = 15: a 9-cycle wait.  h(t) is done at
     4 + 6 - 1 + 10 + 1 = 20 cycles after the step's last issue; the next step wants it after
     1 + 1 = 2: an 18-cycle wait.  Steady state 3*7 + 9 + 18 = 48 cycles per step, the first
-    step of a sequence 21 (it waits for neither)."""
+    step of a sequence 3*7 + 9 = 30 (it waits for r*h0, computed from the initial state, but not
+    for h)."""
     cfg = load("gru_before_small").replace(input_size=1, hidden_size=6, lanes=7)
     cm = CycleModel.for_config(cfg)
-    assert (cm.rh_wait, cm.h_wait, cm.cycles_per_step, cm.first_step_cycles) == (9, 18, 48, 21)
+    assert (cm.rh_wait, cm.h_wait, cm.cycles_per_step, cm.first_step_cycles) == (9, 18, 48, 30)
     q = quantize(CellParams.for_config(cfg, seed=3, scale=1.0), cfg)
     seqs = sequences(cfg, (4, 3), seed=2)
     res = amsim.run(cfg, q, seqs)
     assert_matches_golden(cfg, q, seqs, res)
-    assert res.step_cycles(cfg.hidden_size).tolist() == [48, 48, 48, 21, 48, 48]
+    assert res.step_cycles(cfg.hidden_size).tolist() == [48, 48, 48, 30, 48, 48]
 
 
 def test_step_waits_for_the_step_two_before():
     """Reset-before GRU, input 2, hidden 2, 4 lanes: 2 slots of K = 4 cycles (pass 1: 4 r/z rows,
-    pass 2: 2 n rows), so a step issues in 8 cycles but its last h is done only
-    4 (lanes) + 2 - 1 + 10 + 1 = 16 cycles after its last issue.  A sequence's first step
-    skips the h wait, so the step after it must wait at its start for the step two before:
-    16 - 1 - 8 = 7 cycles.  Sequences of 1, 1 and 4 steps, between consecutive last h
-    elements: 8 cycles to the second sequence (no step two before it), 8 + 7 = 15 to the third
-    (a sequence start two after a sequence start), then the steady 32 (8 + h wait
-    16 - 1 - 2 = 13 + r*h wait 11).  Bit-exact throughout (a step starting early would read a
-    stale h bank or r*h)."""
+    pass 2: 2 n rows), so a step issues in 8 cycles plus the r*h wait of 11 at pass 2 (a sequence's
+    first step has it too: r*h0); its last h is done 4 (lanes) + 2 - 1 + 10 + 1 = 16 cycles after
+    its last issue.  A sequence's first step skips the h wait; the step after it would wait at its
+    start for the step two before, 16 - 1 - 19 < 0 cycles: not at all.  Sequences of 1, 1 and 4
+    steps, between consecutive last h elements: 19 cycles to the second sequence and 19 to the
+    third (each a sequence start: 8 + 11), then the steady 32 (8 + h wait 16 - 1 - 2 = 13 + r*h
+    wait 11).  Bit-exact throughout (a step starting early would read a stale h bank or r*h)."""
     cfg = load("gru_before_small").replace(input_size=2, hidden_size=2, lanes=4)
     cm = CycleModel.for_config(cfg)
-    assert (cm.first_step_cycles, cm.start_wait, cm.h_wait, cm.rh_wait, cm.cycles_per_step) == (8, 7, 13, 11, 32)
+    assert (cm.first_step_cycles, cm.start_wait, cm.h_wait, cm.rh_wait, cm.cycles_per_step) == (19, 0, 13, 11, 32)
     q = quantize(CellParams.for_config(cfg, seed=1, scale=1.0), cfg)
     seqs = sequences(cfg, (1, 1, 4), seed=3)
     res = amsim.run(cfg, q, seqs)
     assert_matches_golden(cfg, q, seqs, res)
-    assert res.step_cycles(cfg.hidden_size).tolist() == [8, 15, 32, 32, 32]
+    assert res.step_cycles(cfg.hidden_size).tolist() == [19, 19, 32, 32, 32]
+    assert res.out_cycles[0] - res.in_cycles[0] == cm.first_output_latency
 
 
 def test_short_slots_after_a_sequence_start():
@@ -162,12 +163,13 @@ def test_short_slots_after_a_sequence_start():
 @pytest.mark.parametrize("name", ["tiny", "gru_small"])
 def test_bad_write_address_is_refused(name):
     """Writes past the end of the bias memory (offset = rows) and into the first region no memory
-    has (lanes + 1 without an auxiliary memory, else lanes + 2): nothing is written (outputs still follow the baked parameters, checked against
-    the golden model) and status.err_addr is set."""
+    has (lanes + 1 without an auxiliary memory; else the one after the initial-state regions, h0 at
+    lanes + 2 and c0 at lanes + 3 for the LSTM kinds): nothing is written (outputs still follow the
+    baked parameters, checked against the golden model) and status.err_addr is set."""
     cfg = load(name)
     lay = Layout.for_config(cfg)
     q = quantize(CellParams.for_config(cfg, seed=1), cfg)
-    free = cfg.lanes + (2 if lay.aux else 1)
+    free = cfg.lanes + 1 if not lay.aux else cfg.lanes + 2 + len(cfg.cell.state)
     bad = [((cfg.lanes << lay.offset_bits) | cfg.rows, 1000), ((free << lay.offset_bits) | 0, -1000)]
     assert all(a < 1 << lay.addr_bits for a, _ in bad)
     seqs = sequences(cfg, (3,), seed=4)

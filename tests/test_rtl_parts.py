@@ -94,10 +94,11 @@ def test_input_buffer_two_banks_backpressure_and_framing():
 def test_write_decoder_every_region_and_every_bad_address():
     """First and last offset of every region enable that region alone; the offset just past a
     region's depth and a region that does not exist enable nothing and pulse err_addr."""
-    cfg = load("peephole")  # lanes, bias and an auxiliary region
+    cfg = load("peephole")  # lanes, bias, an auxiliary region, h0 and c0
     lay = Layout.for_config(cfg)
     regs = regions(cfg)
-    assert [k for k, _ in regs] == list(range(cfg.lanes + 2))
+    assert [k for k, _ in regs] == list(range(cfg.lanes + 4))
+    assert [d for _, d in regs[-2:]] == [cfg.hidden_size] * 2
     dut = WriteDecoder(cfg)
     cases = []
     for k, depth in regs:
