@@ -28,9 +28,8 @@ class Head(wiring.Component):
     head : HeadConfig
         Classes, features, formats (``y`` in ``in_fmt``) and the requantization mode.
     q : QHead or None
-        Initial weights and biases (zeros when None).
-    every_step : bool
-        Compute the head on every step; otherwise only on a sequence's last step (``end``).
+        Initial weights and biases (zeros when None).  ``head.every_step``: the head computes on every
+        step; otherwise only on a sequence's last step (``end``).
 
     Ports
     -----
@@ -51,8 +50,8 @@ class Head(wiring.Component):
     (:func:`model.network.cycles.head_cycles`); the logits then leave one per cycle while ``o.ready`` is high.
     """
 
-    def __init__(self, head: HeadConfig, q: QHead | None = None, every_step: bool = False):
-        self._hc, self._q, self._every = head, q, every_step
+    def __init__(self, head: HeadConfig, q: QHead | None = None):
+        self._hc, self._q, self._every = head, q, head.every_step
         self._ob = head_offset_bits(head)
         wfmt, bfmt = head.formats["weight"], head.formats["bias"]
         super().__init__({

@@ -43,14 +43,16 @@ class Layer(wiring.Component):
         The cell's write port.
     status : Out(the cell's status bits)
 
+    With ``last_only``, ``o`` carries only the h(t) of each sequence's last step (``first`` on its element 0).
+
     Latency
     -------
     The cell's (``model.cycles``); the flags add none.  ``i.ready`` also drops while
     :data:`FLAG_DEPTH` steps are inside the layer.
     """
 
-    def __init__(self, config: Config, qparams=None, init_state=None):
-        self._cfg = config
+    def __init__(self, config: Config, qparams=None, init_state=None, last_only: bool = False):
+        self._cfg, self._last_only = config, last_only
         self.cell = RecurrentCell(config, qparams, init_state)
         self.cells = (self.cell,)
         super().__init__({
@@ -65,15 +67,21 @@ class Layer(wiring.Component):
         m.submodules.cell = cell = self.cell
         m.submodules.flags = flags = fifo.SyncFIFOBuffered(width=1, depth=FLAG_DEPTH)
         i, o = self.i, self.o
+        # the step's flag (1: a sequence's last step) heads the queue while its h(t) leaves
+        keep = flags.r_data if self._last_only else 1
+        at0 = Signal(init=1)  # the next element is element 0 of a step
+        with m.If(cell.o.valid & cell.o.ready):
+            m.d.sync += at0.eq(cell.o.payload.last)
         m.d.comb += [
             cell.i.payload.data.eq(i.payload.data), cell.i.payload.last.eq(i.payload.last),
             cell.i.payload.first.eq(i.payload.first),
             cell.i.valid.eq(i.valid & flags.w_rdy), i.ready.eq(cell.i.ready & flags.w_rdy),
             flags.w_data.eq(i.payload.end), flags.w_en.eq(i.valid & i.ready & i.payload.last),
             o.payload.data.eq(cell.o.payload.data), o.payload.last.eq(cell.o.payload.last),
-            o.payload.first.eq(cell.o.payload.first), o.payload.end.eq(cell.o.payload.last & flags.r_data),
-            o.valid.eq(cell.o.valid & flags.r_rdy), cell.o.ready.eq(o.ready & flags.r_rdy),
-            flags.r_en.eq(o.valid & o.ready & cell.o.payload.last),
+            o.payload.first.eq(at0 if self._last_only else cell.o.payload.first),
+            o.payload.end.eq(cell.o.payload.last & flags.r_data),
+            o.valid.eq(cell.o.valid & flags.r_rdy & keep), cell.o.ready.eq((o.ready | ~keep) & flags.r_rdy),
+            flags.r_en.eq(cell.o.valid & cell.o.ready & cell.o.payload.last),
         ]
         wiring.connect(m, wiring.flipped(self.w), cell.w)
         m.d.comb += self.status.eq(cell.status)
@@ -88,8 +96,6 @@ class Network(wiring.Component):
     config : NetworkConfig
     qnet : QNetwork or None
         Initial memory contents (zeros when None).
-    head_every_step : bool
-        The head computes logits on every step (default: a sequence's last step only).
 
     Ports
     -----
@@ -118,8 +124,8 @@ class Network(wiring.Component):
     ``model.network`` cycle model (steady state: the slowest layer's cycles per step).
     """
 
-    def __init__(self, config: NetworkConfig, qnet: QNetwork | None = None, head_every_step: bool = False):
-        self._ncfg, self._q, self._every = config, qnet, head_every_step
+    def __init__(self, config: NetworkConfig, qnet: QNetwork | None = None):
+        self._ncfg, self._q = config, qnet
         self.layers = []
         init = [None] * len(config.slots()) if qnet is None or qnet.initial_state is None else qnet.initial_state
         slot = 0
@@ -128,11 +134,12 @@ class Network(wiring.Component):
             q = (None,) * D if qnet is None else qnet.layers[k]
             s0 = init[slot:slot + D]
             slot += D
-            self.layers.append(Layer(c, q[0], s0[0]) if D == 1 else BiLayer(c, config.max_steps, *q, *s0))
+            last_only = k == len(config.layers) - 1 and config.outputs == "last"
+            self.layers.append(Layer(c, q[0], s0[0], last_only) if D == 1 else
+                               BiLayer(c, config.max_steps, *q, *s0, last_only=last_only))
         self.cells = [cell for layer in self.layers for cell in layer.cells]  # PyTorch's h_n order
         self.state_bits = max(len(cell.state_addr) for cell in self.cells)
-        self.head = None if config.head is None else Head(config.head, None if qnet is None else qnet.head,
-                                                          head_every_step)
+        self.head = None if config.head is None else Head(config.head, None if qnet is None else qnet.head)
         self.sub_bits = max([len(layer.w.payload.addr) for layer in self.layers]
                             + ([head_offset_bits(config.head) + 1] if config.head else []))
         targets = len(config.layers) + (1 if config.head else 0)
@@ -253,8 +260,8 @@ class BiLayer(wiring.Component):
     """
 
     def __init__(self, config: Config, max_steps: int, q_forward=None, q_reverse=None, init_forward=None,
-                 init_reverse=None):
-        self._cfg, self._max = config, max_steps
+                 init_reverse=None, last_only: bool = False):
+        self._cfg, self._max, self._last_only = config, max_steps, last_only
         self.fwd = RecurrentCell(config, q_forward, init_forward)
         self.rev = RecurrentCell(config, q_reverse, init_reverse)
         self.cells = (self.fwd, self.rev)
@@ -350,10 +357,11 @@ class BiLayer(wiring.Component):
         m.d.comb += [fr.addr.eq(ot * H + ou), rr.addr.eq(ot * H + ou - H), fr.en.eq(oissue), rr.en.eq(oissue),
                      self.o.valid.eq(ovalid), self.o.payload.data.eq(Mux(orev, rr.data, fr.data)),
                      self.o.payload.first.eq(ofirst), self.o.payload.last.eq(olast), self.o.payload.end.eq(oend)]
+        first_t = steps - 1 if self._last_only else 0  # the first step sent out
         with m.If((phase == 1) & (done_f == steps * H) & (done_r == steps * H)):
-            m.d.sync += [o_left.eq(steps * 2 * H), ot.eq(0), ou.eq(0)]
+            m.d.sync += [o_left.eq((1 if self._last_only else steps) * 2 * H), ot.eq(first_t), ou.eq(0)]
         with m.If(oissue):
-            m.d.sync += [ovalid.eq(1), o_left.eq(o_left - 1), ofirst.eq((ot == 0) & (ou == 0)),
+            m.d.sync += [ovalid.eq(1), o_left.eq(o_left - 1), ofirst.eq((ot == first_t) & (ou == 0)),
                          olast.eq(ou == 2 * H - 1), oend.eq((ot == steps - 1) & (ou == 2 * H - 1)),
                          orev.eq(ou >= H)]
             with m.If(ou == 2 * H - 1):
@@ -371,7 +379,7 @@ class BiLayer(wiring.Component):
 NETWORK_TOP = "rnn_network"
 
 
-def write_verilog(config: NetworkConfig, qnet: QNetwork | None, out_dir, head_every_step: bool = False) -> dict:
+def write_verilog(config: NetworkConfig, qnet: QNetwork | None, out_dir) -> dict:
     """Write ``<config.name>.v`` (top module :data:`NETWORK_TOP`) and ``ports.json`` (ports and the cycle
     model) into ``out_dir``; returns ``{"verilog": Path, "ports": Path}``."""
     import json  # noqa: PLC0415
@@ -380,7 +388,7 @@ def write_verilog(config: NetworkConfig, qnet: QNetwork | None, out_dir, head_ev
     from model.network.cycles import NetworkCycleModel  # noqa: PLC0415
     from .export import component_verilog  # noqa: PLC0415
 
-    net = Network(config, qnet, head_every_step)
+    net = Network(config, qnet)
     text = component_verilog(net, NETWORK_TOP)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

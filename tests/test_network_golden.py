@@ -178,6 +178,9 @@ def test_network_file_loads_and_layers_chain(tmp_path):
      r"head.formats.acc = s3.18 cannot hold W y \+ b exactly: it needs 18 fraction bits and at least 5 integer bits "
      r"\(s5.18\), or leave it out$"),
     (HEAD.replace("classes = 3", "classes = 0"), r"head.classes must be a positive integer, not 0"),
+    (HEAD.replace("classes = 3", "classes = 3\nevery_step = 1"), r"head.every_step must be true or false, not 1"),
+    ("\n[network]\noutputs = \"all\"\n", r"network.outputs must be one of 'every', 'last', not 'all'"),
+    ("\n[network]\noutputs = \"last\"\n" + HEAD, r"network.outputs applies to a network without a head"),
     ("\n[[layer]]\ncell = { hidden_size = 0 }\n", r"layer 0: hidden_size must be a positive integer, not 0"),
 ])
 def test_config_errors(tmp_path, extra, match):

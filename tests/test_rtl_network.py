@@ -46,13 +46,15 @@ def _seqs(ncfg, lengths, seed):
     return [rng.integers(f.min_int // 2, f.max_int // 2, size=(T, ncfg.input_size)) for T in lengths]
 
 
-def _expected(q, ncfg, seqs, every_step=False):
-    """The o words the golden model predicts: logits (and class) per computed step, or h elements."""
+def _expected(q, ncfg, seqs):
+    """The o words the golden model predicts: logits (and class) per computed step, or h elements (of the
+    last step only with network.outputs = "last")."""
     out = []
     for x in seqs:
-        r = golden.run(q, x[None], ncfg, head_every_step=every_step)
+        r = golden.run(q, x[None], ncfg)
         if ncfg.head is None:
-            out += [int(v) for v in r.outputs[-1].reshape(-1)]
+            y = r.outputs[-1][:, -1:] if ncfg.outputs == "last" else r.outputs[-1]
+            out += [int(v) for v in y.reshape(-1)]
         else:
             lg = r.logits.reshape(-1, ncfg.head.classes)
             cl = np.asarray(r.classes).reshape(-1)
@@ -74,6 +76,9 @@ CASES = {
     "mixed_lstm_gru": (TINY, "[[layer]]\n[[layer]]\ncell = { kind = \"gru\", hidden_size = 5 }\n" + HEAD),
     "bi_lstm2_head": (TINY, "[network]\nlayers = 2\ndirections = 2\nmax_steps = 8\n" + HEAD),
     "bi_gru_then_uni": (GRU, "[network]\nmax_steps = 6\n[[layer]]\ndirections = 2\n[[layer]]\n"),
+    "lstm2_last_only": (TINY, "[network]\nlayers = 2\noutputs = \"last\"\n"),
+    "bi_last_only": (TINY, "[network]\ndirections = 2\nmax_steps = 8\noutputs = \"last\"\n"),
+    "lstm2_head_every_step": (TINY, "[network]\nlayers = 2\n" + HEAD + "every_step = true\n"),
 }
 
 
@@ -88,19 +93,21 @@ def test_bit_exact_under_backpressure(case):
     assert _got(ncfg, r.outputs) == want
     assert not any(r.status.values()), r.status
     if ncfg.head is None:  # first / last / end framing of the last layer's stream
-        H = ncfg.layers[-1].hidden_size
+        H = ncfg.output_size()
         assert [w["last"] for w in r.outputs] == [int(k % H == H - 1) for k in range(len(want))]
-        ends = np.cumsum([len(x) * H for x in seqs]) - 1
+        steps = [1 if ncfg.outputs == "last" else len(x) for x in seqs]
+        ends = np.cumsum([T * H for T in steps]) - 1
         assert [k for k, w in enumerate(r.outputs) if w["end"]] == ends.tolist()
+        assert [k for k, w in enumerate(r.outputs) if w["first"]] == (ends + 1 - np.array(steps) * H).tolist()
 
 
 def test_head_on_every_step():
-    ncfg = _cfg(TINY, "[network]\nlayers = 2\n" + HEAD)
+    ncfg = _cfg(*CASES["lstm2_head_every_step"])
     q = golden.quantize(_net(ncfg, 4), ncfg)
     seqs = _seqs(ncfg, [4, 2], seed=5)
-    want = _expected(q, ncfg, seqs, every_step=True)
-    r = netsim.run(Network(ncfg, q, head_every_step=True), netsim.input_words(ncfg, seqs), len(want), seed=6,
-                   out_stall=0.3)
+    want = _expected(q, ncfg, seqs)
+    assert len(want) == 6 * ncfg.head.classes
+    r = netsim.run(Network(ncfg, q), netsim.input_words(ncfg, seqs), len(want), seed=6, out_stall=0.3)
     assert _got(ncfg, r.outputs) == want
 
 

@@ -8,6 +8,7 @@ defaults of every layer) plus::
     layers = 2          # recurrent layers (default 1, or the number of [[layer]] tables)
     directions = 1      # 1 or 2 for every layer (a [[layer]] table may set its own)
     max_steps = 256     # longest sequence a bidirectional layer buffers (gateware)
+    outputs = "every"   # without a head: the last layer's h(t) of every step, or of the "last" only
 
     [[layer]]           # optional, one per layer in order: overrides of the defaults
     directions = 2
@@ -34,7 +35,9 @@ from .head import HeadConfig
 
 #: Top-level sections a network file adds to a cell config file.
 NETWORK_SECTIONS = ("network", "layer", "head")
-NETWORK_KEYS = ("layers", "directions", "max_steps")
+NETWORK_KEYS = ("layers", "directions", "max_steps", "outputs")
+#: What a network without a head sends out: every step's h(t) or a sequence's last step's only.
+OUTPUTS = ("every", "last")
 #: Keys of a [[layer]] table beyond the cell config's sections.
 LAYER_KEYS = ("directions",)
 DEFAULT_MAX_STEPS = 256
@@ -57,6 +60,7 @@ class NetworkConfig:
     head: HeadConfig | None = None
     max_steps: int = DEFAULT_MAX_STEPS
     params: str | None = None
+    outputs: str = "every"
 
     @property
     def num_layers(self) -> int:
@@ -136,6 +140,9 @@ class NetworkConfig:
         max_steps = net.get("max_steps", DEFAULT_MAX_STEPS)
         if not isinstance(max_steps, int) or isinstance(max_steps, bool) or not 1 <= max_steps <= 1 << 16:
             raise ConfigError(f"network.max_steps must be an integer from 1 to 65536, not {max_steps!r}")
+        outputs = net.get("outputs", "every")
+        if outputs not in OUTPUTS:
+            raise ConfigError(f"network.outputs must be one of {', '.join(map(repr, OUTPUTS))}, not {outputs!r}")
         name = raw.get("name", "unnamed")
         layers, dirs = [], []
         for i, t in enumerate(tables):
@@ -174,7 +181,10 @@ class NetworkConfig:
         params = raw.get("params")
         if params is not None:
             params = _params_path(params)
-        return cls(layers[0].name[: -len("-l0")], tuple(layers), tuple(dirs), head, max_steps, params)
+        if head is not None and outputs != "every":
+            raise ConfigError("network.outputs applies to a network without a head (a head has its own "
+                              "every_step)")
+        return cls(layers[0].name[: -len("-l0")], tuple(layers), tuple(dirs), head, max_steps, params, outputs)
 
 
 def _directions(v, where) -> int:

@@ -65,22 +65,25 @@ class NetworkCycleModel:
             raise ValueError(f"steps must be a positive integer, not {steps!r}")
         ncfg = self.config
         in_last = [t * ncfg.input_size + ncfg.input_size - 1 for t in range(steps)]  # x(t)'s last element
-        first = None
+        first = None  # per step: the cycle its element 0 leaves the layer
         for k, c in enumerate(ncfg.layers):
             H, cps = c.hidden_size, self.layers[k].cycles_per_step
             if ncfg.directions[k] == 1:
-                first = in_last[0] + x_to_h(c, 0)
-                out = []
+                first, out = [], []
                 for t in range(steps):
-                    end = in_last[t] + x_to_h(c, H - 1)
-                    out.append(max(end, out[-1] + cps) if out else end)
+                    f, e = in_last[t] + x_to_h(c, 0), in_last[t] + x_to_h(c, H - 1)
+                    first.append(max(f, first[-1] + cps) if first else f)
+                    out.append(max(e, out[-1] + cps) if out else e)
                 in_last = out
             else:
-                first = in_last[-1] + self._bidir_core(k, steps)
-                in_last = [first + 2 * H * (t + 1) - 1 for t in range(steps)]
+                start = in_last[-1] + self._bidir_core(k, steps)
+                first = [start + 2 * H * t for t in range(steps)]
+                in_last = [start + 2 * H * (t + 1) - 1 for t in range(steps)]
         if ncfg.head is not None:
-            return in_last[-1] + head_cycles(ncfg.head)
-        return first
+            return in_last[0 if ncfg.head.every_step else -1] + head_cycles(ncfg.head)
+        if ncfg.outputs == "last":
+            return first[-1] - (2 * ncfg.layers[-1].hidden_size * (steps - 1) if ncfg.directions[-1] == 2 else 0)
+        return first[0]
 
     @classmethod
     def for_config(cls, ncfg: NetworkConfig) -> "NetworkCycleModel":

@@ -64,9 +64,10 @@ class NetworkResult:
         return iter((self.outputs[-1], self.state))
 
 
-def run(qnet: QNetwork, x, ncfg: NetworkConfig, state=None, head_every_step: bool = False) -> NetworkResult:
+def run(qnet: QNetwork, x, ncfg: NetworkConfig, state=None, head_every_step: bool | None = None) -> NetworkResult:
     """Run the network over ``x`` (batch, steps, input): float (quantized to layer 0's ``input`` format) or
-    raw integers.  ``state`` is raw, stacked or per slot (None: the default initial state, or zeros)."""
+    raw integers.  ``state`` is raw, stacked or per slot (None: the default initial state, or zeros).
+    ``head_every_step`` (default: the config's ``head.every_step``) gives logits for every step."""
     x = np.asarray(x)
     if x.ndim != 3 or x.shape[2] != ncfg.input_size:
         raise ValueError(f"x must have shape (batch, steps, {ncfg.input_size}), not {x.shape}")
@@ -88,7 +89,8 @@ def run(qnet: QNetwork, x, ncfg: NetworkConfig, state=None, head_every_step: boo
     outs, finals = run_slots(qnet.layers, x, start, cell)
     logits = classes = None
     if ncfg.head is not None:
-        y = outs[-1] if head_every_step else outs[-1][:, -1]
+        every = ncfg.head.every_step if head_every_step is None else head_every_step
+        y = outs[-1] if every else outs[-1][:, -1]
         logits, sat["head"] = head_numerics.logits(qnet.head, ncfg.head, y)
         classes = head_numerics.classes(logits)
     return NetworkResult(outs, from_slots(slots, finals), sat, logits, classes)

@@ -35,6 +35,7 @@ class HeadConfig:
     formats: dict
     mode: Mode
     param_rounding: str = "half_even"
+    every_step: bool = False  # logits on every step, not only on a sequence's last
 
     @property
     def acc_frac(self) -> int:
@@ -61,15 +62,20 @@ class HeadConfig:
 
     def to_dict(self) -> dict:
         return {"classes": self.classes, "formats": {t: str(f) for t, f in self.formats.items()},
-                "modes": {"rounding": self.mode.rounding, "overflow": self.mode.overflow}}
+                "modes": {"rounding": self.mode.rounding, "overflow": self.mode.overflow},
+                "every_step": self.every_step}
 
     @classmethod
     def from_dict(cls, d: dict, features: int, in_fmt: Fmt, param_rounding: str) -> "HeadConfig":
         if not isinstance(d, dict):
             raise ConfigError(f"[head] must be a table with classes, formats and modes, not {d!r}")
-        unknown = sorted(set(d) - {"classes", "formats", "modes"})
+        unknown = sorted(set(d) - {"classes", "formats", "modes", "every_step"})
         if unknown:
-            raise ConfigError(f"[head]: unknown key(s) {', '.join(unknown)}; accepted: classes, formats, modes")
+            raise ConfigError(f"[head]: unknown key(s) {', '.join(unknown)}; accepted: classes, formats, modes, "
+                              f"every_step")
+        every = d.get("every_step", False)
+        if not isinstance(every, bool):
+            raise ConfigError(f"head.every_step must be true or false, not {every!r}")
         classes = d.get("classes")
         if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
             raise ConfigError(f"head.classes must be a positive integer, not {classes!r}")
@@ -100,7 +106,7 @@ class HeadConfig:
             raise ConfigError(f"head.modes.rounding must be one of {', '.join(ROUNDING_MODES)}, not {mode.rounding!r}")
         if mode.overflow not in OVERFLOW_MODES:
             raise ConfigError(f"head.modes.overflow must be one of {', '.join(OVERFLOW_MODES)}, not {mode.overflow!r}")
-        hc = cls(classes, features, in_fmt, formats, mode, param_rounding)
+        hc = cls(classes, features, in_fmt, formats, mode, param_rounding, every)
         exact = Fmt(True, bits_for(hc.acc_max) - hc.acc_frac, hc.acc_frac)
         acc = formats.get("acc")
         if acc is not None and (acc.frac_bits != hc.acc_frac or acc.max_int < hc.acc_max):

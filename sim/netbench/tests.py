@@ -71,12 +71,16 @@ def expected(env: Env, seqs) -> dict:
     tapped = range(ncfg.num_layers - (0 if ncfg.head else 1))
     for k in tapped:
         taps[k] = [int(v) for r in results for v in r.outputs[k].reshape(-1)]
+    classes = []
     for r in results:
         if ncfg.head is None:
-            out += [int(v) for v in r.outputs[-1].reshape(-1)]
-        else:
-            out += [(int(v), int(r.classes[0])) for v in r.logits[0]]
-    return {"taps": taps, "out": out, "classes": [int(r.classes[0]) for r in results] if ncfg.head else None}
+            y = r.outputs[-1][:, -1:] if ncfg.outputs == "last" else r.outputs[-1]
+            out += [int(v) for v in y.reshape(-1)]
+        else:  # logits of the last step, or of every step (head.every_step)
+            lg, cl = r.logits.reshape(-1, ncfg.head.classes), np.asarray(r.classes).reshape(-1)
+            out += [(int(v), int(c)) for row, c in zip(lg, cl) for v in row]
+            classes += [int(c) for c in cl]
+    return {"taps": taps, "out": out, "classes": classes if ncfg.head else None}
 
 
 async def stream(dut, env: Env, test: str, seqs, in_idle: float, out_stall: float) -> dict:
