@@ -46,7 +46,7 @@ class Head(wiring.Component):
 
     Latency
     -------
-    ``classes * (features + 3) + 1`` cycles from the step's last element to the first logit
+    ``classes * (features + 5) + 1`` cycles from the step's last element to the first logit
     (:func:`model.network.cycles.head_cycles`); the logits then leave one per cycle while ``o.ready`` is high.
     """
 
@@ -96,7 +96,7 @@ class Head(wiring.Component):
                         m.d.sync += [c.eq(0), waddr.eq(0)]
                         m.next = "MAC"
             with m.State("MAC"):  # addresses of one product per cycle
-                m.d.comb += [yr.addr.eq(k), wr.addr.eq(waddr), br.addr.eq(c)]
+                m.d.comb += [yr.addr.eq(k), wr.addr.eq(waddr)]
                 m.d.sync += [mac_v.eq(1), mac_first.eq(k == 0), mac_last.eq(k == F - 1), waddr.eq(waddr + 1)]
                 with m.If(k == F - 1):
                     m.d.sync += k.eq(0)
@@ -121,13 +121,18 @@ class Head(wiring.Component):
                         m.next = "COLLECT"
                     with m.Else():
                         m.d.sync += c.eq(c + 1)
-        # exact accumulator: the bias aligned, then one aligned product per cycle
+        # registered operands, a registered product, then the exact accumulator: the bias aligned, then one
+        # aligned product a cycle
+        m.d.comb += br.addr.eq(c)
         acc = Signal(signed(hc.acc_fmt.width))
+        y_d, w_d = Signal.like(yr.data), Signal.like(wr.data)
         prod = Signal(signed(hc.in_fmt.width + hc.formats["weight"].width))
-        m.d.comb += prod.eq(yr.data * wr.data)
-        with m.If(mac_v):
-            m.d.sync += acc.eq(Mux(mac_first, br.data << hc.b_shift, acc) + (prod << hc.y_shift))
-        m.d.sync += [done.eq(mac_v & mac_last), stored.eq(done)]
+        d_v, d_first, d_last, p_v, p_first, p_last = (Signal() for _ in range(6))
+        m.d.sync += [y_d.eq(yr.data), w_d.eq(wr.data), d_v.eq(mac_v), d_first.eq(mac_first), d_last.eq(mac_last),
+                     prod.eq(y_d * w_d), p_v.eq(d_v), p_first.eq(d_first), p_last.eq(d_last)]
+        with m.If(p_v):
+            m.d.sync += acc.eq(Mux(p_first, br.data << hc.b_shift, acc) + (prod << hc.y_shift))
+        m.d.sync += [done.eq(p_v & p_last), stored.eq(done)]
         rq, flag = requantize(acc, hc.acc_frac, lf, hc.mode.rounding, hc.mode.overflow)
         logit, sat = Signal(signed(lf.width)), Signal()
         with m.If(done):

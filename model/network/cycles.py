@@ -29,9 +29,9 @@ from .config import NetworkConfig
 
 def head_cycles(head) -> int:
     """Cycles from the transfer of a computed step's last element to its first logit on ``o``: one cycle
-    to start, ``features + 3`` per class (one product a cycle, then the last product, the sum and the
-    requantized logit), and one to emit."""
-    return head.classes * (head.features + 3) + 1
+    to start, ``features + 5`` per class (one product address a cycle, then the last product's read,
+    its registered operands, its product, the sum and the requantized logit), and one to emit."""
+    return head.classes * (head.features + 5) + 1
 
 
 @dataclass(frozen=True)
