@@ -35,6 +35,9 @@ class _NetGen:
     """Emits the C++ sources of one network and one quantized parameter set."""
 
     def __init__(self, ncfg: NetworkConfig, q, max_steps: int):
+        if ncfg.head is not None and ncfg.head.every_step:
+            raise HlsError("head.every_step = true: the C++ reference computes the head on a sequence's last "
+                           "step (accepted: every_step = false; call head() on each step's output yourself)")
         self.ncfg, self.q, self.max_steps = ncfg, q, max_steps
         self.id = ident(ncfg.name)
         self.ns = f"rnnkit_{self.id}"

@@ -199,3 +199,13 @@ def test_a_layer_without_an_integer_activation_is_named(tmp_path):
     q, _ = network_params_for(ncfg, None, 1)
     with pytest.raises(cpp.HlsError, match=r"^layer 1: tanh.method = 'exact' has no integer definition"):
         network.generate(ncfg, q, tmp_path)
+
+
+def test_head_on_every_step_is_refused(tmp_path):
+    raw = tomllib.loads(TINY + '\n[network]\nlayers = 2\n[head]\nclasses = 3\nevery_step = true\n'
+                        'formats = { weight = "s2.8", bias = "s3.8", logits = "s5.8" }\n')
+    ncfg = NetworkConfig.from_toml(raw)
+    q, _ = network_params_for(ncfg, None, 1)
+    with pytest.raises(cpp.HlsError, match=r"^head.every_step = true: the C\+\+ reference computes the head on a "
+                                           r"sequence's last step \(accepted: every_step = false"):
+        network.generate(ncfg, q, tmp_path)
