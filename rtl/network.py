@@ -287,8 +287,13 @@ class BiLayer(wiring.Component):
         xw, xf, xr = xmem.write_port(), xmem.read_port(), xmem.read_port()
         fw, fr = fmem.write_port(), fmem.read_port()
         rw, rr = rmem.write_port(), rmem.read_port()
-        steps = Signal(range(T_max + 1))           # steps of the sequence in the buffer
+        # every address is a running count (no multiplier on a path): x elements in order, h words by step
         t_in, e_in = Signal(range(T_max + 1)), Signal(range(max(I, 2)))
+        xa = Signal(range(T_max * I + 1))          # the next x element's buffer address
+        hb = Signal(range(T_max * H + 1))          # t_in * hidden: the h base of the vector coming in
+        words = Signal(range(T_max * I + 1))       # x elements in the buffer
+        last_hb = Signal(range(T_max * H + 1))     # (steps - 1) * hidden
+        h_words = Signal(range(T_max * H + 1))     # steps * hidden
         err_long = Signal()
         phase = Signal(2)                          # 0 in, 1 run, 2 out
         ab = self.cell_addr_bits
@@ -300,72 +305,80 @@ class BiLayer(wiring.Component):
         m.d.comb += self.status.err_long.eq(err_long)
 
         # ---- in: the x elements into the buffer --------------------------------------------------
-        m.d.comb += [self.i.ready.eq(phase == 0), xw.addr.eq(t_in * I + e_in), xw.data.eq(self.i.payload.data),
-                     xw.en.eq(self.i.valid & (phase == 0) & (t_in < T_max))]
-        run_f = Signal(range(T_max * I + 1))
-        run_r = Signal(range(T_max * I + 1))
-        with m.If(self.i.valid & self.i.ready):
+        fits = t_in < T_max
+        take = self.i.valid & self.i.ready
+        end = take & self.i.payload.last & self.i.payload.end
+        m.d.comb += [self.i.ready.eq(phase == 0), xw.addr.eq(xa), xw.data.eq(self.i.payload.data),
+                     xw.en.eq(self.i.valid & (phase == 0) & fits)]
+        with m.If(take):
+            with m.If(fits):
+                m.d.sync += xa.eq(xa + 1)
             with m.If(self.i.payload.last):
-                m.d.sync += [e_in.eq(0), t_in.eq(Mux(t_in < T_max, t_in + 1, t_in))]
-                with m.If(t_in >= T_max):
+                m.d.sync += e_in.eq(0)
+                with m.If(fits):
+                    m.d.sync += [t_in.eq(t_in + 1), hb.eq(hb + H)]
+                with m.Else():
                     m.d.sync += err_long.eq(1)
-                with m.If(self.i.payload.end):
-                    n = Mux(t_in < T_max, t_in + 1, T_max)
-                    m.d.sync += [steps.eq(n), phase.eq(1), t_in.eq(0)]
             with m.Else():
                 m.d.sync += e_in.eq(e_in + 1)
+        with m.If(end):
+            m.d.sync += [phase.eq(1), t_in.eq(0), hb.eq(0), xa.eq(0),
+                         words.eq(Mux(fits, xa + 1, xa)), last_hb.eq(Mux(fits, hb, hb - H)),
+                         h_words.eq(Mux(fits, hb + H, hb))]
 
         # ---- run: both cells read the buffer, each at one element per cycle -----------------------
         done_f, done_r = Signal(range(T_max * H + 1)), Signal(range(T_max * H + 1))
         for cell, port, name, reverse in ((fwd, xf, "f", False), (rev, xr, "r", True)):
             rd = _Reader(m, port, cell.i, T_max * I, name)
-            t, e = Signal(range(T_max + 1), name=f"{name}_t"), Signal(range(max(I, 2)), name=f"{name}_e")
+            a, e = Signal(range(T_max * I + 1), name=f"{name}_a"), Signal(range(max(I, 2)), name=f"{name}_e")
             first, last = Signal(name=f"{name}_first"), Signal(name=f"{name}_last")
-            m.d.comb += [port.addr.eq(t * I + e), cell.i.payload.data.eq(port.data),
+            m.d.comb += [port.addr.eq(a), cell.i.payload.data.eq(port.data),
                          cell.i.payload.first.eq(first), cell.i.payload.last.eq(last)]
-            with m.If(self.i.valid & self.i.ready & self.i.payload.last & self.i.payload.end):
-                n = Mux(t_in < T_max, t_in + 1, T_max)
-                m.d.sync += [rd.left.eq(n * I), t.eq(n - 1 if reverse else 0), e.eq(0)]
+            with m.If(end):  # the reverse cell starts at the last vector: (steps - 1) * input
+                n = Mux(fits, xa + 1, xa)
+                m.d.sync += [rd.left.eq(n), a.eq(n - I if reverse else 0), e.eq(0)]
             with m.If(rd.issue):
-                m.d.sync += [first.eq((e == 0) & (t == Mux(reverse, steps - 1, 0))), last.eq(e == I - 1)]
+                m.d.sync += [first.eq(rd.left == words), last.eq(e == I - 1)]
                 with m.If(e == I - 1):
-                    m.d.sync += [e.eq(0), t.eq(t - 1 if reverse else t + 1)]
+                    m.d.sync += [e.eq(0), a.eq(a - (2 * I - 1) if reverse else a + 1)]
                 with m.Else():
-                    m.d.sync += e.eq(e + 1)
+                    m.d.sync += [e.eq(e + 1), a.eq(a + 1)]
         # outputs by step: the reverse cell's n-th h(t) belongs to step steps - 1 - n
         for cell, port, cnt, reverse in ((fwd, fw, done_f, False), (rev, rw, done_r, True)):
-            t, u = Signal(range(T_max + 1)), Signal(range(max(H, 2)))
+            a, u = Signal(range(T_max * H + 1)), Signal(range(max(H, 2)))
             m.d.comb += [cell.o.ready.eq(1), port.data.eq(cell.o.payload.data), port.en.eq(cell.o.valid),
-                         port.addr.eq(Mux(reverse, steps - 1 - t, t) * H + u)]
+                         port.addr.eq(a)]
             with m.If(cell.o.valid):
                 m.d.sync += cnt.eq(cnt + 1)
                 with m.If(u == H - 1):
-                    m.d.sync += [u.eq(0), t.eq(t + 1)]
+                    m.d.sync += [u.eq(0), a.eq(a - (2 * H - 1) if reverse else a + 1)]
                 with m.Else():
-                    m.d.sync += u.eq(u + 1)
-            with m.If(phase == 2):
-                m.d.sync += [t.eq(0), u.eq(0)]
-        with m.If((phase == 1) & (done_f == steps * H) & (done_r == steps * H)):
+                    m.d.sync += [u.eq(u + 1), a.eq(a + 1)]
+            with m.If(end):
+                m.d.sync += [u.eq(0), a.eq(Mux(fits, hb, hb - H) if reverse else 0)]
+        run_done = (phase == 1) & (done_f == h_words) & (done_r == h_words)
+        with m.If(run_done):
             m.d.sync += phase.eq(2)
 
         # ---- out: forward h(t) then reverse h(t), step by step -------------------------------------
         o_left = Signal(range(2 * T_max * H + 1))
-        ot, ou = Signal(range(T_max + 1)), Signal(range(max(2 * H, 2)))
+        o_all = Signal.like(o_left)
+        ob, ou = Signal(range(T_max * H + 1)), Signal(range(max(2 * H, 2)))
         ovalid = Signal()
         ofirst, olast, oend, orev = Signal(), Signal(), Signal(), Signal()
         oissue = (o_left != 0) & (~ovalid | self.o.ready)
-        m.d.comb += [fr.addr.eq(ot * H + ou), rr.addr.eq(ot * H + ou - H), fr.en.eq(oissue), rr.en.eq(oissue),
+        oaddr = ob + Mux(ou < H, ou, ou - H)
+        m.d.comb += [fr.addr.eq(oaddr), rr.addr.eq(oaddr), fr.en.eq(oissue), rr.en.eq(oissue),
                      self.o.valid.eq(ovalid), self.o.payload.data.eq(Mux(orev, rr.data, fr.data)),
                      self.o.payload.first.eq(ofirst), self.o.payload.last.eq(olast), self.o.payload.end.eq(oend)]
-        first_t = steps - 1 if self._last_only else 0  # the first step sent out
-        with m.If((phase == 1) & (done_f == steps * H) & (done_r == steps * H)):
-            m.d.sync += [o_left.eq((1 if self._last_only else steps) * 2 * H), ot.eq(first_t), ou.eq(0)]
+        with m.If(run_done):
+            n_out = 2 * H if self._last_only else h_words << 1
+            m.d.sync += [o_left.eq(n_out), o_all.eq(n_out), ob.eq(last_hb if self._last_only else 0), ou.eq(0)]
         with m.If(oissue):
-            m.d.sync += [ovalid.eq(1), o_left.eq(o_left - 1), ofirst.eq((ot == first_t) & (ou == 0)),
-                         olast.eq(ou == 2 * H - 1), oend.eq((ot == steps - 1) & (ou == 2 * H - 1)),
-                         orev.eq(ou >= H)]
+            m.d.sync += [ovalid.eq(1), o_left.eq(o_left - 1), ofirst.eq(o_left == o_all),
+                         olast.eq(ou == 2 * H - 1), oend.eq(o_left == 1), orev.eq(ou >= H)]
             with m.If(ou == 2 * H - 1):
-                m.d.sync += [ou.eq(0), ot.eq(ot + 1)]
+                m.d.sync += [ou.eq(0), ob.eq(ob + H)]
             with m.Else():
                 m.d.sync += ou.eq(ou + 1)
         with m.Elif(self.o.valid & self.o.ready):
