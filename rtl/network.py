@@ -24,7 +24,7 @@ from model.network.golden import QNetwork
 from . import streams
 from .cell import RecurrentCell, status_bits
 from .head import HEAD_REGIONS, Head, head_offset_bits
-from .layout import Layout
+from .layout import Layout, state_stream
 
 #: Steps a layer can hold between accepting a vector's last element and emitting its h(t): the
 #: input buffer's two vectors, two steps in flight and the output queue's steps, with margin.
@@ -161,6 +161,26 @@ class Network(wiring.Component):
             "state_data": Out(signed(max(len(cell.state_data) for cell in self.cells))),
             **taps,
         })
+
+    def cell_targets(self) -> list:
+        """``(cell config, w address base)`` of every cell in PyTorch's ``h_n`` order: the base is the
+        layer's target plus, in a bidirectional layer, the direction bit above the cell's own address."""
+        out = []
+        for k, layer in enumerate(self.layers):
+            for d, cell in enumerate(layer.cells):
+                out.append((cell.config, (k << self.sub_bits) | (d << len(cell.w.payload.addr) if d else 0)))
+        return out
+
+    def state_writes(self, states) -> list:
+        """``(addr, data)`` pairs on ``w`` that load ``states`` (raw, one tuple per cell in ``h_n`` order, each
+        array ``(hidden,)`` in the kind's state order) into the cells' initial-state memories."""
+        return [(base | a, v) for (cfg, base), s in zip(self.cell_targets(), states) for a, v in state_stream(cfg, s)]
+
+    def state_reads(self) -> list:
+        """``state_addr`` values of every cell's final state, in ``h_n`` order: h of each unit, then the unit
+        state of each unit (:class:`~rtl.cell.RecurrentCell`)."""
+        return [(k << self.state_bits) | a for k, (cfg, _) in enumerate(self.cell_targets())
+                for a in range(2 * cfg.hidden_size)]
 
     def write_word(self) -> streams.Word:
         widths = [len(layer.w.payload.data) for layer in self.layers]

@@ -341,7 +341,7 @@ MODES = {
     "quick": ["test_cycles", "test_stalls"],
     "cycles": ["test_cycles"],
     "main": ["test_cycles", "test_stalls"],
-    "network": ["test_network", "test_network_cycles"],
+    "network": ["test_network", "test_network_state", "test_network_cycles"],
 }
 
 

@@ -4,6 +4,8 @@
   configs/networks/tiny_net.toml (two bidirectional layers, a head) on Icarus: sequences of different
   lengths back to back under random valid/ready, bit-exact on every layer (taps) and on the logits
   and classes, no status bit, and the first output at exactly the cycle model's latency;
+- a random initial state written into every cell through ``w``, then every final state read back,
+  bit-exact against the golden model started from it;
 - the bench fails when the hardware and its golden model disagree: the Verilog built with one set
   of parameters, the bench told another, and the first layer's mismatch is named.
 """
@@ -28,7 +30,8 @@ def test_network_bench(sim, name):
     b = runner.build(path, sim)
     res = runner.run(b, runner.SimJob(mode="network", module=runner.NETWORK_MODULE, seed=SEED, seqs=4, steps=5))
     assert res.passed, res.failure_summary()
-    net, cyc = res.report["test_network"], res.report["test_network_cycles"]
+    net, cyc, st = res.report["test_network"], res.report["test_network_cycles"], res.report["test_network_state"]
+    assert st["state_mismatches"] == 0 and st["state_words"] > 0 and st["mismatches"] == 0
     assert net["mismatches"] == 0 and net["compared"] > 0 and not any(net["status"].values())
     assert net["classes"] == net["golden_classes"] and len(net["classes"]) == 4
     cm = NetworkCycleModel.for_config(NetworkConfig.load(path))

@@ -126,3 +126,24 @@ def test_network_default_initial_state_and_final_state():
     assert r.state == want
     zero = network_golden.run(network_golden.quantize(NetworkParams(net.layers, net.head), ncfg), x[None], ncfg)
     assert not np.array_equal(zero.logits, res.logits)  # the default state mattered
+
+
+def test_network_initial_state_written_through_w_and_read_back():
+    """Every cell of a bidirectional network gets its own initial state through the network's write port
+    (Network.state_writes); the logits and every final state (Network.state_reads) equal the golden model's
+    started from those states."""
+    ncfg = NetworkConfig.load(ROOT / "configs" / "networks" / "tiny_net.toml")
+    q = network_golden.quantize(NetworkParams.for_config(ncfg, seed=2), ncfg)
+    states = [_state(c, 10 + k) for k, (_, _, c) in enumerate(ncfg.slots())]
+    rng = np.random.default_rng(8)
+    f = ncfg.layers[0].fmt("input")
+    x = rng.integers(f.min_int // 2, f.max_int // 2, size=(3, ncfg.input_size))
+    res = network_golden.run(q, x[None], ncfg, state=[tuple(np.asarray(v)[None] for v in s) for s in states])
+    dut = Network(ncfg, q)
+    r = netsim.run(dut, netsim.input_words(ncfg, [x]), ncfg.head.classes, writes=dut.state_writes(states),
+                   state_reads=dut.state_reads())
+    assert [(w["data"], w["cls"]) for w in r.outputs] == [(int(v), int(res.classes[0])) for v in res.logits[0]]
+    want = []
+    for (_, _, c), s in zip(ncfg.slots(), zip(*res.state)):
+        want += _unit_state(c, [int(v) for t in s for v in t[0]])
+    assert r.state == want and not r.status["err_addr"]

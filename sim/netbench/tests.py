@@ -2,7 +2,9 @@
 
 ``test_network``: sequences of different lengths back to back, random valid/ready on ``i`` and ``o``;
 bit-exact on every layer (through the taps) and on the output (the last layer's h, or the logits and
-classes); the status bits all 0.  ``test_network_cycles``: one sequence, no stalls; the first output
+classes); the status bits all 0.  ``test_network_state``: a random initial state written into every
+cell through ``w``, a sequence under random valid/ready, then every cell's final state read back through
+``state_addr`` / ``state_data``: bit-exact against the golden model started from that state.  ``test_network_cycles``: one sequence, no stalls; the first output
 word leaves at ``NetworkCycleModel.latency(steps)`` cycles after the first x element, exactly.
 
 Settings come from the ``RNNKIT_*`` environment as for the cell bench (:mod:`sim.cellbench.settings`):
@@ -64,10 +66,12 @@ class Env:
                 f.write(line + "\n")
 
 
-def expected(env: Env, seqs) -> dict:
-    """Per tapped layer its h elements, and the output words (h elements, or (logit, class) pairs), in order."""
+def expected(env: Env, seqs, state=None) -> dict:
+    """Per tapped layer its h elements, and the output words (h elements, or (logit, class) pairs), in order;
+    every sequence from ``state`` (per slot, raw, each ``(hidden,)``; None: the default)."""
     ncfg, taps, out = env.ncfg, {}, []
-    results = [golden.run(env.q, x[None], ncfg) for x in seqs]
+    s0 = None if state is None else [tuple(np.asarray(v)[None] for v in s) for s in state]
+    results = [golden.run(env.q, x[None], ncfg, state=s0) for x in seqs]
     tapped = range(ncfg.num_layers - (0 if ncfg.head else 1))
     for k in tapped:
         taps[k] = [int(v) for r in results for v in r.outputs[k].reshape(-1)]
@@ -80,11 +84,12 @@ def expected(env: Env, seqs) -> dict:
             lg, cl = r.logits.reshape(-1, ncfg.head.classes), np.asarray(r.classes).reshape(-1)
             out += [(int(v), int(c)) for row, c in zip(lg, cl) for v in row]
             classes += [int(c) for c in cl]
-    return {"taps": taps, "out": out, "classes": classes if ncfg.head else None}
+    return {"taps": taps, "out": out, "classes": classes if ncfg.head else None, "final": results[-1].state}
 
 
-async def stream(dut, env: Env, test: str, seqs, in_idle: float, out_stall: float) -> dict:
-    """Drive ``seqs`` through the DUT and record every transfer; returns what came out and when."""
+async def stream(dut, env: Env, test: str, seqs, in_idle: float, out_stall: float, state=None) -> dict:
+    """Drive ``seqs`` through the DUT and record every transfer; returns what came out and when.  The
+    expected values start every sequence from ``state`` (see :func:`expected`)."""
     ncfg = env.ncfg
     iw = streams.layer_word(ncfg.layers[0].fmt("input"))
     ow = streams.head_word(ncfg.head) if ncfg.head else streams.layer_word(ncfg.layers[-1].fmt("hidden"))
@@ -92,7 +97,7 @@ async def stream(dut, env: Env, test: str, seqs, in_idle: float, out_stall: floa
     tw = {k: streams.Word((streams.Field("valid", 1), streams.Field("ready", 1),
                            *streams.layer_word(ncfg.layers[k].fmt("hidden")).fields)) for k in tapped}
     words = [iw.pack(**w) for w in _input_words(seqs)]
-    want = expected(env, seqs)
+    want = expected(env, seqs, state)
     n_out = len(want["out"])
     cm = NetworkCycleModel.for_config(ncfg)
     budget = 8 * sum(cm.latency(len(x)) for x in seqs) + 20 * (len(words) + n_out) + 5000
@@ -174,6 +179,7 @@ async def start(dut):
     dut.i__valid.value = 0
     dut.o__ready.value = 0
     dut.w__valid.value = 0
+    dut.state_addr.value = 0
     dut.rst.value = 1
     Clock(dut.clk, PERIOD_NS, unit="ns").start()
     await ClockCycles(dut.clk, 3)
@@ -210,6 +216,58 @@ async def test_network(dut):
     finish(env, "test_network", {**counts, "sequences": len(seqs), "steps": int(sum(len(x) for x in seqs)),
                                  "cycles": got["cycles"], "status": st, "classes": hw_classes,
                                  "golden_classes": got["want"]["classes"]}, problems)
+
+
+async def write_state(dut, net, state):
+    """Write ``state`` (per cell, raw) into the cells' initial-state memories through ``w``, one word a cycle."""
+    ww = net.write_word()
+    for addr, value in net.state_writes(state):
+        await RisingEdge(dut.clk)
+        dut.w__payload.value = ww.pack(addr=addr, data=int(value))
+        dut.w__valid.value = 1
+    await RisingEdge(dut.clk)
+    dut.w__valid.value = 0
+
+
+@cocotb.test()
+async def test_network_state(dut):
+    """A random initial state in every cell (written through w), one sequence under random valid/ready:
+    bit-exact from that state, and every cell's final state read back equals the golden model's."""
+    from rtl.network import Network  # noqa: PLC0415  (the address maps of w and of the state readout)
+    env = Env()
+    ncfg, net = env.ncfg, Network(env.ncfg)
+    await start(dut)
+    rng = env.rng("test_network_state", 4)
+    state = [tuple(rng.integers(c.fmt(t).min_int // 2, c.fmt(t).max_int // 2 + 1, size=c.hidden_size)
+                   for _, t in c.cell.state) for _, _, c in ncfg.slots()]
+    await write_state(dut, net, state)
+    seqs = env.sequences("test_network_state", [env.steps])[:1]
+    got = await stream(dut, env, "test_network_state", seqs, in_idle=0.3, out_stall=0.3, state=state)
+    problems, counts = compare(got, env)
+    await ClockCycles(dut.clk, 8)  # the last step's state written
+    read = []
+    for a in net.state_reads():
+        dut.state_addr.value = a
+        await RisingEdge(dut.clk)
+        await RisingEdge(dut.clk)
+        read.append(dut.state_data.value.to_signed())
+    final = got["want"]["final"]
+    per_slot = final if isinstance(final, list) else [tuple(s[k] for s in final) for k in range(len(state))]
+    want = []
+    for (_, _, c), s in zip(ncfg.slots(), per_slot):
+        k = next(j for j, (_, t) in enumerate(c.cell.state) if t == c.cell.unit_state)
+        want += [int(v) for v in s[0][0]] + [int(v) for v in s[k][0]]
+    bad = [i for i, (g, w) in enumerate(zip(read, want)) if g != w]
+    if bad:
+        problems.append(f"final state: {len(bad)} of {len(want)} words differ; first at readout address "
+                        f"{net.state_reads()[bad[0]]}: hardware {read[bad[0]]}, golden {want[bad[0]]}")
+    st = status(dut, ncfg)
+    if any(st.values()):
+        problems.append(f"status bits set: {', '.join(k for k, v in st.items() if v)}")
+    default = env.q.initial_state or [tuple(np.zeros(c.hidden_size, np.int64) for _ in c.cell.state)
+                                      for _, _, c in ncfg.slots()]
+    await write_state(dut, net, default)  # the next test starts from the built-in state again
+    finish(env, "test_network_state", {**counts, "state_words": len(want), "state_mismatches": len(bad)}, problems)
 
 
 @cocotb.test()
