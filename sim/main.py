@@ -215,7 +215,7 @@ def main(argv=None) -> int:
 def network_summary(res: runner.RunResult, build_s: float) -> list[tuple[str, str]]:
     """The summary rows of a network run (:mod:`sim.netbench`)."""
     ncfg, rep = res.build.cfg, res.report
-    net, cyc = rep.get("test_network", {}), rep.get("test_network_cycles", {})
+    net, cyc, st = rep.get("test_network", {}), rep.get("test_network_cycles", {}), rep.get("test_network_state", {})
     shape = ", ".join(f"{c.variant} {c.input_size}->{c.hidden_size}{' x2' if d == 2 else ''} ({c.lanes} lanes)"
                       for c, d in zip(ncfg.layers, ncfg.directions))
     compared = sum(rep.get(t, {}).get("compared", 0) for t in res.expected_tests)
@@ -234,6 +234,8 @@ def network_summary(res: runner.RunResult, build_s: float) -> list[tuple[str, st
     if ncfg.head:
         rows.append(("classes: hardware / golden", f"{net.get('classes')} / {net.get('golden_classes')}"))
     rows += [
+        ("loaded initial state: final state read back", f"{st.get('state_words', 'n/a')} words, "
+                                                        f"{st.get('state_mismatches', 'n/a')} mismatches"),
         ("status bits set", ", ".join(set_bits) or "none"),
         ("first-output latency: measured / model", f"{_fmt(cyc.get('first_output_latency'))} / "
                                                    f"{_fmt(cyc.get('first_output_latency_model'))} cycles"),
