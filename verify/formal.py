@@ -139,10 +139,12 @@ def run_task(label: str, cfg: Config, props, mode: str, depth: int, out: Path, c
     status = (work / "task" / "status").read_text().split()[0] if (work / "task" / "status").exists() else "ERROR"
     detail = ""
     if status != "PASS":
-        fails = [ln.split("engine_0: ", 1)[-1] for ln in log.splitlines()
-                 if "Assert failed" in ln or "failed" in ln.lower() and "assert" in ln.lower()]
-        errs = [ln for ln in log.splitlines() if "ERROR" in ln]
-        detail = "; ".join(dict.fromkeys(fails or errs))[:300] + f" (see {work.relative_to(ROOT) if work.is_relative_to(ROOT) else work})"
+        lines = [int(n) for n in re.findall(r"Assert failed in top: \S*formal_harness\.py:(\d+)", log)]
+        steps = re.findall(r"failed assertion .* step (\d+)", log)
+        fails = [harness.messages.get(n, f"formal_harness.py:{n}") for n in dict.fromkeys(lines)]
+        errs = [ln.strip() for ln in log.splitlines() if "ERROR" in ln][:2]
+        where = work.relative_to(ROOT) if work.is_relative_to(ROOT) else work
+        detail = ("; ".join(fails or errs) + (f" at cycle {steps[0]}" if steps else "") + f" (see {where})")
     return Result(label, tag, mname, status, time.monotonic() - t0, detail)
 
 

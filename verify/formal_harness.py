@@ -31,6 +31,8 @@ Property sets (each a separate proof, see ``docs/formal.md``):
 from __future__ import annotations
 
 from amaranth import Elaboratable, Fragment, Module, Mux, Signal
+import sys
+
 from amaranth.hdl import Assert, Assume, MemoryInstance
 
 from model.config import Config
@@ -98,6 +100,12 @@ class FormalHarness(Elaboratable):
         self.o_ready = Signal()
         self.w_valid = Signal()
         self.w_payload = Signal(ww.layout())
+        #: source line of each assertion -> what its failure means (SymbiYosys names the line)
+        self.messages = {}
+
+    def _check(self, m, test, message):
+        m.d.comb += Assert(test, message, src_loc_at=1)
+        self.messages[sys._getframe(1).f_lineno] = message
 
     def ports(self) -> list:
         return [self.i_valid, self.i_payload.as_value(), self.o_ready, self.w_valid, self.w_payload.as_value()]
@@ -126,8 +134,8 @@ class FormalHarness(Elaboratable):
         if "stream" in self.props:
             o_wait, o_prev = Signal(), Signal.like(o.payload)
             m.d.sync += [o_wait.eq(o.valid & ~o.ready), o_prev.eq(o.payload)]
-            m.d.comb += Assert(~o_wait | o.valid, "o.valid dropped before the transfer")
-            m.d.comb += Assert(~o_wait | (o.payload.as_value() == o_prev.as_value()),
+            self._check(m, ~o_wait | o.valid, "o.valid dropped before the transfer")
+            self._check(m, ~o_wait | (o.payload.as_value() == o_prev.as_value()),
                                "o.payload changed before the transfer")
 
         if "count" in self.props or "reset" in self.props:
@@ -139,22 +147,22 @@ class FormalHarness(Elaboratable):
             limit = cell.out_depth + 3 * H
             owed = Signal(range(limit + H + 2))
             m.d.sync += owed.eq(owed + Mux(vec_in, H, 0) - o_xfer)
-            m.d.comb += Assert(~o_xfer | (owed != 0), "o transferred an element nobody owed")
-            m.d.comb += Assert(owed <= limit, "more elements in flight than the cell can hold")
-            m.d.comb += Assert(~o.valid | (o.payload.last == (opos == H - 1)), "o.last off element hidden-1")
-            m.d.comb += Assert(~o.valid | ~o.payload.first | (opos == 0), "o.first off element 0")
+            self._check(m, ~o_xfer | (owed != 0), "o transferred an element nobody owed")
+            self._check(m, owed <= limit, "more elements in flight than the cell can hold")
+            self._check(m, ~o.valid | (o.payload.last == (opos == H - 1)), "o.last off element hidden-1")
+            self._check(m, ~o.valid | ~o.payload.first | (opos == 0), "o.first off element 0")
             bound = drain_bound(cfg)
             quiet = Signal(range(bound + 1))
             with m.If(i_xfer | ~o.ready | w.valid):        # a write holds back a step's start
                 m.d.sync += quiet.eq(0)
             with m.Elif(quiet != bound):
                 m.d.sync += quiet.eq(quiet + 1)
-            m.d.comb += Assert((quiet != bound) | (owed == 0),
+            self._check(m, (quiet != bound) | (owed == 0),
                                "elements still owed after the drain bound with ready high")
 
         if "errors" in self.props:
-            m.d.comb += Assert(~st.err_overrun, "err_overrun set")
-            m.d.comb += Assert(~st.err_framing, "err_framing set under legal framing")
+            self._check(m, ~st.err_overrun, "err_overrun set")
+            self._check(m, ~st.err_framing, "err_framing set under legal framing")
             lay_ok = 0
             ob = cell.layout.offset_bits
             sel, off = w.payload.addr[ob:], w.payload.addr[:ob]
@@ -163,14 +171,14 @@ class FormalHarness(Elaboratable):
             bad_seen = Signal()
             with m.If(w.valid & ~lay_ok):
                 m.d.sync += bad_seen.eq(1)
-            m.d.comb += Assert(st.err_addr == bad_seen, "err_addr differs from 'an out-of-map write happened'")
+            self._check(m, st.err_addr == bad_seen, "err_addr differs from 'an out-of-map write happened'")
 
         if "memory" in self.props:
             for mem in memories(frag):
                 depth = mem._data.depth
                 for port in mem._write_ports:
                     if depth < 1 << len(port._addr):
-                        m.d.comb += Assert(~port._en.any() | (port._addr < depth), "write outside a memory")
+                        self._check(m, ~port._en.any() | (port._addr < depth), "write outside a memory")
 
         if "reset" in self.props:
             self._reset_props(m, frag, i_xfer, o_xfer, vec_in, opos, ie)
@@ -190,7 +198,7 @@ class FormalHarness(Elaboratable):
             m.d.sync += [tags.bit_select(nin, 1).eq(tag), nin.eq(nin + 1), need.eq(0)]
         with m.If(o_xfer & (opos == cfg.hidden_size - 1)):
             m.d.sync += nout.eq(nout + 1)
-        m.d.comb += Assert(~o.valid | (o.payload.first == ((opos == 0) & tags.bit_select(nout, 1))),
+        self._check(m, ~o.valid | (o.payload.first == ((opos == 0) & tags.bit_select(nout, 1))),
                            "o.first differs from the input vector's first")
 
         # inside the cell: the MAC lanes' operands (stage 1) and the post-processor's rows (P1)
@@ -199,12 +207,12 @@ class FormalHarness(Elaboratable):
         cur_step = Mux(step_start, nst, (nst - 1)[:len(nst)])   # the step whose operand is at stage 1
         with m.If(step_start):
             m.d.sync += nst.eq(nst + 1)
-        m.d.comb += Assert(~(sig["v1"] & ~sig["isx1"]) | (sig["zero1"] == tags.bit_select(cur_step, 1)),
+        self._check(m, ~(sig["v1"] & ~sig["isx1"]) | (sig["zero1"] == tags.bit_select(cur_step, 1)),
                            "an h operand's source (initial state or h(t-1)) differs from its x(t)'s first")
         row = Signal(range(max(cfg.rows, 2)))
         with m.If(sig["pv1"]):
             m.d.sync += row.eq(Mux(row == cfg.rows - 1, 0, row + 1))
             with m.If(row == cfg.rows - 1):
                 m.d.sync += npp.eq(npp + 1)
-        m.d.comb += Assert(~sig["pv1"] | (sig["ps1"] == tags.bit_select(npp, 1)),
+        self._check(m, ~sig["pv1"] | (sig["ps1"] == tags.bit_select(npp, 1)),
                            "a row's previous-state source (initial state or its unit's) differs from its x(t)'s first")
