@@ -13,8 +13,9 @@ STUDY   ?= configs/studies/default.toml
 TARGETS ?= ecp5
 KINDS   ?= 0
 SOAK_STEPS ?= 100000
+FORMAL_DEPTH ?= 40
 
-.PHONY: venv iverilog gxx lz4 test sim soak bench verilog synth hls vectors train quant mutate clean
+.PHONY: venv iverilog gxx lz4 test sim soak bench verilog synth hls vectors train quant mutate formal clean
 
 venv: $(STAMP)
 
@@ -99,6 +100,11 @@ mutate: $(STAMP) gxx
 soak: $(STAMP) $(if $(filter icarus,$(SIM)),iverilog)
 	$(PY) -m sim.soak --config "$(if $(filter command line environment,$(origin CONFIG)),$(CONFIG),configs/tiny.toml)" \
 	  --sim $(SIM) --steps $(SOAK_STEPS) --seed $(SEED)
+
+# Formal proofs (SymbiYosys): every cell kind at input 1, hidden 2, lanes 1, every property set by BMC to
+# FORMAL_DEPTH cycles, stream and memory also by k-induction (python -m verify.formal; docs/formal.md).
+formal: $(STAMP)
+	$(PY) -m verify.formal --depth $(FORMAL_DEPTH) --induction stream,memory
 
 clean:
 	rm -rf build .pytest_cache .hypothesis
