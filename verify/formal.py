@@ -71,8 +71,12 @@ def tops(base: Config, names=None, size=SMALL) -> list[tuple[str, Config]]:
     cfg = base.replace(input_size=I, hidden_size=H, lanes=L)
     if cfg.formats.get("peephole") is None:
         cfg = cfg.replace(formats={"peephole": str(cfg.fmt("weight"))})
-    return [(k.variant, cfg if k == cfg.cell else cfg.as_kind(k))
-            for k in kinds.variants() if names is None or k.name in names]
+    from rtl.cell import check_buildable  # noqa: PLC0415
+    out = [(k.variant, cfg if k == cfg.cell else cfg.as_kind(k))
+           for k in kinds.variants() if names is None or k.name in names]
+    for _, c in out:
+        check_buildable(c)
+    return out
 
 
 def free_products(rtlil_text: str) -> list[str]:
