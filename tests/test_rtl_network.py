@@ -179,3 +179,24 @@ def test_sequence_longer_than_the_buffer_is_flagged():
     assert r.status["l0_err_long"] == 1
     r = netsim.run(Network(ncfg), netsim.input_words(ncfg, _seqs(ncfg, [3], seed=1)), 3 * 8)
     assert r.status["l0_err_long"] == 0
+
+
+def test_head_class_on_a_tie_is_the_lowest_index():
+    """Classes 1 and 2 get the same weights and bias, so their logits tie on every sequence; a larger
+    bias puts them above class 0 in half of the sequences (by the sign of the h sum).  The hardware's
+    class must be 1 wherever the tie is the maximum, as the golden model's is."""
+    ncfg = _cfg(TINY, "[network]\nlayers = 1\n" + HEAD)
+    net = _net(ncfg, 11)
+    w = net.head.weight.copy()
+    w[2] = w[1]
+    b = net.head.bias.copy()
+    b[1] = b[2] = 0.5
+    from model.network import HeadParams, NetworkParams
+    q = golden.quantize(NetworkParams(net.layers, HeadParams(w, b)), ncfg)
+    seqs = _seqs(ncfg, [2, 3, 1, 2, 3, 1], seed=12)
+    want = _expected(q, ncfg, seqs)
+    ties = [k for k in range(len(seqs)) if want[3 * k + 1][0] == want[3 * k + 2][0] >= want[3 * k][0]]
+    assert ties, "no sequence where the tie is the largest logit"
+    r = netsim.run(Network(ncfg, q), netsim.input_words(ncfg, seqs), len(want))
+    assert _got(ncfg, r.outputs) == want
+    assert all(r.outputs[3 * k]["cls"] == 1 for k in ties)
