@@ -27,7 +27,7 @@ from pathlib import Path
 from model import kinds
 from model.config import Config, ConfigError
 
-from .formal_harness import PROPERTY_SETS, FormalHarness, drain_bound
+from .formal_harness import PROPERTY_SETS, FormalHarness, NetworkHarness, drain_bound
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The size every kind is proved at unless told otherwise: input, hidden, lanes (hidden 2 so that a
@@ -78,6 +78,33 @@ def tops(base: Config, names=None, size=SMALL) -> list[tuple[str, Config]]:
     return out
 
 
+#: The network tops, built on the cells' size and the base config's formats: [network] and [head] tables.
+NETWORKS = {
+    "network (bidirectional)": "[network]\ndirections = 2\nmax_steps = 2\n",
+    "network (layer + head)": '[head]\nclasses = 2\nformats = { weight = "s2.8", bias = "s3.8", logits = "s5.8" }\n',
+}
+#: Cycles past a network's first output (its cycle model's latency of a one-step sequence) that its
+#: bounded proofs run.
+NETWORK_MARGIN = 8
+
+
+def network_tops(base_path, size=SMALL) -> list:
+    """``(label, network config, depth)`` of :data:`NETWORKS` on cells of ``size`` with the formats of the
+    cell config file ``base_path``; ``depth`` reaches the first output (``model.network.cycles``)."""
+    import tomllib  # noqa: PLC0415
+    from model.network.config import NetworkConfig  # noqa: PLC0415
+    from model.network.cycles import NetworkCycleModel  # noqa: PLC0415
+    raw = tomllib.loads(Path(base_path).read_text())
+    I, H, L = size
+    raw["cell"].update(input_size=I, hidden_size=H)
+    raw.setdefault("hardware", {})["lanes"] = L
+    out = []
+    for label, extra in NETWORKS.items():
+        ncfg = NetworkConfig.from_toml({**raw, **tomllib.loads(extra), "name": "formal-net"})
+        out.append((label, ncfg, NetworkCycleModel.for_config(ncfg).latency(1) + NETWORK_MARGIN))
+    return out
+
+
 def free_products(rtlil_text: str) -> list[str]:
     """Yosys selections of the ``$mul`` cells whose operands are both non-constant."""
     out, module, cell, conns = [], None, None, {}
@@ -115,17 +142,19 @@ def tool_env() -> dict:
 
 
 def run_task(label: str, cfg: Config, props, mode: str, depth: int, out: Path, cell=None,
-             timeout: float | None = None) -> Result:
-    """Export the harness for ``props``, run one SymbiYosys task, return its result."""
+             timeout: float | None = None, harness=None) -> Result:
+    """Export the harness for ``props`` (a cell's, or ``harness``), run one SymbiYosys task, return its
+    result.  ``mode`` is ``bmc``, ``prove`` (k-induction) or ``cover``."""
     from amaranth.back import rtlil  # noqa: PLC0415
 
     t0 = time.monotonic()
     props = tuple(props)
     tag = "+".join(props)
-    mname = f"bmc {depth}" if mode == "bmc" else f"induction k={depth}"
-    work = out / cfg.name / f"{tag}-{mode}{depth}"
+    mname = {"bmc": f"bmc {depth}", "prove": f"induction k={depth}", "cover": f"cover {depth}"}[mode]
+    folder = cfg.name if harness is None else "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in label)
+    work = out / folder / f"{tag}-{mode}{depth}"
     work.mkdir(parents=True, exist_ok=True)
-    harness = FormalHarness(cfg, props, cell=cell)
+    harness = harness if harness is not None else FormalHarness(cfg, props, cell=cell)
     text = rtlil.convert(harness, ports=harness.ports())
     (work / "top.il").write_text(text)
     (work / "task.sby").write_text(sby_text(mode, depth, free_products(text), solver()))
@@ -209,6 +238,9 @@ def parser() -> argparse.ArgumentParser:
                    help="property sets also tried by k-induction at --induction-depth")
     p.add_argument("--induction-depth", type=_positive("--induction-depth"), default=20,
                    help="k of the induction tries (default: 20)")
+    p.add_argument("--no-networks", action="store_true",
+                   help="only the cells (default: also two small networks, a bidirectional layer and a layer "
+                        "with a head, to their first output)")
     p.add_argument("--out", default=str(ROOT / "build" / "formal"), help="work directory (default: build/formal)")
     return p
 
@@ -224,13 +256,18 @@ def main(argv=None) -> int:
     out = Path(args.out).resolve()
     plan = [(label, cfg, p, "bmc", args.depth) for label, cfg in todo for p in args.props]
     plan += [(label, cfg, p, "prove", args.induction_depth) for label, cfg in todo for p in args.induction]
+    nets = [] if args.no_networks else network_tops(args.config, args.size)
+    for label, ncfg, depth in nets:
+        plan += [(label, ncfg, p, "bmc", depth) for p in ("stream", "errors", "memory")]
+        plan.append((label, ncfg, "reach", "cover", depth))
     I, H, L = args.size
     print(f"{len(plan)} tasks: {len(todo)} tops at input {I}, hidden {H}, lanes {L} "
           f"({base.name}'s formats); drain bound {max(drain_bound(c) for _, c in todo)} cycles; "
           f"solver {solver()}", flush=True)
     results = []
     for n, (label, cfg, p, mode, depth) in enumerate(plan, 1):
-        r = run_task(label, cfg, (p,), mode, depth, out)
+        harness = NetworkHarness(cfg, (p,)) if label.startswith("network") else None
+        r = run_task(label, cfg, (p,), mode, depth, out, harness=harness)
         print(f"[{n}/{len(plan)}] {r.top}: {r.props} {r.mode}: {r.status} in {r.seconds:.1f} s"
               + (f"  {r.detail}" if r.detail else ""), flush=True)
         results.append(r)

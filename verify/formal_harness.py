@@ -33,7 +33,7 @@ from __future__ import annotations
 from amaranth import Elaboratable, Fragment, Module, Mux, Signal
 import sys
 
-from amaranth.hdl import Assert, Assume, MemoryInstance
+from amaranth.hdl import Assert, Assume, Cover, MemoryInstance
 
 from model.config import Config
 from model.cycles import CycleModel
@@ -216,3 +216,71 @@ class FormalHarness(Elaboratable):
                 m.d.sync += npp.eq(npp + 1)
         self._check(m, ~sig["pv1"] | (sig["ps1"] == tags.bit_select(npp, 1)),
                            "a row's previous-state source (initial state or its unit's) differs from its x(t)'s first")
+
+
+class NetworkHarness(Elaboratable):
+    """A :class:`rtl.network.Network` with free inputs (``i``, ``o.ready``, ``w`` and the state readout
+    address), the legal-input protocol assumed (``end`` only with ``last``), and the property sets
+    ``stream`` (on ``o``), ``errors`` (no cell's ``err_overrun`` or ``err_framing`` ever set; ``err_long``
+    and the write-port bits answer the host's own choices) and ``memory`` (every write inside its memory);
+    ``reach`` covers an ``o`` transfer, so a bounded proof is known to get as far as the output."""
+
+    PROPS = ("stream", "errors", "memory", "reach")
+
+    def __init__(self, ncfg, props=PROPS):
+        from rtl.network import Network  # noqa: PLC0415
+        unknown = sorted(set(props) - set(self.PROPS))
+        if unknown:
+            raise ValueError(f"unknown property set {', '.join(unknown)} for a network; accepted: "
+                             f"{', '.join(self.PROPS)}")
+        self.cfg = ncfg
+        self.props = tuple(p for p in self.PROPS if p in props)
+        self.net = Network(ncfg)
+        self.i_valid, self.o_ready, self.w_valid = Signal(), Signal(), Signal()
+        self.i_payload = Signal(streams.layer_word(ncfg.layers[0].fmt("input")).layout())
+        self.w_payload = Signal(self.net.write_word().layout())
+        self.state_addr = Signal.like(self.net.state_addr)
+        self.messages = {}
+
+    _check = FormalHarness._check
+
+    def ports(self) -> list:
+        return [self.i_valid, self.i_payload.as_value(), self.o_ready, self.w_valid, self.w_payload.as_value(),
+                self.state_addr]
+
+    def elaborate(self, platform):
+        m = Module()
+        net, I = self.net, self.cfg.input_size
+        frag = Fragment.get(net, platform)
+        m.submodules.net = frag
+        i, o, w = net.i, net.o, net.w
+        m.d.comb += [i.valid.eq(self.i_valid), i.payload.eq(self.i_payload), o.ready.eq(self.o_ready),
+                     w.valid.eq(self.w_valid), w.payload.eq(self.w_payload), net.state_addr.eq(self.state_addr)]
+        i_xfer = i.valid & i.ready
+        i_wait, i_prev = Signal(), Signal.like(self.i_payload)
+        m.d.sync += [i_wait.eq(i.valid & ~i.ready), i_prev.eq(i.payload)]
+        m.d.comb += Assume(~i_wait | (i.valid & (i.payload.as_value() == i_prev.as_value())))
+        ie = Signal(range(max(I, 2)))
+        with m.If(i_xfer):
+            m.d.sync += ie.eq(Mux(ie == I - 1, 0, ie + 1))
+        m.d.comb += Assume(~i.valid | ((i.payload.last == (ie == I - 1)) & (~i.payload.first | (ie == 0))
+                                        & (~i.payload.end | i.payload.last)))
+        if "stream" in self.props:
+            o_wait, o_prev = Signal(), Signal.like(o.payload)
+            m.d.sync += [o_wait.eq(o.valid & ~o.ready), o_prev.eq(o.payload)]
+            self._check(m, ~o_wait | o.valid, "o.valid dropped before the transfer")
+            self._check(m, ~o_wait | (o.payload.as_value() == o_prev.as_value()),
+                        "o.payload changed before the transfer")
+        if "errors" in self.props:
+            for name in net.status.shape().members:
+                if name.endswith(("err_overrun", "err_framing")):
+                    self._check(m, ~getattr(net.status, name), f"{name} set")
+        if "memory" in self.props:
+            for mem in memories(frag):
+                depth = mem._data.depth
+                for port in mem._write_ports:
+                    if depth < 1 << len(port._addr):
+                        self._check(m, ~port._en.any() | (port._addr < depth), "write outside a memory")
+        if "reach" in self.props:
+            m.d.comb += Cover(o.valid & o.ready)
+        return m
