@@ -84,6 +84,36 @@ def named_signals(frag: Fragment, names) -> dict:
     return found
 
 
+def assume_input_protocol(m, i, n: int):
+    """Assume the legal ``i`` stream: ``valid`` held and the payload stable until taken, ``last`` on element
+    ``n - 1`` of every vector and only there, ``first`` only on element 0.  Returns the element counter."""
+    i_wait, i_prev = Signal(), Signal.like(i.payload)
+    m.d.sync += [i_wait.eq(i.valid & ~i.ready), i_prev.eq(i.payload)]
+    m.d.comb += Assume(~i_wait | (i.valid & (i.payload.as_value() == i_prev.as_value())))
+    ie = Signal(range(max(n, 2)))
+    with m.If(i.valid & i.ready):
+        m.d.sync += ie.eq(Mux(ie == n - 1, 0, ie + 1))
+    m.d.comb += Assume(~i.valid | ((i.payload.last == (ie == n - 1)) & (~i.payload.first | (ie == 0))))
+    return ie
+
+
+def assert_stream(harness, m, o):
+    """On ``o``: once ``valid`` is up without ``ready``, ``valid`` stays up and the payload is unchanged."""
+    o_wait, o_prev = Signal(), Signal.like(o.payload)
+    m.d.sync += [o_wait.eq(o.valid & ~o.ready), o_prev.eq(o.payload)]
+    harness._check(m, ~o_wait | o.valid, "o.valid dropped before the transfer")
+    harness._check(m, ~o_wait | (o.payload.as_value() == o_prev.as_value()), "o.payload changed before the transfer")
+
+
+def assert_memory(harness, m, frag):
+    """Every write port of every memory in ``frag`` writes inside its memory."""
+    for mem in memories(frag):
+        depth = mem._data.depth
+        for port in mem._write_ports:
+            if depth < 1 << len(port._addr):
+                harness._check(m, ~port._en.any() | (port._addr < depth), "write outside a memory")
+
+
 class FormalHarness(Elaboratable):
     """A :class:`rtl.cell.RecurrentCell` (or ``cell``, a component with its ports) under ``props``."""
 
@@ -121,22 +151,11 @@ class FormalHarness(Elaboratable):
                      w.valid.eq(self.w_valid), w.payload.eq(self.w_payload)]
         i_xfer, o_xfer = i.valid & i.ready, o.valid & o.ready
 
-        # ---- the legal-input protocol: i valid held and payload stable until taken, framing legal ----
-        i_wait, i_prev = Signal(), Signal.like(self.i_payload)
-        m.d.sync += [i_wait.eq(i.valid & ~i.ready), i_prev.eq(i.payload)]
-        m.d.comb += Assume(~i_wait | (i.valid & (i.payload.as_value() == i_prev.as_value())))
-        ie = Signal(range(max(I, 2)))
-        with m.If(i_xfer):
-            m.d.sync += ie.eq(Mux(ie == I - 1, 0, ie + 1))
-        m.d.comb += Assume(~i.valid | ((i.payload.last == (ie == I - 1)) & (~i.payload.first | (ie == 0))))
+        ie = assume_input_protocol(m, i, I)
         vec_in = i_xfer & (ie == I - 1)
 
         if "stream" in self.props:
-            o_wait, o_prev = Signal(), Signal.like(o.payload)
-            m.d.sync += [o_wait.eq(o.valid & ~o.ready), o_prev.eq(o.payload)]
-            self._check(m, ~o_wait | o.valid, "o.valid dropped before the transfer")
-            self._check(m, ~o_wait | (o.payload.as_value() == o_prev.as_value()),
-                               "o.payload changed before the transfer")
+            assert_stream(self, m, o)
 
         if "count" in self.props or "reset" in self.props:
             opos = Signal(range(max(H, 2)))
@@ -174,11 +193,7 @@ class FormalHarness(Elaboratable):
             self._check(m, st.err_addr == bad_seen, "err_addr differs from 'an out-of-map write happened'")
 
         if "memory" in self.props:
-            for mem in memories(frag):
-                depth = mem._data.depth
-                for port in mem._write_ports:
-                    if depth < 1 << len(port._addr):
-                        self._check(m, ~port._en.any() | (port._addr < depth), "write outside a memory")
+            assert_memory(self, m, frag)
 
         if "reset" in self.props:
             self._reset_props(m, frag, i_xfer, o_xfer, vec_in, opos, ie)
@@ -256,31 +271,16 @@ class NetworkHarness(Elaboratable):
         i, o, w = net.i, net.o, net.w
         m.d.comb += [i.valid.eq(self.i_valid), i.payload.eq(self.i_payload), o.ready.eq(self.o_ready),
                      w.valid.eq(self.w_valid), w.payload.eq(self.w_payload), net.state_addr.eq(self.state_addr)]
-        i_xfer = i.valid & i.ready
-        i_wait, i_prev = Signal(), Signal.like(self.i_payload)
-        m.d.sync += [i_wait.eq(i.valid & ~i.ready), i_prev.eq(i.payload)]
-        m.d.comb += Assume(~i_wait | (i.valid & (i.payload.as_value() == i_prev.as_value())))
-        ie = Signal(range(max(I, 2)))
-        with m.If(i_xfer):
-            m.d.sync += ie.eq(Mux(ie == I - 1, 0, ie + 1))
-        m.d.comb += Assume(~i.valid | ((i.payload.last == (ie == I - 1)) & (~i.payload.first | (ie == 0))
-                                        & (~i.payload.end | i.payload.last)))
+        assume_input_protocol(m, i, I)
+        m.d.comb += Assume(~i.valid | ~i.payload.end | i.payload.last)
         if "stream" in self.props:
-            o_wait, o_prev = Signal(), Signal.like(o.payload)
-            m.d.sync += [o_wait.eq(o.valid & ~o.ready), o_prev.eq(o.payload)]
-            self._check(m, ~o_wait | o.valid, "o.valid dropped before the transfer")
-            self._check(m, ~o_wait | (o.payload.as_value() == o_prev.as_value()),
-                        "o.payload changed before the transfer")
+            assert_stream(self, m, o)
         if "errors" in self.props:
             for name in net.status.shape().members:
                 if name.endswith(("err_overrun", "err_framing")):
                     self._check(m, ~getattr(net.status, name), f"{name} set")
         if "memory" in self.props:
-            for mem in memories(frag):
-                depth = mem._data.depth
-                for port in mem._write_ports:
-                    if depth < 1 << len(port._addr):
-                        self._check(m, ~port._en.any() | (port._addr < depth), "write outside a memory")
+            assert_memory(self, m, frag)
         if "reach" in self.props:
             m.d.comb += Cover(o.valid & o.ready)
         return m
