@@ -62,6 +62,54 @@ class _Tail(threading.Thread):
         self.poll()
 
 
+def _build(args):
+    """Export and build ``args.config`` for ``args.sim``: ``(build, seconds)``, or None after printing why not."""
+    t0 = time.perf_counter()
+    try:
+        b = runner.build(args.config, args.sim, param_seed=args.param_seed, waves=args.waves)
+    except Exception as e:  # noqa: BLE001  (build failures are reported, not raised)
+        print(f"[sim] build failed: {e}", file=sys.stderr)
+        return None
+    build_s = time.perf_counter() - t0
+    print(f"[sim] built in {build_s:.1f} s ({b.build_dir.relative_to(runner.ROOT)}); simulating ...", flush=True)
+    return b, build_s
+
+
+def _run(b, job, prepare=None):
+    """Run ``job`` on build ``b`` while printing the bench's progress lines; ``prepare(path)`` may write real
+    test utterances for the bench to stream (``RNNKIT_INPUTS``).  Returns ``(result, utterances or None)``."""
+    progress = b.build_dir / "run" / "progress.txt"
+    progress.parent.mkdir(parents=True, exist_ok=True)
+    progress.write_text("")
+    utt = prepare(b.build_dir / "run" / "utterances.npz") if prepare else None
+    if utt is not None:
+        job.env["RNNKIT_INPUTS"] = str(utt.path)
+        print(f"[sim] streaming {len(utt.labels)} test utterances of {utt.model.name} (RNNKIT_INPUTS)", flush=True)
+    tail = _Tail(progress)
+    tail.start()
+    try:
+        res = runner.run(b, job, progress=str(progress))
+    finally:
+        tail.stop_flag.set()
+        tail.join()
+    return res, utt
+
+
+def _hwlink():
+    """:mod:`study.hwlink`, imported only for a trained model (it streams real test utterances)."""
+    from study import hwlink  # noqa: PLC0415
+    return hwlink
+
+
+def _print_table(title: str, rows) -> None:
+    width = max(len(k) for k, _ in rows)
+    line = "-" * (width + 3 + max(len(v) for _, v in rows))
+    print(f"\n{title}\n{line}")
+    for k, v in rows:
+        print(f"{k:<{width}}   {v}")
+    print(line)
+
+
 def _fmt(v, spec=""):
     return "n/a" if v is None else format(v, spec)
 
@@ -160,41 +208,15 @@ def main(argv=None) -> int:
         return 2
     print(f"[sim] {cfg.name}: exporting Verilog and building for {args.sim}"
           f"{' with waves' if args.waves else ''} ...", flush=True)
-    t0 = time.perf_counter()
-    try:
-        b = runner.build(args.config, args.sim, param_seed=args.param_seed, waves=args.waves)
-    except Exception as e:  # noqa: BLE001  (build failures are reported, not raised)
-        print(f"[sim] build failed: {e}", file=sys.stderr)
+    built = _build(args)
+    if built is None:
         return 1
-    build_s = time.perf_counter() - t0
-    print(f"[sim] built in {build_s:.1f} s ({b.build_dir.relative_to(runner.ROOT)}); simulating ...", flush=True)
-    progress = b.build_dir / "run" / "progress.txt"
-    progress.parent.mkdir(parents=True, exist_ok=True)
-    progress.write_text("")
-    tail = _Tail(progress)
-    tail.start()
+    b, build_s = built
     job = runner.SimJob(mode="main", seed=args.seed, seqs=args.seqs, steps=args.steps)
-    utt = None
-    if cfg.params:  # a trained model: stream real test utterances (study.hwlink) instead of random ones
-        from study import hwlink  # noqa: PLC0415
-        utt = hwlink.prepare(cfg, args.seqs or 3, b.build_dir / "run" / "utterances.npz")
-        if utt is not None:
-            job.env["RNNKIT_INPUTS"] = str(utt.path)
-            print(f"[sim] streaming {len(utt.labels)} test utterances of {utt.model.name} (RNNKIT_INPUTS)", flush=True)
-    try:
-        res = runner.run(b, job, progress=str(progress))
-    finally:
-        tail.stop_flag.set()
-        tail.join()
-    rows = summarize(res, build_s)
-    width = max(len(k) for k, _ in rows)
-    line = "-" * (width + 3 + max(len(v) for _, v in rows))
-    print(f"\nSimulation summary ({args.sim})\n{line}")
-    for k, v in rows:
-        print(f"{k:<{width}}   {v}")
-    print(line)
+    res, utt = _run(b, job, (lambda path: _hwlink().prepare(cfg, args.seqs or 3, path)) if cfg.params else None)
+    _print_table(f"Simulation summary ({args.sim})", summarize(res, build_s))
     if utt is not None:
-        lines, same = hwlink.table(utt, cfg, res.report.get("test_cycles", {}).get("last_h"))
+        lines, same = _hwlink().table(utt, cfg, res.report.get("test_cycles", {}).get("last_h"))
         print("\nClasses (head applied to the last h of each utterance; hardware vs golden vs float model)")
         print("\n".join(lines))
         print("hardware h and classes equal the golden model's: " + ("yes" if same else "NO"))
@@ -259,42 +281,18 @@ def network_main(args) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"[sim] {ncfg.name}: exporting the network's Verilog and building for {args.sim} ...", flush=True)
-    t0 = time.perf_counter()
-    try:
-        b = runner.build(args.config, args.sim, param_seed=args.param_seed, waves=args.waves)
-    except Exception as e:  # noqa: BLE001  (build failures are reported, not raised)
-        print(f"[sim] build failed: {e}", file=sys.stderr)
+    built = _build(args)
+    if built is None:
         return 1
-    build_s = time.perf_counter() - t0
-    print(f"[sim] built in {build_s:.1f} s ({b.build_dir.relative_to(runner.ROOT)}); simulating ...", flush=True)
-    progress = b.build_dir / "run" / "progress.txt"
-    progress.parent.mkdir(parents=True, exist_ok=True)
-    progress.write_text("")
-    tail = _Tail(progress)
-    tail.start()
+    b, build_s = built
     job = runner.SimJob(mode="network", module=runner.NETWORK_MODULE, seed=args.seed, seqs=args.seqs,
                         steps=args.steps)
-    utt = None
-    if ncfg.params and ncfg.head:  # a trained model: stream real test utterances (study.hwlink)
-        from study import hwlink  # noqa: PLC0415
-        utt = hwlink.prepare_network(ncfg, args.seqs or 3, b.build_dir / "run" / "utterances.npz")
-        if utt is not None:
-            job.env["RNNKIT_INPUTS"] = str(utt.path)
-            print(f"[sim] streaming {len(utt.labels)} test utterances of {utt.model.name} (RNNKIT_INPUTS)", flush=True)
-    try:
-        res = runner.run(b, job, progress=str(progress))
-    finally:
-        tail.stop_flag.set()
-        tail.join()
-    rows = network_summary(res, build_s)
-    width = max(len(k) for k, _ in rows)
-    line = "-" * (width + 3 + max(len(v) for _, v in rows))
-    print(f"\nNetwork simulation summary ({args.sim})\n{line}")
-    for k, v in rows:
-        print(f"{k:<{width}}   {v}")
-    print(line)
+    prepare = (lambda path: _hwlink().prepare_network(ncfg, args.seqs or 3, path)) if ncfg.params and ncfg.head \
+        else None
+    res, utt = _run(b, job, prepare)
+    _print_table(f"Network simulation summary ({args.sim})", network_summary(res, build_s))
     if utt is not None:
-        lines, same = hwlink.network_table(utt, res.report.get("test_network", {}).get("classes"))
+        lines, same = _hwlink().network_table(utt, res.report.get("test_network", {}).get("classes"))
         print("\nClasses of the test utterances (hardware vs golden vs float model)")
         print("\n".join(lines))
         print("hardware classes equal the golden model's: " + ("yes" if same else "NO"))
