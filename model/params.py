@@ -271,8 +271,41 @@ class CellParams(_Sizes):
                 raise ValueError(f"{path}: {e}") from None
 
 
+def torch_kind(module) -> str:
+    """The registered kind of a ``torch.nn`` recurrent module (a kind's ``torch_class``); ``TypeError`` for
+    another module type, ``ValueError`` for a projected LSTM (``proj_size != 0``)."""
+    import torch.nn as nn
+
+    by_class = {k.torch_class: k.name for k in kinds.REGISTRY.values() if k.torch_class}
+    kind = next((n for c, n in by_class.items() if isinstance(module, getattr(nn, c))), None)
+    if kind is None:
+        raise TypeError(f"from_torch takes one of {', '.join('torch.nn.' + c for c in by_class)}, "
+                        f"not {type(module).__name__}")
+    if getattr(module, "proj_size", 0):
+        raise ValueError(f"{type(module).__name__} has proj_size = {module.proj_size}; projected LSTMs are not "
+                         f"supported (proj_size must be 0)")
+    return kind
+
+
+def torch_array(module, attr: str) -> np.ndarray:
+    """A parameter of a ``torch.nn`` module as a private float64 array."""
+    return getattr(module, attr).detach().cpu().double().numpy().copy()
+
+
+def torch_cell(module, kind: str, layer: int = 0, suffix: str = "") -> CellParams:
+    """The cell of layer ``layer`` (``suffix`` ``"_reverse"`` for the reverse direction) of a PyTorch
+    recurrent module; a module built with ``bias=False`` gives zero biases."""
+    w_ih, w_hh = torch_array(module, f"weight_ih_l{layer}{suffix}"), torch_array(module, f"weight_hh_l{layer}{suffix}")
+    if module.bias:
+        b_ih, b_hh = torch_array(module, f"bias_ih_l{layer}{suffix}"), torch_array(module, f"bias_hh_l{layer}{suffix}")
+    else:
+        b_ih = b_hh = np.zeros(w_ih.shape[0])
+    return CellParams(kind, w_ih, w_hh, b_ih, b_hh)
+
+
 def from_torch(module) -> CellParams:
-    """Parameters of a single-layer, unidirectional ``torch.nn.LSTM`` or ``torch.nn.GRU``.
+    """Parameters of a single-layer, unidirectional ``torch.nn.LSTM`` or ``torch.nn.GRU``
+    (:func:`model.network.from_torch` takes any stack).
 
     ``batch_first`` does not matter (it does not change the weights). A module built
     with ``bias=False`` gives zero biases. A GRU imports as ``reset = 'after'``
@@ -285,33 +318,14 @@ def from_torch(module) -> CellParams:
     ValueError
         For ``num_layers != 1``, ``bidirectional=True`` or ``proj_size != 0``.
     """
-    import torch.nn as nn
-
-    by_class = {k.torch_class: k.name for k in kinds.REGISTRY.values() if k.torch_class}
-    kind = next((n for c, n in by_class.items() if isinstance(module, getattr(nn, c))), None)
-    if kind is None:
-        raise TypeError(f"from_torch takes one of {', '.join('torch.nn.' + c for c in by_class)}, "
-                        f"not {type(module).__name__}")
+    kind = torch_kind(module)
     name = type(module).__name__
     if module.num_layers != 1:
         raise ValueError(f"{name} has num_layers = {module.num_layers}; only single-layer modules "
                          f"import (one cell); split a stack into one module per layer")
     if module.bidirectional:
         raise ValueError(f"{name} is bidirectional; only unidirectional modules import")
-    if getattr(module, "proj_size", 0):
-        raise ValueError(f"{name} has proj_size = {module.proj_size}; projected LSTMs are not supported "
-                         f"(proj_size must be 0)")
-
-    def get(attr):
-        return getattr(module, attr).detach().cpu().double().numpy().copy()
-
-    w_ih, w_hh = get("weight_ih_l0"), get("weight_hh_l0")
-    if module.bias:
-        b_ih, b_hh = get("bias_ih_l0"), get("bias_hh_l0")
-    else:
-        b_ih = np.zeros(w_ih.shape[0])
-        b_hh = np.zeros(w_ih.shape[0])
-    return CellParams(kind, w_ih, w_hh, b_ih, b_hh)
+    return torch_cell(module, kind)
 
 
 # ---- quantized parameters ---------------------------------------------------------

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import Mode
+from ..config import Mode, _mode
 from ..datapath import MAX_ACC_WIDTH
 from ..errors import ConfigError
-from ..fixedpoint import OVERFLOW_MODES, ROUNDING_MODES, Fmt, FormatError, bits_for, requantize
+from ..fixedpoint import Fmt, FormatError, bits_for, requantize
 from ..params import quantize_counted
 
 #: The head's format tensors and what each holds (``acc`` is optional: derived when absent).
@@ -99,13 +99,9 @@ class HeadConfig:
             if not formats[t].signed:
                 raise ConfigError(f"head.formats.{t} = {formats[t]} must be signed")
         m = d.get("modes", {})
-        if not isinstance(m, dict) or set(m) - {"rounding", "overflow"}:
+        if not isinstance(m, dict):
             raise ConfigError(f"head.modes must be a table with rounding and/or overflow, not {m!r}")
-        mode = Mode(m.get("rounding", "half_even"), m.get("overflow", "saturate"))
-        if mode.rounding not in ROUNDING_MODES:
-            raise ConfigError(f"head.modes.rounding must be one of {', '.join(ROUNDING_MODES)}, not {mode.rounding!r}")
-        if mode.overflow not in OVERFLOW_MODES:
-            raise ConfigError(f"head.modes.overflow must be one of {', '.join(OVERFLOW_MODES)}, not {mode.overflow!r}")
+        mode = _mode(m, "head.modes")
         hc = cls(classes, features, in_fmt, formats, mode, param_rounding, every)
         exact = Fmt(True, bits_for(hc.acc_max) - hc.acc_frac, hc.acc_frac)
         acc = formats.get("acc")
