@@ -191,16 +191,7 @@ class Config:
     @classmethod
     def load(cls, path) -> "Config":
         path = Path(path)
-        d = _flatten_toml(read_toml(path), path)
-        d.setdefault("name", path.stem)
-        if isinstance(d.get("params"), str):
-            d["params"] = str((path.parent / d["params"]).resolve())
-        try:
-            cfg = cls.from_dict(d)
-        except ConfigError as e:
-            raise ConfigError(f"{path}: {e}") from None
-        object.__setattr__(cfg, "_source", path.resolve())
-        return cfg
+        return build_from_file(path, _flatten_toml(read_toml(path), path), cls.from_dict)
 
     @classmethod
     def from_dict(cls, d: dict) -> "Config":
@@ -239,6 +230,21 @@ class Config:
         from .datapath import Datapath  # the accumulator must fit: checked once, here
         Datapath.from_config(cfg)
         return cfg
+
+
+def build_from_file(path: Path, table: dict, build):
+    """``build(table)`` for the config file ``path``: the name defaults to the file's stem, a ``params``
+    path is taken relative to the file, errors name the file, and the result remembers it as its
+    ``source`` (the folder ``output_dir`` claims)."""
+    table.setdefault("name", path.stem)
+    if isinstance(table.get("params"), str):
+        table["params"] = str((path.parent / table["params"]).resolve())
+    try:
+        obj = build(table)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    object.__setattr__(obj, "_source", path.resolve())
+    return obj
 
 
 def read_toml(path: Path) -> dict:

@@ -29,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import Config, _flatten_toml, _params_path, read_toml
+from ..config import Config, _flatten_toml, _params_path, build_from_file, read_toml
 from ..errors import ConfigError
 from .head import HeadConfig
 
@@ -46,7 +46,11 @@ MAX_LAYERS = 16
 
 def is_network_file(path) -> bool:
     """True when the TOML file ``path`` has a network section (else it is a single cell's config)."""
-    return any(s in read_toml(Path(path)) for s in NETWORK_SECTIONS)
+    return _is_network(read_toml(Path(path)))
+
+
+def _is_network(table: dict) -> bool:
+    return any(s in table for s in NETWORK_SECTIONS)
 
 
 @dataclass(frozen=True)
@@ -95,21 +99,13 @@ class NetworkConfig:
     @classmethod
     def load(cls, path) -> "NetworkConfig":
         path = Path(path)
-        if not is_network_file(path):
-            cell = Config.load(path)
+        raw = read_toml(path)
+        if not _is_network(raw):
+            cell = build_from_file(path, _flatten_toml(raw, path), Config.from_dict)
             ncfg = cls.from_cell(cell)
             object.__setattr__(ncfg, "_source", cell.source)
             return ncfg
-        raw = read_toml(path)
-        raw.setdefault("name", path.stem)
-        if isinstance(raw.get("params"), str):
-            raw["params"] = str((path.parent / raw["params"]).resolve())
-        try:
-            ncfg = cls.from_toml(raw)
-        except ConfigError as e:
-            raise ConfigError(f"{path}: {e}") from None
-        object.__setattr__(ncfg, "_source", path.resolve())
-        return ncfg
+        return build_from_file(path, raw, cls.from_toml)
 
     @property
     def source(self):
@@ -184,7 +180,7 @@ class NetworkConfig:
         if head is not None and outputs != "every":
             raise ConfigError("network.outputs applies to a network without a head (a head has its own "
                               "every_step)")
-        return cls(layers[0].name[: -len("-l0")], tuple(layers), tuple(dirs), head, max_steps, params, outputs)
+        return cls(name, tuple(layers), tuple(dirs), head, max_steps, params, outputs)
 
 
 def _directions(v, where) -> int:
