@@ -252,8 +252,8 @@ inline int head(const y{last}_t y[FEATURES], logits_t logits[CLASSES]) {{
         ncfg, ns = self.ncfg, self.ns
         members = self.state_members()
         L = len(ncfg.layers)
-        reads = [f'    if (!read_hex(dir + "/x.hex", l0_fwd::INPUT_WIDTH, l0_fwd::INPUT_SIGNED, '
-                 f'total * net::INPUT_SIZE, x_in)) return 2;']
+        reads = ['    if (!read_hex(dir + "/x.hex", l0_fwd::INPUT_WIDTH, l0_fwd::INPUT_SIGNED, '
+                 'total * net::INPUT_SIZE, x_in)) return 2;']
         decl = ["x_in"] + [f"y{k}_exp" for k in range(L)]
         for k in range(L):
             reads.append(f'    if (!read_hex(dir + "/y{k}.hex", l{k}_fwd::HIDDEN_WIDTH, l{k}_fwd::HIDDEN_SIGNED, '

@@ -16,7 +16,7 @@ import torch
 from model import golden as cell_golden
 from model.config import Config, ConfigError
 from model.fixedpoint import requantize_exact
-from model.network import HeadParams, NetworkConfig, NetworkParams, classify, from_torch, golden, run
+from model.network import HeadParams, NetworkConfig, NetworkParams, classify, from_torch, golden
 from model.params import CellParams
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent

@@ -10,7 +10,6 @@ these sizes (1.1e-7; float32's unit roundoff 6e-8 times a few accumulated steps)
 import warnings
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 import pytest
 import torch

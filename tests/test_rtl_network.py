@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from model.network import NetworkConfig, from_torch
+from model.network import NetworkConfig
 from model.network import golden
 from model.network.cycles import NetworkCycleModel
 from rtl.layout import Layout

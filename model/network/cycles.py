@@ -51,8 +51,8 @@ class NetworkCycleModel:
     def bidirectional_cycles(self, layer: int, steps: int) -> int:
         """Cycles bidirectional layer ``layer`` holds a sequence of ``steps`` steps fed one element per
         cycle: input, both directions, output, up to taking the next sequence's first element."""
-        c, cm = self.config.layers[layer], self.layers[layer]
-        return (steps * c.input_size + self._bidir_core(layer, steps) + 2 * steps * c.hidden_size - 1)
+        c = self.config.layers[layer]
+        return steps * c.input_size + self._bidir_core(layer, steps) + 2 * steps * c.hidden_size - 1
 
     def _bidir_core(self, layer: int, steps: int) -> int:
         c, cm = self.config.layers[layer], self.layers[layer]
