@@ -11,7 +11,6 @@ import pytest
 from amaranth import Module, Signal
 from amaranth.lib import wiring
 
-from model import kinds
 from model.config import Config
 from model.cycles import CycleModel
 from rtl.cell import RecurrentCell
