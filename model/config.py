@@ -127,7 +127,12 @@ class Config:
     def replace(self, **changes) -> "Config":
         """A new validated config with some fields changed (``formats``/``modes`` entries merge).
 
+        ``formats`` maps tensors to formats (``Fmt`` or text such as ``"ap_fixed<8,3>"``); only the
+        tensors given change.  ``modes`` takes ``rounding`` and/or ``overflow`` for every
+        requantization point, a point's table (``{"pre": {"rounding": "truncate"}}``) or
+        :class:`Mode`, or a :class:`Mode` for every point; what is not given keeps its value.
         A change of ``kind`` drops the old kind's options (give the new kind's as keywords).
+        Raises :class:`ConfigError` naming the field, the value and what is accepted.
         """
         from . import kinds
         d = self.to_dict()
@@ -143,15 +148,7 @@ class Config:
                 except FormatError as e:
                     raise ConfigError(f"formats: {e}") from None
             elif k == "modes":
-                if not isinstance(v, dict):
-                    raise ConfigError(f"modes must be a dict of point -> Mode or {{rounding, overflow}}, not {v!r}")
-                for p, m in v.items():
-                    if isinstance(m, Mode):
-                        m = dataclasses.asdict(m)
-                    if not isinstance(m, dict):
-                        raise ConfigError(f"modes.{p} must be a Mode or a dict with rounding and/or overflow, "
-                                          f"not {m!r}")
-                    d["modes"][p] = {**d["modes"].get(p, {}), **m}
+                d["modes"] = _merge_modes(d["modes"], v)
             elif k in ("sigmoid", "tanh") and isinstance(v, ActSpec):
                 d[k] = v.to_dict()
             else:
@@ -195,6 +192,15 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Config":
+        """A validated config from the flat fields of a config file (what :meth:`to_dict` returns).
+
+        Required: ``kind``, ``input_size``, ``hidden_size``, ``formats`` (tensor -> format text, every
+        tensor the kind uses, :data:`TENSORS`), ``sigmoid`` and ``tanh`` (a method name or
+        ``{method, size, range}``).  Optional: ``name``, the kind's options (e.g. ``mode`` of a GRU),
+        ``modes`` (``rounding``/``overflow`` for every point and per-point tables), ``param_rounding``,
+        ``lanes``, ``beat``, ``params`` (a parameter ``.npz``) and the bench bound.  Raises
+        :class:`ConfigError` naming the field, the value and what is accepted.
+        """
         from . import kinds
         d = dict(d)
         option_keys = kinds.option_names()
@@ -432,6 +438,31 @@ def _modes(raw) -> dict:
         out[k] = _mode({**dataclasses.asdict(default), **v}, f"modes.{k}")
     for p in all_points:
         out.setdefault(p, default)
+    return out
+
+
+def _merge_modes(current: dict, changes) -> dict:
+    """``current`` (point -> ``{rounding, overflow}``) with ``changes`` merged (see :meth:`Config.replace`)."""
+    if isinstance(changes, Mode):
+        changes = dataclasses.asdict(changes)
+    if not isinstance(changes, dict):
+        raise ConfigError(f"modes must be a dict of point -> Mode or {{rounding, overflow}} (rounding and overflow "
+                          f"keys: every point), or a Mode, not {changes!r}")
+    out = {p: dict(m) for p, m in current.items()}
+    every = {k: v for k, v in changes.items() if k in ("rounding", "overflow")}
+    if every:
+        _mode(every, "modes")
+        for m in out.values():
+            m.update(every)
+    for p, m in changes.items():
+        if p in every:
+            continue
+        if isinstance(m, Mode):
+            m = dataclasses.asdict(m)
+        if not isinstance(m, dict):
+            raise ConfigError(f"modes.{p} must be a Mode or a dict with rounding and/or overflow "
+                              f"(e.g. {{'rounding': 'truncate'}}), not {m!r}")
+        out[p] = {**out.get(p, {}), **m}
     return out
 
 
