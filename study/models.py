@@ -7,6 +7,12 @@ stack or a bidirectional model, whose ``.json`` gives ``layers`` or
 numbers: task, split (seed and indices), normalisation, the linear head on the
 last step's output, the training settings and the float accuracy measured by
 PyTorch.
+
+:func:`open_model` also takes a model from outside the kit: a kit model file
+with outside data, or an ONNX graph (:func:`model.from_onnx`: its recurrent
+layers and its dense head) with a data file (:func:`study.data.load_file`).
+An ONNX graph carries no normalisation: its inputs are taken as they are, or
+normalised per feature on the data's training split (``normalise``).
 """
 from __future__ import annotations
 
@@ -18,7 +24,8 @@ import numpy as np
 
 from model.params import CellParams
 from model import network, reference
-from model.network import NetworkParams
+from model.network import HeadParams, NetworkParams
+from model.network.onnx_import import OnnxImportError
 
 from . import data
 
@@ -39,6 +46,7 @@ class TrainedModel:
     norm: data.Normalizer
     meta: dict
     path: Path
+    data_file: Path | None = None  # outside data (study.data.load_file) instead of the task's split
 
     @property
     def task(self) -> str:
@@ -73,17 +81,34 @@ class TrainedModel:
         s = self.meta["split"]
         return np.asarray(s["train"], dtype=np.int64), np.asarray(s["test"], dtype=np.int64)
 
-    def datasets(self) -> tuple[data.Dataset, data.Dataset]:
-        """(train, test) with the normalisation applied (float64 sequences)."""
+    def raw_datasets(self) -> tuple[data.Dataset, data.Dataset]:
+        """(train, test) as stored: the data file's parts, or the task's split."""
+        if self.data_file is not None:
+            return data.load_file(self.data_file)
         ds = data.load(self.task)
         tr, te = self.split()
-        train, test = ds.subset(tr), ds.subset(te)
+        return ds.subset(tr), ds.subset(te)
+
+    def datasets(self) -> tuple[data.Dataset, data.Dataset]:
+        """(train, test) with the normalisation applied (float64 sequences)."""
+        train, test = self.raw_datasets()
         train.seqs, test.seqs = self.norm(train.seqs), self.norm(test.seqs)
         return train, test
 
+    def longest(self) -> int:
+        """Steps of the longest sequence of the task (or of the data file), every part."""
+        if self.data_file is not None:
+            return max(len(s) for part in self.raw_datasets() for s in part.seqs)
+        return max(len(x) for x in data.load(self.task).seqs)
+
+    @property
+    def head_params(self) -> HeadParams:
+        """The classifier head as :class:`model.HeadParams` (``weight`` (classes, features), ``bias``)."""
+        return HeadParams(self.head_w, self.head_b)
+
     def head(self, h) -> np.ndarray:
-        """Logits of the float head for hidden states ``h`` (..., hidden)."""
-        return np.asarray(h, dtype=np.float64) @ self.head_w.T + self.head_b
+        """Logits of the float head for hidden states ``h`` (..., features)."""
+        return head_logits(self.head_params, h)
 
     def float_last_h(self, seqs) -> np.ndarray:
         """The head's input for each sequence (run alone, zero initial state): the float64 reference's
@@ -131,6 +156,63 @@ def load(name_or_path) -> TrainedModel:
     return TrainedModel(meta["name"], params, np.asarray(meta["head"]["weight"], dtype=np.float64),
                         np.asarray(meta["head"]["bias"], dtype=np.float64),
                         data.Normalizer.from_dict(meta["normalisation"]), meta, p)
+
+
+def head_logits(head: HeadParams, h) -> np.ndarray:
+    """Float64 logits ``h @ weight.T + bias`` of a dense head for features ``h`` (..., features)."""
+    return np.asarray(h, dtype=np.float64) @ head.weight.T + head.bias
+
+
+def open_model(model, data_file=None, normalise: bool = False) -> TrainedModel:
+    """The model a study evaluates: ``model`` is a name in ``models/``, a kit model's ``.json`` / ``.npz``, or an
+    ``.onnx`` graph (which needs ``data_file``); ``data_file`` replaces a kit model's task and split;
+    ``normalise`` fits an ONNX model's input normalisation on the data's training split.  Raises
+    :class:`ModelError` or :class:`study.data.DataError` naming the file and what does not fit."""
+    data_file = None if data_file is None else Path(data_file)
+    if Path(model).suffix != ".onnx":
+        if normalise:
+            raise ModelError(f"normalise applies to ONNX models only; model {str(model)!r} carries its own "
+                             f"normalisation")
+        m = load(model)
+        m.data_file = data_file
+    else:
+        m = _onnx_model(Path(model), data_file, normalise)
+    if data_file is not None:
+        _check_fits(m, *m.raw_datasets())
+    return m
+
+
+def _onnx_model(path: Path, data_file: Path | None, normalise: bool) -> TrainedModel:
+    if data_file is None:
+        raise ModelError(f"model {str(path)!r} is an ONNX graph: give the sweep's data (an .npz with x_train, "
+                         f"y_train, x_test, y_test)")
+    try:
+        net = network.from_onnx(path)
+    except (OnnxImportError, OSError) as e:
+        raise ModelError(f"{path}: {e}") from None
+    if net.head is None:
+        raise ModelError(f"{path}: the graph has no dense head (Gemm, or MatMul and Add, on the last step); a "
+                         f"study classifies with it")
+    train, test = data.load_file(data_file)
+    norm = data.Normalizer.fit(train.seqs) if normalise else \
+        data.Normalizer(np.zeros(train.n_features), np.ones(train.n_features))
+    meta = {"name": path.stem, "params": path.name, "task": train.task,
+            "task_description": f"data file `{data_file.name}` ({len(train.seqs)} training and {len(test.seqs)} test "
+                                f"sequences, {train.n_features} features per step)",
+            "normalisation": {"method": "per-feature (x - mean) / std over all training frames" if normalise
+                              else "none (the inputs as the data file holds them)", **norm.to_dict()}}
+    return TrainedModel(path.stem, net, net.head.weight, net.head.bias, norm, meta, path, data_file)
+
+
+def _check_fits(m: TrainedModel, train: data.Dataset, test: data.Dataset) -> None:
+    """A data file must give the model's input size and no class beyond its head."""
+    where = f"data file {m.data_file}"
+    if train.n_features != m.first_cell.input_size:
+        raise data.DataError(f"{where}: {train.n_features} features per step, but model {m.name!r} takes "
+                             f"{m.first_cell.input_size} inputs")
+    if train.n_classes > len(m.head_b):
+        raise data.DataError(f"{where}: labels reach {train.n_classes - 1}, but model {m.name!r}'s head has "
+                             f"{len(m.head_b)} classes (0 to {len(m.head_b) - 1})")
 
 
 def for_params_file(npz_path) -> TrainedModel | None:

@@ -16,9 +16,9 @@ import numpy as np
 
 from model.fixedpoint import Fmt
 from model.network import NetworkConfig, golden
-from model.params import quantize_counted
 
 from . import calibrate
+from .inputs import quantize_inputs
 
 #: What the head's formats take from a point's settings.
 HEAD_WIDTHS = {"weight": "head_bits", "bias": "bias_bits", "logits": "acc_bits"}
@@ -86,8 +86,9 @@ def formats(ncfg: NetworkConfig) -> dict:
     return out
 
 
-def golden_run(net, ncfg: NetworkConfig, seqs, groups: dict):
-    """``(q, y_raw, logits_raw, sat)``: the quantized network, the last layer's raw output at each sequence's
+def golden_run(net, ncfg: NetworkConfig, seqs, groups: dict, input_modes: tuple = ("half_even", "saturate")):
+    """``(q, y_raw, logits_raw, sat)``: the quantized network (inputs quantized with ``input_modes``,
+    ``(rounding, overflow)``, :mod:`study.inputs`), the last layer's raw output at each sequence's
     last step, the head's raw logits (None without a head), and the saturation counts: ``weight``,
     ``bias``, ``input`` and each requantization point summed over the layers, ``layers`` (total per
     layer) and ``head`` (parameters and logits)."""
@@ -103,7 +104,7 @@ def golden_run(net, ncfg: NetworkConfig, seqs, groups: dict):
     logits = None if ncfg.head is None else np.empty((len(seqs), ncfg.head.classes), dtype=np.int64)
     for _, idx in groups.items():
         x = np.stack([seqs[i] for i in idx])
-        xq, n = quantize_counted(x, ncfg.layers[0].fmt("input"), "half_even")  # as golden.run does, counted
+        xq, n = quantize_inputs(x, ncfg.layers[0].fmt("input"), *input_modes)
         sat["input"] += n
         res = golden.run(q, xq, ncfg)
         y[idx] = res.outputs[-1][:, -1]

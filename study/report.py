@@ -1,4 +1,5 @@
-"""Study outputs: ``results.csv``, ``report.md`` and PNG plots in ``reports/quant/<study>/``."""
+"""Study outputs: ``results.csv``, ``report.md``, ``summary.json`` and PNG plots in ``<out>/<study>/``
+(``reports/quant/<study>/`` unless ``--out`` / ``OUT`` says otherwise)."""
 from __future__ import annotations
 
 import csv
@@ -10,12 +11,13 @@ import numpy as np
 from model.fixedpoint import Fmt
 
 from .calibrate import TENSORS as TENSOR_ORDER
+from .inputs import describe as input_modes
 from .run import SAT_KEYS
 from .sweep import describe_layers
 COST_COLS = ("luts", "ffs", "dsps", "brams")
 COST_NAMES = {"luts": "LUTs", "ffs": "FFs", "dsps": "DSPs", "brams": "BRAMs"}
 SETTING_COLS = ("weight_bits", "act_bits", "input_bits", "cell_bits", "acc_bits", "bias_bits", "rounding",
-                "overflow", "sigmoid", "tanh", "uniform", "lanes")
+                "overflow", "input_rounding", "input_overflow", "sigmoid", "tanh", "uniform", "lanes")
 
 
 def _act(v) -> str:
@@ -79,8 +81,14 @@ def _sat_str(r) -> str:
     return ", ".join(parts) or "none"
 
 
+def with_points(res) -> list:
+    """``(row, point)`` of every point that ran, in index order."""
+    pts = res["context"].sweep.points
+    return [(r, pts[r["index"]]) for r in res["rows"]]
+
+
 def headline_rows(res) -> list:
-    return [r for r, p in zip(res["rows"], res["context"].sweep.points) if not p.axes]
+    return [r for r, p in with_points(res) if not p.axes]
 
 
 def _widths(r, cell_kind) -> str:
@@ -119,14 +127,14 @@ def plots(res, out: Path) -> list[str]:
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
     ctx, rows = res["context"], res["rows"]
-    pts = ctx.sweep.points
+    pairs = with_points(res)
     float_acc = float(np.mean(ctx.float_pred == ctx.test.labels))
     written = []
 
     def grid_with(axis):
-        for r, p in zip(rows, pts):
+        for r, p in pairs:
             if axis in p.axes:
-                return p.group, [(rr, pp) for rr, pp in zip(rows, pts) if pp.group == p.group]
+                return p.group, [(rr, pp) for rr, pp in pairs if pp.group == p.group]
         return None, []
 
     def lines(sel, x, by):
@@ -222,14 +230,14 @@ def markdown(res, images: list[str]) -> str:
     if sw.description:
         L += [sw.description, ""]
     L += [
-        f"- Sweep file: `{_rel(sw.path)}`; {len(rows)} points; wall time {res['seconds']:.0f} s "
-        f"({res.get('jobs', 2)} workers).",
-        f"- Model: `{m.name}` ({m.describe()}; `models/{m.meta['params']}`), trained with "
-        f"{m.meta['training']['framework']}.",
-        f"- Data: {m.meta['task_description']}; {len(ctx.test.seqs)} test sequences "
-        f"(stratified split, seed {m.meta['split']['seed']}); normalisation fitted on the training set.",
-        f"- Float accuracy: {_pct(m.meta['float_test_accuracy'])} (PyTorch, float32), "
-        f"{_pct(float_acc)} (float64 reference, the baseline below).",
+        f"- Sweep file: `{_rel(sw.path)}`; {len(sw.points)} points; wall time {res['seconds']:.0f} s "
+        f"({res.get('where', 'one process')}).",
+        _model_line(m),
+        _data_line(m, len(ctx.test.seqs)),
+        "- Float accuracy: " + (f"{_pct(m.meta['float_test_accuracy'])} (PyTorch, float32), "
+                                if "float_test_accuracy" in m.meta else "")
+        + f"{_pct(float_acc)} (float64 reference, the baseline below).",
+        _inputs_line(res),
         f"- Classifier head: {head}. Every other number is the bit-exact golden model, "
         f"i.e. the arithmetic of the gateware.",
         "- Sequences: each test sequence runs alone from a zero state over exactly its own frames "
@@ -237,7 +245,7 @@ def markdown(res, images: list[str]) -> str:
         "reads h at the last frame. The hardware does the same when a sequence is streamed with its "
         "`first` flag.",
         f"- Hardware cost: Yosys `synth_{sw.target}` of the gate pipeline (`rtl/`) with the trained weights "
-        f"baked in, {rows[0]['settings']['lanes']} MAC lanes{' per cell' if m.network else ''}; the Pareto front uses "
+        f"baked in, {sw.points[0].settings['lanes']} MAC lanes{' per cell' if m.network else ''}; the Pareto front uses "
         f"{COST_NAMES[sw.cost]}."
         + (" A network's cost is its whole gateware (`rtl.network`): every layer's cells, the streams "
            "between them, a bidirectional layer's sequence buffer and the head." if m.network else ""),
@@ -281,6 +289,10 @@ def markdown(res, images: list[str]) -> str:
             + [_cost(byi[i], k) for k in COST_COLS] for i in front]
     L += _table(["#", "point", "formats", "accuracy", "LUTs", "FFs", "DSPs", "BRAMs"], prow) if prow else \
         ["No point has a hardware cost."]
+    if res.get("failed"):
+        L += ["", "## Failed points", "",
+              "These points raised an error (or their worker died) and have no results; the others ran:", ""]
+        L += [f"- #{f['index']} {f['label']}: {f['error']}" for f in res["failed"]]
     unavailable = [r for r in rows if r.get("hw_status") != "ok"]
     if unavailable:
         L += ["", "Points without a hardware cost:", ""]
@@ -292,16 +304,51 @@ def markdown(res, images: list[str]) -> str:
     arows = []
     for r in rows:
         s = r["settings"]
-        arows.append([r["index"], r["label"], _widths(r, m.first_cell.cell), s["rounding"], s["overflow"], _act(s["sigmoid"]),
+        arows.append([r["index"], r["label"], _widths(r, m.first_cell.cell), s["rounding"], s["overflow"],
+                      input_modes(s), _act(s["sigmoid"]),
                       _act(s["tanh"]), _pct(r["accuracy"]), _pct(r["agreement"]), f"{r['max_abs']:.3g}",
                       f"{r['rms']:.3g}"] + [r[f"sat_{k}"] for k in ("input", "pre", "cell", "hidden")]
                      + [_cost(r, k) for k in COST_COLS] + ["yes" if r["index"] in front else ""])
-    L += _table(["#", "point", "widths", "rounding", "overflow", "sigmoid", "tanh", "accuracy", "agreement",
+    L += _table(["#", "point", "widths", "rounding", "overflow", "input modes", "sigmoid", "tanh", "accuracy", "agreement",
                  "max-abs", "RMS", "sat in", "sat pre", "sat cell", "sat h", "LUTs", "FFs", "DSPs", "BRAMs",
                  "Pareto"], arows)
     L += ["", "Reproduce: `make quant STUDY=" + _rel(sw.path) + "` (trained models are committed; "
           "`make train` retrains them).", ""]
     return "\n".join(L)
+
+
+def _model_line(m) -> str:
+    """Which model the study quantized, and where it came from."""
+    if m.path.suffix == ".onnx":
+        return (f"- Model: `{m.name}` ({m.describe()}; `{_rel(m.path)}`), an ONNX graph read by `model.from_onnx` "
+                f"(recurrent layers and its dense head).")
+    return (f"- Model: `{m.name}` ({m.describe()}; `{_rel(m.path.with_name(m.meta['params']))}`), trained with "
+            f"{m.meta['training']['framework']}.")
+
+
+def _data_line(m, n_test: int) -> str:
+    """The data the study used: the model's task and split, or a data file."""
+    if m.data_file is None:
+        return (f"- Data: {m.meta['task_description']}; {n_test} test sequences "
+                f"(stratified split, seed {m.meta['split']['seed']}); normalisation fitted on the training set.")
+    return (f"- Data: data file `{_rel(m.data_file)}` (its own train/test split); {n_test} test sequences; "
+            f"normalisation: {m.meta['normalisation']['method']}.")
+
+
+def _inputs_line(res) -> str:
+    """How the float inputs were quantized, per group of points sharing the input modes."""
+    by = {}
+    for p in res["context"].sweep.points:
+        by.setdefault(input_modes(p.settings), []).append(p)
+    if len(by) == 1:
+        where = "every point"
+    else:
+        where = "; ".join(f"{mode} at " + ", ".join(f"#{res['context'].sweep.points.index(p)}" for p in ps)
+                          for mode, ps in by.items())
+    mode = next(iter(by)) if len(by) == 1 else "per point"
+    return (f"- Inputs: quantized into each point's `input` format with rounding/overflow {mode} ({where}; "
+            f"the sweep's `input_rounding` and `input_overflow`); a point's `rounding` and `overflow` apply to "
+            f"the requantization points inside the cell.")
 
 
 def _rel(p) -> str:
@@ -319,7 +366,8 @@ def write(res, out: Path) -> Path:
     images = plots(res, out)
     (out / "report.md").write_text(markdown(res, images))
     ctx = res["context"]
-    summ = {"study": ctx.sweep.name, "model": ctx.model.name, "points": len(res["rows"]),
+    summ = {"study": ctx.sweep.name, "model": ctx.model.name, "points": len(ctx.sweep.points),
+            "failed": res.get("failed", []),
             "seconds": round(res["seconds"], 1),
             "float_accuracy": float(np.mean(ctx.float_pred == ctx.test.labels)),
             "headline": [{k: r[k] for k in ("label", "accuracy", "agreement", "max_abs", "rms", "hw_status")
@@ -337,4 +385,5 @@ def summary(res) -> str:
     for r in headline_rows(res):
         lines.append(f"{r['label'][:44]:<44} {100 * r['accuracy']:>8.2f}% {100 * r['agreement']:>7.2f}% "
                      f"{r['rms']:>8.3g} {_cost(r, 'luts'):>6} {_cost(r, 'dsps'):>5}")
+    lines += [f"failed: #{f['index']} {f['label']}: {f['error']}" for f in res.get("failed", [])]
     return "\n".join(lines)

@@ -2,7 +2,8 @@
 
 ::
 
-    python -m study.run [configs/studies/default.toml] [--jobs 2] [--out reports/quant] [--no-synth]
+    python -m study.run [configs/studies/default.toml] [--jobs 2] [--scheduler tcp://host:8786]
+                        [--out reports/quant] [--no-synth]
 
 For each point: the formats (widths from the sweep, integer bits from the
 calibration on the training set), the golden model over the test set, the
@@ -10,9 +11,15 @@ classifier head on its last hidden state, and the gateware's synthesis
 counts for one target (cached under ``build/quant/synth/`` by a hash of
 everything the netlist depends on).  A network model (:mod:`study.netpoint`)
 gets formats per layer and for the head, and its cost is the whole network's
-(``rtl.network``).  Points run in parallel (``--jobs``, default 2) with a
-progress bar and an ETA.  Results go to
-``reports/quant/<study>/`` (:mod:`study.report`).
+(``rtl.network``).  Points run on a Dask cluster (:mod:`study.distributed`: a
+local one with ``--jobs`` workers, default 2, or ``--scheduler``'s) with a
+progress bar and an ETA; a point that fails is reported and the others go on.
+Results go to ``reports/quant/<study>/`` (:mod:`study.report`).
+
+The functions a study is built from are public: :func:`prepare` (model, data,
+calibration, float reference), :func:`point_config` (a point's validated
+config), :func:`evaluate` (one config through the golden model) and
+:func:`quantized_head`.
 
 Sequences of different lengths: the golden model runs each group of
 equal-length test sequences as one batch from a zero state and reads ``h`` at
@@ -21,10 +28,11 @@ is streamed alone with its ``first`` flag (no padding, no truncation).
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import hashlib
 import json
-import multiprocessing as mp
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -36,11 +44,13 @@ from model import golden
 from model.cli import Parser, positive_int
 from model.config import Config, ConfigError, output_dir
 from model.fixedpoint import Fmt, quantize as quantize_values
-from model.params import quantize, quantize_counted
+from model.network import HeadParams
+from model.params import quantize
 from rtl.source import source_digest
 
-from . import calibrate, data, models, netpoint, sweep as sweep_mod
+from . import calibrate, data, distributed, models, netpoint, sweep as sweep_mod
 from .calibrate import CalibrationError
+from .inputs import modes as input_modes, quantize_inputs
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STUDY = ROOT / "configs" / "studies" / "default.toml"
@@ -51,7 +61,7 @@ SAT_KEYS = ("weight", "bias", "input", "pre", "cell", "hidden", "gru_hn", "gru_r
 
 @dataclass
 class Context:
-    """Everything a point's evaluation needs; built once, shared with the workers by fork."""
+    """Everything a point's evaluation needs; built once, sent to every worker once."""
 
     sweep: object
     model: object
@@ -62,11 +72,12 @@ class Context:
     float_pred: np.ndarray
     synth: bool = True
     max_steps: int = 1      # the task's longest sequence (a bidirectional layer's buffer)
+    synth_cache: Path = SYNTH_CACHE  # shared by every worker (on a cluster: a path they all see)
 
 
 def prepare(sw, synth: bool = True, log=print) -> Context:
     """Load the model and data, calibrate on the training set, run the float reference on the test set."""
-    m = models.load(sw.model)
+    m = models.open_model(sw.model, sw.data, sw.normalise)
     train, test = m.datasets()
     if sw.test_subset:
         test = test.subset(np.arange(min(sw.test_subset, len(test.seqs))))
@@ -76,8 +87,7 @@ def prepare(sw, synth: bool = True, log=print) -> Context:
     log(f"[quant] {sw.name}: model {m.name} ({m.describe()}), "
         f"{len(train.seqs)} training sequences calibrated, {len(test.seqs)} test sequences; float accuracy "
         f"{np.mean(fpred == test.labels):.4f}")
-    longest = max(len(x) for x in data.load(m.task).seqs)
-    return Context(sw, m, test, data.by_length(test.seqs), ranges, fh, fpred, synth, longest)
+    return Context(sw, m, test, data.by_length(test.seqs), ranges, fh, fpred, synth, m.longest())
 
 
 def point_formats(ctx: Context, point) -> dict:
@@ -114,13 +124,15 @@ def point_config(ctx: Context, point, index: int):
         raise sweep_mod.SweepError(f"{ctx.sweep.path}: point {point.label!r}: {e}") from None
 
 
-def evaluate(ctx: Context, cfg, head_bits: int = 8) -> dict:
+def evaluate(ctx: Context, cfg, head_bits: int = 8, input_rounding: str = "half_even",
+             input_overflow: str = "saturate") -> dict:
     """Accuracy, agreement with float, last-h error and saturation counts of one config (golden model).
 
-    A network config's head, when the sweep's head is ``quantized``, is the golden model's own
-    (its formats in ``cfg.head``; ``head_bits`` applies to single cells)."""
+    The float inputs are quantized into ``formats.input`` with ``input_rounding`` and ``input_overflow``
+    (:mod:`study.inputs`).  A network config's head, when the sweep's head is ``quantized``, is the
+    golden model's own (its formats in ``cfg.head``; ``head_bits`` applies to single cells)."""
     if ctx.model.network:
-        return _evaluate_network(ctx, cfg)
+        return _evaluate_network(ctx, cfg, (input_rounding, input_overflow))
     q = quantize(ctx.model.params, cfg)
     sat = {k: 0 for k in SAT_KEYS}
     sat["weight"] = q.saturated.get("w_ih", 0) + q.saturated.get("w_hh", 0)
@@ -130,7 +142,7 @@ def evaluate(ctx: Context, cfg, head_bits: int = 8) -> dict:
     fin = cfg.fmt("input")
     for _, idx in ctx.groups.items():
         x = np.stack([ctx.test.seqs[i] for i in idx])
-        xq, n_sat = quantize_counted(x, fin, "half_even")  # as golden.quantize_input, counted
+        xq, n_sat = quantize_inputs(x, fin, input_rounding, input_overflow)
         sat["input"] += n_sat
         res = golden.run(q, xq, cfg)
         h_raw[idx] = res.outputs[:, -1]
@@ -145,8 +157,8 @@ def evaluate(ctx: Context, cfg, head_bits: int = 8) -> dict:
     return _scores(ctx, h, logits.argmax(1), sat, head_fmt)
 
 
-def _evaluate_network(ctx: Context, ncfg) -> dict:
-    _, y_raw, logits, sat = netpoint.golden_run(ctx.model.params, ncfg, ctx.test.seqs, ctx.groups)
+def _evaluate_network(ctx: Context, ncfg, in_modes: tuple) -> dict:
+    _, y_raw, logits, sat = netpoint.golden_run(ctx.model.params, ncfg, ctx.test.seqs, ctx.groups, in_modes)
     y = ncfg.layers[-1].fmt("hidden").to_float(y_raw)
     if ctx.sweep.head == "quantized":
         pred, head_fmt = logits.argmax(1), " ".join(f"{t}={f}" for t, f in ncfg.head.formats.items())
@@ -166,12 +178,15 @@ def _scores(ctx: Context, h, pred, sat: dict, head_fmt) -> dict:
             **{f"sat_{k}": v for k, v in sat.items()}, "head_format": head_fmt}
 
 
-def quantized_head(m, h_raw, fh, bits: int, rounding: str):
-    """Integer logits: weights in a calibrated ``bits``-bit format, exact products and sums, bias at their scale."""
-    wf = calibrate.choose_format("weight", bits, float(np.abs(m.head_w).max()))
-    wq = quantize_values(m.head_w, wf, rounding, "saturate")
+def quantized_head(head, h_raw, fh, bits: int, rounding: str):
+    """``(logits, weight format)``: integer logits of the dense ``head`` (a :class:`model.HeadParams`, or a
+    trained model's) on raw hidden states ``h_raw`` in format ``fh``; weights in a calibrated ``bits``-bit
+    format, exact products and sums, bias at their scale (``frac_bits`` of weight plus ``fh``)."""
+    w, b = (head.weight, head.bias) if isinstance(head, HeadParams) else (head.head_w, head.head_b)
+    wf = calibrate.choose_format("weight", bits, float(np.abs(w).max()))
+    wq = quantize_values(w, wf, rounding, "saturate")
     frac = wf.frac_bits + fh.frac_bits
-    bq = np.round(np.ldexp(m.head_b, frac)).astype(np.int64)
+    bq = np.round(np.ldexp(b, frac)).astype(np.int64)
     return h_raw @ wq.T + bq, str(wf)
 
 
@@ -242,25 +257,36 @@ def _synthesized(cfg, q, target: str, d: Path) -> dict:
         rep = synthesize(cfg, q, d, targets=(target,), pnr=False, log=lambda *a, **k: None)
     except HardwareLimitError as e:
         out = {"hw_status": "unavailable", "hw_reason": str(e)}
-        d.mkdir(parents=True, exist_ok=True)
-        res_file.write_text(json.dumps(out))
+        _write_result(res_file, out)
         return out
     except Exception as e:  # noqa: BLE001  (tool failure: reported, not cached)
         return {"hw_status": "unavailable", "hw_reason": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"}
     s = rep["targets"][target]["summary"]
     out = {"hw_status": "ok", "hw_reason": "", "luts": s["luts"], "ffs": s["ffs"], "dsps": s["dsps"],
            "brams": s["brams"], "synth_s": rep["targets"][target]["seconds"]}
-    res_file.write_text(json.dumps(out))
+    _write_result(res_file, out)
     return out
 
 
-# ---- the pool ---------------------------------------------------------------------------------------------
+def _write_result(res_file: Path, out: dict) -> None:
+    """Write a cache entry whole or not at all: workers sharing the cache never read half a file."""
+    res_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = res_file.with_name(f"{res_file.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(out))
+    os.replace(tmp, res_file)
 
-_CTX: Context | None = None
-_SRC = ""
+
+# ---- the points -------------------------------------------------------------------------------------------
+
+_LIMITED = False
 
 
-def _init_worker():
+def _limit_threads():
+    """One BLAS thread per worker process: the points are the parallelism."""
+    global _LIMITED
+    if _LIMITED:
+        return
+    _LIMITED = True
     try:
         from threadpoolctl import threadpool_limits  # noqa: PLC0415
         threadpool_limits(1)
@@ -268,63 +294,81 @@ def _init_worker():
         pass
 
 
-def _work(item):
+def _work(shared, item) -> dict:
+    """One point on a worker: its scores (:func:`evaluate`) and its hardware cost; ``shared`` is
+    ``(context, source digest)``."""
+    ctx, src = shared
+    _limit_threads()
     k, point, cfg = item
     t0 = time.perf_counter()
     row = {"index": k, "label": point.label, "group": point.group}
-    row.update(evaluate(_CTX, cfg, point.settings["head_bits"]))
+    row.update(evaluate(ctx, cfg, point.settings["head_bits"], *input_modes(point.settings)))
     t1 = time.perf_counter()
-    cost = (lambda: network_cost(cfg, _CTX.model.params, _CTX.sweep.target, _SRC)) if _CTX.model.network \
-        else (lambda: hardware_cost(cfg, _CTX.sweep.target, _SRC))
-    row.update(cost() if _CTX.synth else {"hw_status": "skipped", "hw_reason": "--no-synth"})
+    if not ctx.synth:
+        row.update({"hw_status": "skipped", "hw_reason": "--no-synth"})
+    elif ctx.model.network:
+        row.update(network_cost(cfg, ctx.model.params, ctx.sweep.target, src, ctx.synth_cache))
+    else:
+        row.update(hardware_cost(cfg, ctx.sweep.target, src, ctx.synth_cache))
     row["eval_s"] = round(t1 - t0, 2)
     row["hw_s"] = round(time.perf_counter() - t1, 2)
     return row
 
 
-def run(sw, jobs: int = 2, synth: bool = True, progress: bool = True, log=print) -> dict:
-    """Evaluate every point of sweep ``sw``; return ``{context, configs, rows, seconds}``."""
-    global _CTX, _SRC
+def run(sw, jobs: int = 2, synth: bool = True, progress: bool = True, log=print, scheduler: str | None = None) -> dict:
+    """Evaluate every point of sweep ``sw``; return ``{context, configs, rows, failed, seconds, jobs, where}``.
+
+    The points run on a Dask cluster (:func:`study.distributed.run_all`): a local one with ``jobs`` worker
+    processes, the one whose scheduler is at ``scheduler``, or in this process (``jobs = 1``, no
+    scheduler).  ``rows`` holds the points that ran, by index; ``failed`` the others with their error."""
     t0 = time.perf_counter()
     ctx = prepare(sw, synth, log)
     configs = [point_config(ctx, p, k) for k, p in enumerate(sw.points)]
-    _CTX, _SRC = ctx, source_digest()
     items = [(k, p, c) for k, (p, c) in enumerate(zip(sw.points, configs))]
-    rows = []
+    rows, failed = [], []
+    where = scheduler or (f"a local Dask cluster of {jobs} worker processes" if jobs > 1 else "one process")
+    log(f"[quant] {sw.name}: {len(items)} points on {where}")
     bar = None
     if progress:
         from tqdm import tqdm  # noqa: PLC0415
         bar = tqdm(total=len(items), desc=f"[quant] {sw.name}", unit="point", file=sys.stderr,
                    dynamic_ncols=True)
-    try:
-        if jobs > 1:
-            with mp.get_context("fork").Pool(jobs, initializer=_init_worker) as pool:
-                for row in pool.imap_unordered(_work, items):
-                    rows.append(row)
-                    if bar:
-                        bar.update(1)
+
+    def done(item, row, error):
+        if error is None:
+            rows.append(row)
         else:
-            for it in items:
-                rows.append(_work(it))
-                if bar:
-                    bar.update(1)
+            failed.append({"index": item[0], "label": item[1].label, "group": item[1].group, "error": error})
+            log(f"[quant] {sw.name}: point {item[1].label!r} failed: {error}")
+        if bar:
+            bar.update(1)
+
+    try:
+        distributed.run_all(_work, (ctx, source_digest()), items, done, scheduler=scheduler, workers=jobs)
     finally:
         if bar:
             bar.close()
     rows.sort(key=lambda r: r["index"])
-    for r, p, c in zip(rows, sw.points, configs):
+    failed.sort(key=lambda r: r["index"])
+    for r in rows:
+        p, c = sw.points[r["index"]], configs[r["index"]]
         r["settings"] = p.settings
         r["formats"] = netpoint.formats(c) if ctx.model.network else \
             {t: str(f) for t, f in c.formats.items() if f is not None}
-    return {"context": ctx, "configs": configs, "rows": rows, "seconds": time.perf_counter() - t0, "jobs": jobs}
+    return {"context": ctx, "configs": configs, "rows": rows, "failed": failed,
+            "seconds": time.perf_counter() - t0, "jobs": jobs, "where": where}
 
 
 def main(argv=None) -> int:
     ap = Parser(prog="python -m study.run", description=__doc__.split("\n\n")[0])
     ap.add_argument("study", nargs="?", default=str(DEFAULT_STUDY),
                     help="sweep file, or a name in configs/studies/ (default: default)")
-    ap.add_argument("--jobs", type=positive_int("--jobs"), default=2, help="points evaluated in parallel (default 2)")
-    ap.add_argument("--out", default=str(REPORTS), help="reports root; files go to <out>/<study>/")
+    ap.add_argument("--jobs", type=positive_int("--jobs"), default=2,
+                    help="worker processes of the local Dask cluster (default 2; 1: in this process)")
+    ap.add_argument("--scheduler", type=_scheduler, default=None,
+                    help="address of an existing Dask scheduler (tcp://host:8786) instead of a local cluster")
+    ap.add_argument("--out", type=_out_dir, default=str(REPORTS),
+                    help="reports root (OUT); files go to <out>/<study>/")
     ap.add_argument("--no-synth", action="store_true", help="skip the hardware cost (no Yosys)")
     args = ap.parse_args(argv)
     have = sorted(p.stem for p in (ROOT / "configs" / "studies").glob("*.toml"))
@@ -341,14 +385,34 @@ def main(argv=None) -> int:
     try:
         sw = sweep_mod.load(path)
         folder = output_dir(args.out, sw)
-        res = run(sw, jobs=args.jobs, synth=not args.no_synth)
-    except (sweep_mod.SweepError, models.ModelError, data.DataError, ConfigError) as e:
+        res = run(sw, jobs=args.jobs, synth=not args.no_synth, scheduler=args.scheduler)
+    except (sweep_mod.SweepError, models.ModelError, data.DataError, ConfigError, CalibrationError,
+            distributed.ClusterError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     out = report.write(res, folder)
     print(report.summary(res))
     print(f"[quant] {len(res['rows'])} points in {res['seconds']:.1f} s; wrote {out}")
+    if res["failed"]:
+        print(f"[quant] {len(res['failed'])} of {len(sw.points)} points failed (listed in {out / 'report.md'})",
+              file=sys.stderr)
+        return 1
     return 0
+
+
+def _scheduler(text):
+    try:
+        return distributed.check_address(text)
+    except distributed.ClusterError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _out_dir(text):
+    if not text.strip():
+        raise argparse.ArgumentTypeError("--out (OUT) must be a folder path, not an empty string")
+    if Path(text).exists() and not Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"--out (OUT) = {text!r} is a file; accepted: a folder (created if missing)")
+    return text
 
 
 if __name__ == "__main__":

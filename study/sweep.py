@@ -3,7 +3,9 @@
 A sweep file is TOML::
 
     name = "default"              # optional; defaults to the file name
-    model = "fsdd_lstm32"         # a trained model in models/ (make train)
+    model = "fsdd_lstm32"         # a trained model in models/ (make train), or a model file (below)
+    data = "my_data.npz"          # optional: outside data (study.data.load_file) instead of the model's task
+    normalise = false             # an ONNX model: fit a per-feature normalisation on data's training split
     description = "..."           # optional, printed in the report
     target = "ecp5"               # synthesis target for the cost columns: ecp5 | ice40 | xilinx | none
     head = "float"                # classifier head: float (default) | quantized
@@ -33,9 +35,17 @@ A sweep file is TOML::
     label = "layer 1 at 4 bits"
     layers = [{}, { weight_bits = 4, act_bits = 4 }]
 
+``model`` is a name in ``models/`` or a file, relative to the sweep file: a
+kit model's ``.json`` / ``.npz`` (parameters, head and normalisation, as
+``make train`` writes them) or an ``.onnx`` graph with its recurrent layers
+and a dense head (:func:`model.from_onnx`), which needs ``data``.  ``data``
+(relative to the sweep file) replaces the model's own task and split.
+
 Point keys (:data:`POINT_KEYS`): the widths above plus ``input_bits``,
 ``head_bits`` (quantized head), ``rounding`` and ``overflow`` (every
-requantization point and the parameters), ``sigmoid``, ``tanh``, ``lanes``,
+requantization point), ``input_rounding`` and ``input_overflow`` (how the
+float inputs are quantized into the ``input`` format; default ``half_even``
+and ``saturate``), ``sigmoid``, ``tanh``, ``lanes``,
 ``uniform``, ``layers`` and ``label``.  Formats are derived per point: each tensor gets
 its width from these keys and its integer bits from the calibration
 (:mod:`study.calibrate`), unless ``uniform`` fixes one format for all.
@@ -53,20 +63,25 @@ from pathlib import Path
 
 from model.fixedpoint import OVERFLOW_MODES, ROUNDING_MODES, Fmt, FormatError
 
-TOP_KEYS = {"name", "model", "description", "target", "head", "margin", "test_subset", "cost",
-            "defaults", "grid", "point"}
+TOP_KEYS = {"name", "model", "data", "normalise", "description", "target", "head", "margin", "test_subset",
+            "cost", "defaults", "grid", "point"}
+#: What a ``model`` file may be (anything else is a name in ``models/``).
+MODEL_SUFFIXES = (".json", ".npz", ".onnx")
 TARGETS = ("ecp5", "ice40", "xilinx", "none")
 HEADS = ("float", "quantized")
 COSTS = ("luts", "ffs", "dsps", "brams")
 BITS_KEYS = ("weight_bits", "bias_bits", "input_bits", "act_bits", "cell_bits", "acc_bits", "head_bits")
-POINT_KEYS = BITS_KEYS + ("rounding", "overflow", "sigmoid", "tanh", "lanes", "uniform", "layers", "label")
-#: Keys a table of ``layers`` may give for its layer.
-LAYER_KEYS = tuple(k for k in POINT_KEYS if k not in ("head_bits", "layers", "label"))
+POINT_KEYS = BITS_KEYS + ("rounding", "overflow", "input_rounding", "input_overflow", "sigmoid", "tanh", "lanes",
+                          "uniform", "layers", "label")
+#: Keys a table of ``layers`` may give for its layer (the input modes belong to the network's input).
+LAYER_KEYS = tuple(k for k in POINT_KEYS if k not in ("head_bits", "layers", "label", "input_rounding",
+                                                      "input_overflow"))
 MIN_BITS, MAX_BITS = 2, 32
 #: Values of every point key unless the file's [defaults] says otherwise.
 BUILTIN_DEFAULTS = {
     "weight_bits": 8, "bias_bits": 16, "input_bits": None, "act_bits": 8, "cell_bits": 16, "acc_bits": 16,
     "head_bits": 8, "rounding": "half_even", "overflow": "saturate",
+    "input_rounding": "half_even", "input_overflow": "saturate",
     "sigmoid": {"method": "lut_interp", "size": 64, "range": 8.0},
     "tanh": {"method": "lut_interp", "size": 64, "range": 4.0},
     "lanes": 8, "uniform": None, "layers": (),
@@ -112,6 +127,8 @@ class Sweep:
     test_subset: int = 0
     cost: str = "luts"
     points: list = field(default_factory=list)
+    data: str | None = None     # absolute path of a data file, or None (the model's own task and split)
+    normalise: bool = False
 
 
 def load(path) -> Sweep:
@@ -140,8 +157,16 @@ def parse(raw: dict, path=Path("sweep.toml")) -> Sweep:
         raise SweepError(f"name must be a non-empty string without spaces or slashes, not {name!r}")
     model = raw.get("model")
     if not isinstance(model, str) or not model:
-        raise SweepError(f"model is required: the name of a trained model in models/ (e.g. 'fsdd_lstm32'), "
-                         f"not {model!r}")
+        raise SweepError(f"model is required: the name of a trained model in models/ (e.g. 'fsdd_lstm32') or a "
+                         f"model file ({', '.join(MODEL_SUFFIXES)}), not {model!r}")
+    if Path(model).suffix in MODEL_SUFFIXES:
+        model = _file(path, "model", model, MODEL_SUFFIXES)
+    data = raw.get("data")
+    if data is not None:
+        data = _file(path, "data", data, (".npz",))
+    normalise = raw.get("normalise", False)
+    if not isinstance(normalise, bool):
+        raise SweepError(f"normalise must be true or false, not {normalise!r}")
     desc = raw.get("description", "")
     if not isinstance(desc, str):
         raise SweepError(f"description must be a string, not {desc!r}")
@@ -192,7 +217,17 @@ def parse(raw: dict, path=Path("sweep.toml")) -> Sweep:
         if p.label in seen:
             raise SweepError(f"two points share the label {p.label!r}; labels must be unique")
         seen[p.label] = p
-    return Sweep(name, path, model, desc, target, head, float(margin), subset, cost, points)
+    return Sweep(name, path, model, desc, target, head, float(margin), subset, cost, points, data, normalise)
+
+
+def _file(sweep_path: Path, key: str, value, suffixes) -> str:
+    """The absolute path of the file ``value`` that key ``key`` names, relative to the sweep file's folder."""
+    if not isinstance(value, str) or Path(value).suffix not in suffixes:
+        raise SweepError(f"{key} must be a file path ending in {' or '.join(suffixes)}, not {value!r}")
+    p = (sweep_path.parent / value).resolve()
+    if not p.is_file():
+        raise SweepError(f"{key} = {value!r}: {p} does not exist (paths are relative to the sweep file)")
+    return str(p)
 
 
 def describe_layers(layers) -> str:
@@ -250,13 +285,10 @@ def _check_value(k, v, where):
             what = "bits" if k != "lanes" else "MAC lanes"
             raise SweepError(f"{where}: {k} must be an integer from {lo} to {hi} ({what}), not {v!r}")
         return v
-    if k == "rounding":
-        if v not in ROUNDING_MODES:
-            raise SweepError(f"{where}: rounding must be one of {', '.join(ROUNDING_MODES)}, not {v!r}")
-        return v
-    if k == "overflow":
-        if v not in OVERFLOW_MODES:
-            raise SweepError(f"{where}: overflow must be one of {', '.join(OVERFLOW_MODES)}, not {v!r}")
+    if k in ("rounding", "input_rounding", "overflow", "input_overflow"):
+        accepted = ROUNDING_MODES if k.endswith("rounding") else OVERFLOW_MODES
+        if v not in accepted:
+            raise SweepError(f"{where}: {k} must be one of {', '.join(accepted)}, not {v!r}")
         return v
     if k in ("sigmoid", "tanh"):
         if isinstance(v, str):
