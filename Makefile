@@ -86,9 +86,10 @@ vectors: $(STAMP)
 train: $(STAMP)
 	$(PY) -m study.train
 
-# Runs a quantization sweep (golden model + synthesis cost) into reports/quant/<study>/.
+# Runs a quantization sweep (golden model + synthesis cost) on a local Dask cluster into
+# reports/quant/<study>/, or <OUT>/<study>/ when OUT is given.
 quant: $(STAMP)
-	$(PY) -m study.run "$(STUDY)"
+	$(PY) -m study.run "$(STUDY)"$(if $(OUT), --out "$(OUT)")
 
 # Mutation run: every mutant of verify/mutants.toml in a copy of the committed tree under build/mutate/,
 # its tests run until one fails; prints the score and the survivors (a few minutes).
