@@ -132,6 +132,9 @@ class RecurrentCell(wiring.Component):
             "state_addr": In(range(2 * config.hidden_size)),
             "state_data": Out(signed(max(config.fmt(t).width for _, t in config.cell.state))),
         })
+        #: Bit ``k`` high for a cycle clears ``status`` bit ``k`` (an event in the same cycle sets it again).
+        #: Not a port: an enclosing design drives it (:class:`rtl.axi.AxiNetwork`'s clear-on-write); 0 otherwise.
+        self.status_clear = Signal(len(status_bits(config)), name="status_clear")
 
     @property
     def config(self) -> Config:
@@ -155,6 +158,9 @@ class RecurrentCell(wiring.Component):
         split_x = cfg.cell.split_x
         img = memory_images(cfg, self._q, self._init)
         st = self.status
+        for k, n in enumerate(status_bits(cfg)):  # before every statement that sets a bit: setting wins
+            with m.If(self.status_clear[k]):
+                m.d.sync += getattr(st, n).eq(0)
 
         # ---- input: double-buffered x(t) -------------------------------------------------
         m.submodules.inbuf = inbuf = InputBuffer(cfg)

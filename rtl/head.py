@@ -60,12 +60,16 @@ class Head(wiring.Component):
             "w_addr": In(self._ob + 1), "w_data": In(signed(max(wfmt.width, bfmt.width))), "w_en": In(1),
             "sat": Out(1),
         })
+        #: High for a cycle clears ``sat`` (a saturation in the same cycle sets it again); not a port.
+        self.sat_clear = Signal(name="sat_clear")
 
     def elaborate(self, platform):
         m = Module()
         hc, q = self._hc, self._q
         C, F = hc.classes, hc.features
         lf = hc.formats["logits"]
+        with m.If(self.sat_clear):  # before the statement that sets it: setting wins
+            m.d.sync += self.sat.eq(0)
         wimg = [int(v) for v in q.weight.reshape(-1)] if q is not None else []
         bimg = [int(v) for v in q.bias] if q is not None else []
         m.submodules.ymem = ymem = memory.Memory(shape=signed(hc.in_fmt.width), depth=F, init=[])

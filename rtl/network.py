@@ -24,7 +24,7 @@ from model.network.golden import QNetwork
 from . import streams
 from .cell import RecurrentCell, status_bits
 from .head import HEAD_REGIONS, Head, head_offset_bits
-from .layout import Layout, state_stream
+from .layout import Layout, state_stream, write_stream
 
 #: Steps a layer can hold between accepting a vector's last element and emitting its h(t): the
 #: input buffer's two vectors, two steps in flight and the output queue's steps, with margin.
@@ -61,10 +61,13 @@ class Layer(wiring.Component):
             "w": In(stream.Signature(streams.write_word(config).layout(), always_ready=True)),
             "status": Out(data.StructLayout({n: 1 for n in status_bits(config)})),
         })
+        #: Clears ``status`` bits (the cell's :attr:`~rtl.cell.RecurrentCell.status_clear`); not a port.
+        self.status_clear = Signal(len(status_bits(config)), name="status_clear")
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.cell = cell = self.cell
+        m.d.comb += cell.status_clear.eq(self.status_clear)
         m.submodules.flags = flags = fifo.SyncFIFOBuffered(width=1, depth=FLAG_DEPTH)
         i, o = self.i, self.o
         # the step's flag (1: a sequence's last step) heads the queue while its h(t) leaves
@@ -161,6 +164,13 @@ class Network(wiring.Component):
             "state_data": Out(signed(max(len(cell.state_data) for cell in self.cells))),
             **taps,
         })
+        #: Bit ``k`` high for a cycle clears ``status`` bit ``k`` in the layer, cell or head that keeps it (an
+        #: event in the same cycle sets it again).  Not a port: :class:`rtl.axi.AxiNetwork` drives it.
+        self.status_clear = Signal(len(bits), name="status_clear")
+
+    @property
+    def config(self) -> NetworkConfig:
+        return self._ncfg
 
     def cell_targets(self) -> list:
         """``(cell config, w address base)`` of every cell in PyTorch's ``h_n`` order: the base is the
@@ -175,6 +185,18 @@ class Network(wiring.Component):
         """``(addr, data)`` pairs on ``w`` that load ``states`` (raw, one tuple per cell in ``h_n`` order, each
         array ``(hidden,)`` in the kind's state order) into the cells' initial-state memories."""
         return [(base | a, v) for (cfg, base), s in zip(self.cell_targets(), states) for a, v in state_stream(cfg, s)]
+
+    def param_writes(self, qnet: QNetwork) -> list:
+        """``(addr, data)`` pairs on ``w`` that load every parameter of ``qnet``: each cell's memories
+        (:func:`rtl.layout.write_stream`) and the head's weights and biases (:data:`rtl.head.HEAD_REGIONS`)."""
+        qs = [q for layer in qnet.layers for q in layer]
+        out = [(base | a, v) for (cfg, base), q in zip(self.cell_targets(), qs) for a, v in write_stream(cfg, q)]
+        if self.head is not None:
+            base, hob = len(self.layers) << self.sub_bits, head_offset_bits(self._ncfg.head)
+            out += [(base | (HEAD_REGIONS.index("weight") << hob) | a, int(v))
+                    for a, v in enumerate(qnet.head.weight.reshape(-1))]
+            out += [(base | (HEAD_REGIONS.index("bias") << hob) | a, int(v)) for a, v in enumerate(qnet.head.bias)]
+        return out
 
     def state_reads(self) -> list:
         """``state_addr`` values of every cell's final state, in ``h_n`` order: h of each unit, then the unit
@@ -195,8 +217,10 @@ class Network(wiring.Component):
         sb = self.sub_bits
         target, sub = self.w.payload.addr[sb:], self.w.payload.addr[:sb]
         hit = []
+        clear = {n: self.status_clear[k] for k, n in enumerate(self.status.shape().members)}
         for k, layer in enumerate(self.layers):
             m.submodules[f"layer{k}"] = layer
+            m.d.comb += layer.status_clear.eq(Cat(clear[f"l{k}_{n}"] for n in layer.status.shape().members))
             wiring.connect(m, prev, layer.i)
             prev = layer.o
             if k in self.tapped:
@@ -218,7 +242,7 @@ class Network(wiring.Component):
             sel = self.w.valid & (target == len(self.layers)) & (sub[hb:] == 0)
             hit.append(sel)
             m.d.comb += [head.w_en.eq(sel), head.w_addr.eq(sub[:hb]), head.w_data.eq(self.w.payload.data),
-                         self.status.head_sat.eq(head.sat)]
+                         self.status.head_sat.eq(head.sat), head.sat_clear.eq(clear["head_sat"])]
         else:
             wiring.connect(m, prev, wiring.flipped(self.o))
         # the final state of cell k (PyTorch's h_n order) at state_addr = k << state_bits | its own address
@@ -229,10 +253,21 @@ class Network(wiring.Component):
             with m.If(sel == k):
                 m.d.comb += self.state_data.eq(cell.state_data)
         err_addr = Signal()
+        with m.If(clear["err_addr"]):
+            m.d.sync += err_addr.eq(0)
         with m.If(self.w.valid & ~Cat(*hit).any()):
             m.d.sync += err_addr.eq(1)
         m.d.comb += self.status.err_addr.eq(err_addr)
         return m
+
+
+def address_model(config: NetworkConfig) -> Network:
+    """A :class:`Network` used only for its port widths and address maps (the register map, a host's writes):
+    never elaborated, so it and its parts are marked as not needing to be."""
+    net = Network(config)
+    for part in (net, *net.layers, *net.cells, *([net.head] if net.head is not None else [])):
+        part._MustUse__silence = True
+    return net
 
 
 class _Reader:
@@ -295,6 +330,8 @@ class BiLayer(wiring.Component):
                                                    ww.field("data"))).layout(), always_ready=True)),
             "status": Out(data.StructLayout({n: 1 for n in self._bits})),
         })
+        #: Clears ``status`` bits (both cells' and ``err_long``); not a port.
+        self.status_clear = Signal(len(self._bits), name="status_clear")
 
     def elaborate(self, platform):
         m = Module()
@@ -323,6 +360,10 @@ class BiLayer(wiring.Component):
             for n in status_bits(cfg):
                 m.d.comb += getattr(self.status, f"{'fr'[k]}_{n}").eq(getattr(cell.status, n))
         m.d.comb += self.status.err_long.eq(err_long)
+        nb = len(status_bits(cfg))
+        m.d.comb += [fwd.status_clear.eq(self.status_clear[:nb]), rev.status_clear.eq(self.status_clear[nb:2 * nb])]
+        with m.If(self.status_clear[2 * nb]):
+            m.d.sync += err_long.eq(0)
 
         # ---- in: the x elements into the buffer --------------------------------------------------
         fits = t_in < T_max

@@ -140,3 +140,32 @@ def sequence_words(cfg: Config, x, h) -> tuple[list[int], list[int]]:
     opay = [ow.pack(data=v, last=int(e == H - 1), first=int(t == 0 and e == 0))
             for seq in h for t, vec in enumerate(seq) for e, v in enumerate(vec)]
     return ipay, opay
+
+
+def padded(width: int) -> int:
+    """``width`` rounded up to whole bytes (an AXI4-Stream TDATA)."""
+    return (width + 7) // 8 * 8
+
+
+#: User bits of an input element and of a headless network's output element, low bit first.
+STREAM_USER = ("first", "end")
+
+
+def axis_in_word(ncfg) -> Word:
+    """An x element on a bus stream (:mod:`rtl.core`): ``data`` in layer 0's ``formats.input``, sign-extended
+    to whole bytes (the bits above the format are ignored), ``last`` on a vector's last element, ``user`` bit
+    0 on a sequence's first element and bit 1 on its last vector's elements (:data:`STREAM_USER`)."""
+    return Word((Field("data", padded(ncfg.layers[0].fmt("input").width), True), Field("last", 1),
+                 Field("user", len(STREAM_USER))))
+
+
+def axis_out_word(ncfg) -> Word:
+    """An output element on a bus stream: with a head, a logit (``data``, sign-extended to whole bytes), ``last``
+    on the last logit and ``user`` the class index; without one, an h element with ``user`` as on
+    :func:`axis_in_word`."""
+    if ncfg.head is not None:
+        hw = head_word(ncfg.head)
+        return Word((Field("data", padded(hw.field("data").width), True), Field("last", 1),
+                     Field("user", hw.field("cls").width)))
+    return Word((Field("data", padded(ncfg.layers[-1].fmt("hidden").width), True), Field("last", 1),
+                 Field("user", len(STREAM_USER))))

@@ -49,6 +49,7 @@ SIMULATORS = ("verilator", "icarus")
 TIMESCALE = ("1ns", "1ps")
 TEST_MODULE = "sim.cellbench.tests"
 NETWORK_MODULE = "sim.netbench.tests"
+AXI_MODULE = "sim.axibench.tests"
 #: Verilator options: Amaranth's Verilog has width warnings (fatal by default) and lint noise.
 VERILATOR_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-MULTIDRIVEN", "-Wno-UNOPTFLAT"]
 ICARUS_INSTALL_HINT = "apt-get install -y iverilog"
@@ -174,6 +175,21 @@ def export_network_verilog(ncfg, param_seed: int, out_dir: Path) -> tuple[Path, 
     return Path(write_verilog(ncfg, q, out_dir)["verilog"]), NETWORK_TOP
 
 
+def export_axi_verilog(ncfg, param_seed: int, out_dir: Path) -> tuple[Path, str]:
+    """Verilog of ``rtl.axi.AxiNetwork`` for ``ncfg`` (a network or a one-layer one from a cell config) with
+    the parameters of ``NetworkParams.for_config(ncfg, param_seed)`` baked in: (path, toplevel name)."""
+    from model.network import golden  # noqa: PLC0415
+    from model.network.params import NetworkParams  # noqa: PLC0415
+    from rtl.axi import AXI_TOP, write_verilog  # noqa: PLC0415
+    q = golden.quantize(NetworkParams.for_config(ncfg, param_seed), ncfg)
+    return Path(write_verilog(ncfg, q, out_dir)["verilog"]), AXI_TOP
+
+
+#: What a build can wrap around the config: its own top (``native``: the cell or ``rnn_network``) or a bus
+#: wrapper; the exporter of each wrapper.
+WRAPPERS = {"axi": export_axi_verilog}
+
+
 def _write_if_changed(path: Path, text: str) -> None:
     if not path.exists() or path.read_text() != text:
         path.write_text(text)
@@ -209,12 +225,13 @@ def build_dir_for(config_path, sim: str, variant: str = "", waves: bool = False)
 
 def build(config_path, sim: str = "verilator", *, param_seed: int = 1, waves: bool = False,
           variant: str = "", qparams=None, transform: Callable[[str], str] | None = None,
-          verbose: bool = False) -> Build:
+          verbose: bool = False, wrapper: str | None = None) -> Build:
     """Export the Verilog for ``config_path`` and build it for ``sim``.
 
     ``qparams`` (default: ``quantize(CellParams.for_config(cfg, param_seed))``) are
     baked into the memories.  ``transform`` rewrites the Verilog text (used to
-    inject a bug); give each distinct transform its own ``variant`` name.
+    inject a bug); give each distinct transform its own ``variant`` name.  ``wrapper`` (a key of
+    :data:`WRAPPERS`) builds that wrapper around the config instead of its own top.
     """
     from cocotb_tools.runner import get_runner  # noqa: PLC0415
     from model.config import Config  # noqa: PLC0415
@@ -224,8 +241,11 @@ def build(config_path, sim: str = "verilator", *, param_seed: int = 1, waves: bo
 
     require_simulator(sim)
     config_path = Path(config_path).resolve()
-    network = is_network_file(config_path)
+    if wrapper is not None and wrapper not in WRAPPERS:
+        raise ValueError(f"wrapper must be one of {', '.join(WRAPPERS)}, not {wrapper!r}")
+    network = is_network_file(config_path) or wrapper is not None
     cfg = NetworkConfig.load(config_path) if network else Config.load(config_path)
+    variant = "-".join(v for v in (wrapper, variant) if v)
     bdir = build_dir_for(config_path, sim, variant, waves)
     bdir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -244,7 +264,9 @@ def build(config_path, sim: str = "verilator", *, param_seed: int = 1, waves: bo
     vpath = bdir / "rtl" / "cell_dut.v"
     old = json.loads(stamp.read_text()) if stamp.exists() else {}
     if old.get("key") != key or not vpath.exists() or transform is not None:
-        if network:
+        if wrapper is not None:
+            src, top = WRAPPERS[wrapper](cfg, param_seed, bdir / "export")
+        elif network:
             src, top = export_network_verilog(cfg, param_seed, bdir / "export")
         else:
             q = qparams if qparams is not None else quantize(CellParams.for_config(cfg, seed=param_seed), cfg)
@@ -342,6 +364,7 @@ MODES = {
     "cycles": ["test_cycles"],
     "main": ["test_cycles", "test_stalls"],
     "network": ["test_network", "test_network_state", "test_network_cycles"],
+    "axi": ["test_axi_stream", "test_axi_reload_and_state", "test_axi_flags"],
 }
 
 

@@ -169,8 +169,8 @@ def compare(got: dict, env: Env) -> tuple[list, dict]:
 
 
 def status(dut, ncfg) -> dict:
-    from rtl.network import Network  # noqa: PLC0415  (the names of the status bits)
-    names = list(Network(ncfg).status.shape().members)
+    from rtl.network import address_model  # noqa: PLC0415  (the names of the status bits)
+    names = list(address_model(ncfg).status.shape().members)
     u = dut.status.value.to_unsigned()
     return {n: (u >> k) & 1 for k, n in enumerate(names)}
 
@@ -218,6 +218,18 @@ async def test_network(dut):
                                  "golden_classes": got["want"]["classes"]}, problems)
 
 
+def final_state_words(ncfg, final) -> list:
+    """The words :meth:`rtl.network.Network.state_reads` reads back for the golden model's final state
+    ``final`` (a batch of one): per cell h of each unit, then the unit state of each unit."""
+    slots = ncfg.slots()
+    per_slot = final if isinstance(final, list) else [tuple(s[k] for s in final) for k in range(len(slots))]
+    want = []
+    for (_, _, c), s in zip(slots, per_slot):
+        k = next(j for j, (_, t) in enumerate(c.cell.state) if t == c.cell.unit_state)
+        want += [int(v) for v in s[0][0]] + [int(v) for v in s[k][0]]
+    return want
+
+
 async def write_state(dut, net, state):
     """Write ``state`` (per cell, raw) into the cells' initial-state memories through ``w``, one word a cycle."""
     ww = net.write_word()
@@ -233,9 +245,9 @@ async def write_state(dut, net, state):
 async def test_network_state(dut):
     """A random initial state in every cell (written through w), one sequence under random valid/ready:
     bit-exact from that state, and every cell's final state read back equals the golden model's."""
-    from rtl.network import Network  # noqa: PLC0415  (the address maps of w and of the state readout)
+    from rtl.network import address_model  # noqa: PLC0415  (the address maps of w and of the state readout)
     env = Env()
-    ncfg, net = env.ncfg, Network(env.ncfg)
+    ncfg, net = env.ncfg, address_model(env.ncfg)
     await start(dut)
     rng = env.rng("test_network_state", 4)
     state = [tuple(rng.integers(c.fmt(t).min_int // 2, c.fmt(t).max_int // 2 + 1, size=c.hidden_size)
@@ -251,12 +263,7 @@ async def test_network_state(dut):
         await RisingEdge(dut.clk)
         await RisingEdge(dut.clk)
         read.append(dut.state_data.value.to_signed())
-    final = got["want"]["final"]
-    per_slot = final if isinstance(final, list) else [tuple(s[k] for s in final) for k in range(len(state))]
-    want = []
-    for (_, _, c), s in zip(ncfg.slots(), per_slot):
-        k = next(j for j, (_, t) in enumerate(c.cell.state) if t == c.cell.unit_state)
-        want += [int(v) for v in s[0][0]] + [int(v) for v in s[k][0]]
+    want = final_state_words(ncfg, got["want"]["final"])
     bad = [i for i, (g, w) in enumerate(zip(read, want)) if g != w]
     if bad:
         problems.append(f"final state: {len(bad)} of {len(want)} words differ; first at readout address "
