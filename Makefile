@@ -15,7 +15,7 @@ KINDS   ?= 0
 SOAK_STEPS ?= 100000
 FORMAL_DEPTH ?= 40
 
-.PHONY: venv iverilog gxx lz4 test sim soak bench verilog synth hls vectors train quant mutate formal clean
+.PHONY: venv iverilog gxx lz4 test sim soak bench verilog synth hls vectors train quant hls4ml-compare mutate formal clean
 
 venv: $(STAMP)
 
@@ -90,6 +90,11 @@ train: $(STAMP)
 # reports/quant/<study>/, or <OUT>/<study>/ when OUT is given.
 quant: $(STAMP)
 	$(PY) -m study.run "$(STUDY)"$(if $(OUT), --out "$(OUT)")
+
+# hls4ml 1.3 against its bit-exact profile (model/hls4ml_profile.py) and the kit's golden model: hls4ml's C++
+# simulation on every test sequence, accuracy and speed, into reports/hls4ml/ (about 20 minutes; needs g++).
+hls4ml-compare: $(STAMP) gxx
+	$(PY) -m study.hls4ml_compare
 
 # Mutation run: every mutant of verify/mutants.toml in a copy of the committed tree under build/mutate/,
 # its tests run until one fails; prints the score and the survivors (a few minutes).
