@@ -15,7 +15,7 @@ KINDS   ?= 0
 SOAK_STEPS ?= 100000
 FORMAL_DEPTH ?= 40
 
-.PHONY: venv iverilog gxx lz4 test sim soak bench verilog synth hls vectors train quant hls4ml-compare mutate formal clean
+.PHONY: venv iverilog gxx lz4 test sim soak bench verilog ip synth hls vectors train quant hls4ml-compare mutate formal clean
 
 venv: $(STAMP)
 
@@ -58,6 +58,11 @@ bench: $(STAMP)
 
 verilog: $(STAMP)
 	$(PY) -m rtl.export --config $(CONFIG) --out build
+
+# The AXI core of CONFIG as one folder, build/<config name>/ip/: Verilog (top rnn_axi), the register map as
+# JSON, C header and Markdown, and a FuseSoC core (python -m rtl.ip; docs/board.md).
+ip: $(STAMP)
+	$(PY) -m rtl.ip --config $(CONFIG) --out build
 
 # Synthesis of CONFIG: Yosys and nextpnr for ECP5 by default (about 1.5 min for the default config; an
 # unchanged rerun prints the cached report in seconds). TARGETS=ecp5,ice40,xilinx adds targets (run in
