@@ -85,6 +85,9 @@ class TrainedModel:
         """(train, test) as stored: the data file's parts, or the task's split."""
         if self.data_file is not None:
             return data.load_file(self.data_file)
+        if self.task not in data.TASKS:
+            raise ModelError(f"model {self.name!r} was trained on {self.task!r}, not a packaged task "
+                             f"({', '.join(data.TASKS)}): give the sweep its data file (data = ...)")
         ds = data.load(self.task)
         tr, te = self.split()
         return ds.subset(tr), ds.subset(te)
@@ -158,6 +161,31 @@ def load(name_or_path) -> TrainedModel:
                         data.Normalizer.from_dict(meta["normalisation"]), meta, p)
 
 
+def save(path, params: CellParams | NetworkParams, head: HeadParams, norm: data.Normalizer, task: str,
+         task_description: str, **extra) -> Path:
+    """Write a model in the kit's format: ``<path>.npz`` (the parameters) and ``<path>.json`` (the metadata
+    :func:`load` reads: head, normalisation, task; ``extra`` keys such as ``training`` or
+    ``float_test_accuracy`` are kept for the report).  ``task`` names data that is not packaged
+    (e.g. ``"file:my_data.npz"``): such a model is studied with a sweep's ``data`` file.  Returns the
+    ``.json`` path."""
+    path = Path(path).with_suffix("")
+    net = isinstance(params, NetworkParams)
+    if net and params.num_layers == 1 and params.directions(0) == 1:
+        raise ModelError("a one-layer, one-direction model is saved as its cell: give params.layers[0][0]")
+    params.save(path.with_suffix(".npz"))
+    first = params.layers[0][0] if net else params
+    meta = {"name": path.name, "task": task, "task_description": task_description, "kind": first.kind,
+            "input_size": first.input_size, "hidden_size": first.hidden_size,
+            **({"layers": params.num_layers} if net and params.num_layers > 1 else {}),
+            **({"bidirectional": True} if net and params.directions(0) == 2 else {}),
+            "n_classes": len(head.bias), "params": path.name + ".npz",
+            "split": extra.pop("split", {"method": "the data file's own train and test parts"}),
+            "normalisation": {"method": "per-feature (x - mean) / std over all training frames", **norm.to_dict()},
+            "head": {"weight": head.weight.tolist(), "bias": head.bias.tolist()}, **extra}
+    path.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
+    return path.with_suffix(".json")
+
+
 def head_logits(head: HeadParams, h) -> np.ndarray:
     """Float64 logits ``h @ weight.T + bias`` of a dense head for features ``h`` (..., features)."""
     return np.asarray(h, dtype=np.float64) @ head.weight.T + head.bias
@@ -183,6 +211,8 @@ def open_model(model, data_file=None, normalise: bool = False) -> TrainedModel:
 
 
 def _onnx_model(path: Path, data_file: Path | None, normalise: bool) -> TrainedModel:
+    if not path.is_file():
+        raise ModelError(f"model file {path} does not exist (a sweep's paths are relative to the sweep file)")
     if data_file is None:
         raise ModelError(f"model {str(path)!r} is an ONNX graph: give the sweep's data (an .npz with x_train, "
                          f"y_train, x_test, y_test)")

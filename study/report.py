@@ -13,7 +13,7 @@ from model.fixedpoint import Fmt
 from .calibrate import TENSORS as TENSOR_ORDER
 from .inputs import describe as input_modes
 from .run import SAT_KEYS
-from .sweep import describe_layers
+from .sweep import BUILTIN_DEFAULTS, describe_layers
 COST_COLS = ("luts", "ffs", "dsps", "brams")
 COST_NAMES = {"luts": "LUTs", "ffs": "FFs", "dsps": "DSPs", "brams": "BRAMs"}
 SETTING_COLS = ("weight_bits", "act_bits", "input_bits", "cell_bits", "acc_bits", "bias_bits", "rounding",
@@ -336,19 +336,16 @@ def _data_line(m, n_test: int) -> str:
 
 
 def _inputs_line(res) -> str:
-    """How the float inputs were quantized, per group of points sharing the input modes."""
+    """How the float inputs were quantized: the modes of most points, and the exceptions by point."""
+    pts = res["context"].sweep.points
     by = {}
-    for p in res["context"].sweep.points:
-        by.setdefault(input_modes(p.settings), []).append(p)
-    if len(by) == 1:
-        where = "every point"
-    else:
-        where = "; ".join(f"{mode} at " + ", ".join(f"#{res['context'].sweep.points.index(p)}" for p in ps)
-                          for mode, ps in by.items())
-    mode = next(iter(by)) if len(by) == 1 else "per point"
-    return (f"- Inputs: quantized into each point's `input` format with rounding/overflow {mode} ({where}; "
-            f"the sweep's `input_rounding` and `input_overflow`); a point's `rounding` and `overflow` apply to "
-            f"the requantization points inside the cell.")
+    for k, p in enumerate(pts):
+        by.setdefault(input_modes(p.settings), []).append(k)
+    common = max(by, key=lambda m: (len(by[m]), m == input_modes(BUILTIN_DEFAULTS)))  # ties: the default modes
+    others = "".join(f"; {m} at " + ", ".join(f"#{k}" for k in ks) for m, ks in by.items() if m != common)
+    return (f"- Inputs: quantized into each point's `input` format with rounding/overflow {common} at "
+            f"{'every point' if len(by) == 1 else 'the other points'}{others} (the sweep's `input_rounding` and "
+            f"`input_overflow`); a point's `rounding` and `overflow` apply inside the cell.")
 
 
 def _rel(p) -> str:

@@ -221,13 +221,11 @@ def parse(raw: dict, path=Path("sweep.toml")) -> Sweep:
 
 
 def _file(sweep_path: Path, key: str, value, suffixes) -> str:
-    """The absolute path of the file ``value`` that key ``key`` names, relative to the sweep file's folder."""
+    """The absolute path of the file ``value`` that key ``key`` names, relative to the sweep file's folder
+    (read, and checked, when the study loads the model and data)."""
     if not isinstance(value, str) or Path(value).suffix not in suffixes:
         raise SweepError(f"{key} must be a file path ending in {' or '.join(suffixes)}, not {value!r}")
-    p = (sweep_path.parent / value).resolve()
-    if not p.is_file():
-        raise SweepError(f"{key} = {value!r}: {p} does not exist (paths are relative to the sweep file)")
-    return str(p)
+    return str((sweep_path.parent / value).resolve())
 
 
 def describe_layers(layers) -> str:
