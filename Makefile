@@ -10,12 +10,13 @@ STEPS   ?= 4
 WAVES   ?= 0
 STAMP   := $(VENV)/.installed
 STUDY   ?= configs/studies/default.toml
+BOARD   ?= ulx3s
 TARGETS ?= ecp5
 KINDS   ?= 0
 SOAK_STEPS ?= 100000
 FORMAL_DEPTH ?= 40
 
-.PHONY: venv iverilog gxx lz4 test sim soak bench verilog ip synth hls vectors train quant hls4ml-compare mutate formal clean
+.PHONY: venv iverilog gxx lz4 test sim soak bench verilog ip bitstream synth hls vectors train quant hls4ml-compare mutate formal clean
 
 venv: $(STAMP)
 
@@ -63,6 +64,12 @@ verilog: $(STAMP)
 # JSON, C header and Markdown, and a FuseSoC core (python -m rtl.ip; docs/board.md).
 ip: $(STAMP)
 	$(PY) -m rtl.ip --config $(CONFIG) --out build
+
+# A bitstream of CONFIG for BOARD (ulx3s: LFE5U-85F) with the UART host link and status LEDs: Yosys,
+# nextpnr-ecp5 and ecppack from YoWASP (python -m rtl.board; several minutes); fails on a design that does not
+# fit or misses timing; prints utilisation, Fmax and slack. Output in build/<config name>/board-<board>/.
+bitstream: $(STAMP)
+	$(PY) -m rtl.board --config $(CONFIG) --board $(BOARD) --out build
 
 # Synthesis of CONFIG: Yosys and nextpnr for ECP5 by default (about 1.5 min for the default config; an
 # unchanged rerun prints the cached report in seconds). TARGETS=ecp5,ice40,xilinx adds targets (run in
