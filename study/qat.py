@@ -1,0 +1,563 @@
+"""Quantization-aware training (QAT) whose forward pass is the golden model's integer arithmetic.
+
+::
+
+    python -m study.qat [--models fsdd_lstm32,fsdd_gru32] [--points W8A8,W3A4,...] [--epochs 3]
+                        [--out reports/qat]
+
+:func:`qat_cell` builds a PyTorch module computing exactly what :mod:`model.golden`
+computes for a config (LSTM without peepholes, GRU with either reset
+placement): parameters and inputs quantized with the config's rounding and
+saturation, exact products and sums, every requantization point with its own
+rounding and overflow mode, and sigmoid/tanh taken from the integer
+definition in :mod:`model.activations` (the same :class:`~model.activations.Activation`
+objects the golden model calls).  Values are float64 tensors holding the
+formats' dyadic numbers, which float64 represents and adds exactly while every
+intermediate stays below 2**53 (:func:`check_exact` refuses configs where it
+would not).  Gradients are straight-through: a quantizer passes the gradient
+unchanged inside its format's range and stops it where the value saturated; an
+activation passes the derivative of the float function at its input.
+
+So the trained latent weights, quantized by :func:`model.params.quantize`, run
+in :func:`model.golden.run` (and the gateware) to the very same integers:
+:func:`check_bit_exact` verifies it on every sequence and every element of
+the last hidden state, and the predicted classes.
+
+The classifier head stays float (a float64 linear layer on the dequantized
+last hidden state, as in the default quantization study) and is fine-tuned
+together with the cell.  The report (:func:`main`) compares post-training
+quantization (PTQ, calibrated formats as :mod:`study.calibrate` chooses them)
+with QAT at the same formats, from 8 down to 2 bits, into ``reports/qat/``.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from model import golden
+from model.activations import make_activation
+from model.config import Config, ConfigError
+from model.datapath import FLOAT_EXACT, Datapath
+from model.network import HeadParams
+from model.params import CellParams, quantize
+from model.cli import Parser, positive_int
+
+from . import calibrate, data, models
+from .sweep import BUILTIN_DEFAULTS, Point
+
+ROOT = Path(__file__).resolve().parent.parent
+REPORTS = ROOT / "reports" / "qat"
+#: Models of the report.
+MODELS = ("fsdd_lstm32", "fsdd_gru32")
+#: Report points: label -> (weight bits, activation bits); the other widths are the study's defaults.
+POINTS = {"W8A8": (8, 8), "W6A6": (6, 6), "W4A4": (4, 4), "W3A4": (3, 4), "W3A3": (3, 3), "W2A4": (2, 4),
+          "W2A2": (2, 2)}
+#: Widest format :func:`qat_cell` takes: products of two such values stay exact in float64.
+MAX_FORMAT_WIDTH = 24
+EPOCHS = 3
+LR = 2e-3
+BATCH = 32
+#: Softening of the logits in the distillation loss.
+TEMPERATURE = 2.0
+SEED = 0
+#: The kinds :func:`qat_cell` has steps for, with the options it accepts.
+SUPPORTED = {"lstm": {"peephole": ("none",)}, "gru": {"reset": ("after", "before")}}
+
+
+class QatError(ValueError):
+    """A model, config or setting QAT cannot use."""
+
+
+# ---- configs -----------------------------------------------------------------------------------------------
+
+def point_widths(weight_bits: int, act_bits: int) -> dict:
+    """``{tensor: bits}`` of a report point: the quantization study's widths (``act_bits`` for the input,
+    gates, candidate, tanh(c) and h) with its default bias, accumulator and cell widths."""
+    return Point("", "", {**BUILTIN_DEFAULTS, "weight_bits": weight_bits, "act_bits": act_bits}).widths()
+
+
+def make_config(model, ranges: dict, widths: dict, name: str, sigmoid=None, tanh=None) -> Config:
+    """The validated config of ``model``'s cell at ``widths`` (``{tensor: bits}``; tensors the kind does
+    not use are ignored), integer bits from the calibrated ``ranges``, activations ``sigmoid`` and
+    ``tanh`` (default: the study's), the study's lanes and modes, and the trained parameters."""
+    p = model.params
+    fmts = calibrate.choose_formats(ranges, {t: widths[t] for t in cell_tensors(p)})
+    return Config.from_dict({
+        "name": name, "kind": p.kind, "input_size": p.input_size, "hidden_size": p.hidden_size, **p.options,
+        "formats": {t: str(f) for t, f in fmts.items()},
+        "modes": {"rounding": BUILTIN_DEFAULTS["rounding"], "overflow": BUILTIN_DEFAULTS["overflow"]},
+        "sigmoid": sigmoid or BUILTIN_DEFAULTS["sigmoid"], "tanh": tanh or BUILTIN_DEFAULTS["tanh"],
+        "lanes": BUILTIN_DEFAULTS["lanes"], "params": str(model.path.with_name(model.meta["params"])),
+    })
+
+
+def cell_tensors(params: CellParams) -> tuple:
+    """The format tensors of ``params``' cell kind, in :data:`study.calibrate.TENSORS` order."""
+    own = params.cell.tensors()
+    return tuple(t for t in calibrate.TENSORS if t in own)
+
+
+def check_exact(cfg: Config) -> None:
+    """Raise :class:`QatError` unless ``cfg`` is a kind :func:`qat_cell` has steps for and every
+    intermediate of its arithmetic is exact in float64."""
+    ok = SUPPORTED.get(cfg.kind)
+    if ok is None or any(cfg.options.get(k) not in v for k, v in ok.items()):
+        have = "; ".join(f"{k} with " + ", ".join(f"{o} in {v}" for o, v in opts.items())
+                         for k, opts in SUPPORTED.items())
+        raise QatError(f"QAT has no steps for a {cfg.cell.variant}; accepted: {have}")
+    wide = {t: f.width for t, f in cfg.formats.items() if f is not None and f.width > MAX_FORMAT_WIDTH}
+    if wide:
+        raise QatError(f"formats wider than {MAX_FORMAT_WIDTH} bits are not exact in float64 products: "
+                       + ", ".join(f"{t} ({w} bits)" for t, w in wide.items()))
+    dp = Datapath.from_config(cfg)
+    if (1 << dp.acc_width) > FLOAT_EXACT:
+        raise QatError(f"the accumulator of config {cfg.name!r} needs {dp.acc_width} bits; QAT sums exactly up "
+                       f"to 53 bits")
+
+
+# ---- the quantized forward pass -------------------------------------------------------------------------------
+
+def _torch():
+    import torch  # noqa: PLC0415  (the study imports PyTorch only where it trains)
+    return torch
+
+
+def _round(y, rounding: str):
+    torch = _torch()
+    if rounding == "truncate":
+        return torch.floor(y)
+    if rounding == "half_up":
+        return torch.floor(y + 0.5)
+    return torch.round(y)  # half to even
+
+
+def ste_quantize(v, fmt, rounding: str, overflow: str):
+    """``v`` (real values, float64) into ``fmt`` with ``rounding`` and ``overflow``, as real values.
+
+    Forward: the value :func:`model.fixedpoint.requantize` (or :func:`~model.fixedpoint.quantize`) gives.
+    Backward: identity where the rounded value fits ``fmt``, zero where it saturated (a wrapped value
+    passes the gradient unchanged)."""
+    torch = _torch()
+    n = _round(v.detach() * 2.0 ** fmt.frac_bits, rounding)
+    inside = (n >= fmt.min_int) & (n <= fmt.max_int)
+    if overflow == "saturate":
+        n = torch.clamp(n, fmt.min_int, fmt.max_int)
+        pass_grad = inside.to(v.dtype)
+    else:
+        m = float(2 ** fmt.width)
+        n = torch.remainder(n - fmt.min_int, m) + fmt.min_int
+        pass_grad = torch.ones_like(v)
+    return (n * 2.0 ** -fmt.frac_bits) + (v - v.detach()) * pass_grad
+
+
+class _Act:
+    """One golden activation in torch: the integer definition forward, the float derivative backward."""
+
+    def __init__(self, fn: str, spec, fin, fout):
+        self.act = make_activation(fn, spec, fin, fout)
+        self.fin, self.fout, self.fn = fin, fout, fn
+
+    def __call__(self, v):
+        torch = _torch()
+        raw = (v.detach() * 2.0 ** self.fin.frac_bits).numpy().astype(np.int64)
+        y = torch.from_numpy(self.act(raw).astype(np.float64)) * 2.0 ** -self.fout.frac_bits
+        smooth = torch.sigmoid(v) if self.fn == "sigmoid" else torch.tanh(v)
+        return y + (smooth - smooth.detach())
+
+
+def qat_cell(params: CellParams, head: HeadParams, cfg: Config):
+    """A ``torch.nn.Module`` whose forward is :func:`model.golden.run`'s arithmetic for ``cfg`` on latent float
+    parameters (starting from ``params``), followed by the float ``head``; its :meth:`deployed` gives the
+    parameters to quantize and ship.  Raises :class:`QatError` for a config it cannot run exactly."""
+    torch = _torch()
+    check_exact(cfg)
+    params.check_matches(cfg)
+
+    class _Cell(torch.nn.Module):
+        """The QAT module of :func:`qat_cell`."""
+
+        def __init__(self):
+            super().__init__()
+            self.cfg = cfg
+            b, b_split = params.cell.fold_bias(params.b_ih, params.b_hh)
+            P = torch.nn.Parameter
+            self.w_ih, self.w_hh = P(torch.from_numpy(params.w_ih.copy())), P(torch.from_numpy(params.w_hh.copy()))
+            self.bias = P(torch.from_numpy(np.array(b)))
+            self.bias_hn = None if b_split is None else P(torch.from_numpy(np.array(b_split)))
+            self.head_w = P(torch.from_numpy(np.array(head.weight, dtype=np.float64)))
+            self.head_b = P(torch.from_numpy(np.array(head.bias, dtype=np.float64)))
+            self.acts = {a: _Act(fn, getattr(cfg, fn), cfg.fmt(fi), cfg.fmt(fo)) for a, fn, fi, fo in
+                         cfg.cell.activations()}
+
+        # -- quantizers
+        def q(self, v, tensor, point):
+            m = cfg.mode(point)
+            return ste_quantize(v, cfg.fmt(tensor), m.rounding, m.overflow)
+
+        def qparam(self, v, tensor):
+            return ste_quantize(v, cfg.fmt(tensor), cfg.param_rounding, "saturate")
+
+        def forward(self, x, lengths=None, all_steps=False):
+            """Logits and h: ``x`` (batch, steps, input) float inputs (padded), ``lengths`` each sequence's
+            steps (default: all); returns ``(logits, h_last)`` as real values, or with ``all_steps`` the
+            hidden states of every step (batch, steps, hidden) as well."""
+            x = torch.as_tensor(np.asarray(x, dtype=np.float64))
+            B, T, _ = x.shape
+            lengths = torch.full((B,), T) if lengths is None else torch.as_tensor(lengths)
+            xq = ste_quantize(x, cfg.fmt("input"), "half_even", "saturate").detach()
+            w_ih, w_hh = self.qparam(self.w_ih, "weight"), self.qparam(self.w_hh, "weight")
+            bias = self.qparam(self.bias, "bias")
+            bias_hn = None if self.bias_hn is None else self.qparam(self.bias_hn, "bias")
+            xproj = xq @ w_ih.T
+            state = tuple(torch.zeros(B, cfg.hidden_size, dtype=torch.float64) for _ in cfg.cell.state)
+            hs = []
+            step = STEPS[cfg.kind]
+            for t in range(T):
+                state = step(self, xproj[:, t], state, w_hh, bias, bias_hn)
+                hs.append(state[0])
+            hs = torch.stack(hs, 1)
+            h_last = hs[torch.arange(B), lengths - 1]
+            logits = h_last @ self.head_w.T + self.head_b
+            return (logits, h_last, hs) if all_steps else (logits, h_last)
+
+        def deployed(self) -> tuple[CellParams, HeadParams]:
+            """The latent parameters as float :class:`CellParams` (biases folded as the hardware stores
+            them, so :func:`model.params.quantize` gives the integers of the forward pass) and the head."""
+            H = cfg.hidden_size
+            b = self.bias.detach().numpy().copy()
+            b_hh = np.zeros_like(b)
+            if self.bias_hn is not None:
+                b_hh[-H:] = self.bias_hn.detach().numpy()
+            cell = CellParams(params.kind, self.w_ih.detach().numpy().copy(), self.w_hh.detach().numpy().copy(),
+                              b, b_hh, None, dict(params.options))
+            return cell, HeadParams(self.head_w.detach().numpy().copy(), self.head_b.detach().numpy().copy())
+
+    return _Cell()
+
+
+def _lstm_step(m, xp, state, w_hh, bias, bias_hn):
+    """:meth:`model.kinds.lstm.LstmFamily.golden_step` without peepholes, on real values."""
+    H, a = m.cfg.hidden_size, m.acts
+    h, c = state
+    pre = m.q(xp + h @ w_hh.T + bias, "pre", "pre")
+    i, f, o = (a["sigmoid"](pre[:, k * H:(k + 1) * H]) for k in (0, 1, 3))
+    g = a["tanh_pre"](pre[:, 2 * H:3 * H])
+    c_new = m.q(f * c + i * g, "cell", "cell")
+    return m.q(o * a["tanh_cell"](c_new), "hidden", "hidden"), c_new
+
+
+def _gru_step(m, xp, state, w_hh, bias, bias_hn):
+    """:meth:`model.kinds.gru.Gru.golden_step` on real values."""
+    H, a = m.cfg.hidden_size, m.acts
+    h = state[0]
+    if bias_hn is not None:  # reset-after
+        hp = h @ w_hh.T
+        pre_rz = m.q(xp[:, :2 * H] + hp[:, :2 * H] + bias[:2 * H], "pre", "pre")
+        r, z = a["sigmoid"](pre_rz[:, :H]), a["sigmoid"](pre_rz[:, H:])
+        hn = m.q(hp[:, 2 * H:] + bias_hn, "pre", "gru_hn")
+        pre_n = m.q(xp[:, 2 * H:] + bias[2 * H:] + r * hn, "pre", "pre")
+    else:
+        pre_rz = m.q(xp[:, :2 * H] + h @ w_hh[:2 * H].T + bias[:2 * H], "pre", "pre")
+        r, z = a["sigmoid"](pre_rz[:, :H]), a["sigmoid"](pre_rz[:, H:])
+        rh = m.q(r * h, "hidden", "gru_rh")
+        pre_n = m.q(xp[:, 2 * H:] + rh @ w_hh[2 * H:].T + bias[2 * H:], "pre", "pre")
+    n = a["tanh_pre"](pre_n)
+    return (m.q((1.0 - z) * n + z * h, "hidden", "hidden"),)
+
+
+STEPS = {"lstm": _lstm_step, "gru": _gru_step}
+
+
+# ---- the golden side ---------------------------------------------------------------------------------------
+
+def golden_last_h(params: CellParams, cfg: Config, seqs) -> np.ndarray:
+    """Raw last hidden state (n, hidden) of each sequence run alone from a zero state, by :func:`model.golden.run`."""
+    q = quantize(params, cfg)
+    out = np.empty((len(seqs), cfg.hidden_size), dtype=np.int64)
+    for _, idx in data.by_length(seqs).items():
+        out[idx] = golden.run(q, np.stack([np.asarray(seqs[i], dtype=np.float64) for i in idx]), cfg).outputs[:, -1]
+    return out
+
+
+def golden_predict(params: CellParams, head: HeadParams, cfg: Config, seqs) -> tuple[np.ndarray, np.ndarray]:
+    """``(raw last h, predicted classes)`` of the deployed cell (golden model) and the float head."""
+    h = golden_last_h(params, cfg, seqs)
+    return h, models.head_logits(head, cfg.fmt("hidden").to_float(h)).argmax(1)
+
+
+def _padded(seqs, idx):
+    n = max(len(seqs[i]) for i in idx)
+    x = np.zeros((len(idx), n, seqs[idx[0]].shape[1]))
+    for k, i in enumerate(idx):
+        x[k, :len(seqs[i])] = seqs[i]
+    return x, np.array([len(seqs[i]) for i in idx])
+
+
+def qat_predict(net, seqs, batch: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """``(raw last h, predicted classes)`` of the QAT forward pass (sequences batched by length, padded;
+    each sequence's h read at its own last step)."""
+    torch = _torch()
+    order = np.argsort([len(s) for s in seqs], kind="stable")
+    fh = net.cfg.fmt("hidden")
+    h = np.empty((len(seqs), net.cfg.hidden_size), dtype=np.int64)
+    pred = np.empty(len(seqs), dtype=np.int64)
+    with torch.no_grad():
+        for b in range(0, len(order), batch):
+            idx = order[b:b + batch]
+            logits, hl = net(*_padded(seqs, idx))
+            h[idx] = np.rint(hl.numpy() * 2.0 ** fh.frac_bits).astype(np.int64)
+            pred[idx] = logits.argmax(1).numpy()
+    return h, pred
+
+
+@dataclass
+class BitExact:
+    """What :func:`check_bit_exact` compared: sequences, elements of h that differ, classes that differ."""
+
+    sequences: int
+    elements: int
+    h_mismatches: int
+    class_mismatches: int
+
+    @property
+    def ok(self) -> bool:
+        return self.h_mismatches == 0 and self.class_mismatches == 0
+
+
+def check_bit_exact(net, seqs) -> BitExact:
+    """Run the deployed parameters of ``net`` in :func:`model.golden.run` and ``net`` itself over ``seqs``;
+    compare the raw last hidden states element by element and the predicted classes."""
+    cell, head = net.deployed()
+    gh, gp = golden_predict(cell, head, net.cfg, seqs)
+    th, tp = qat_predict(net, seqs)
+    return BitExact(len(seqs), gh.size, int(np.count_nonzero(gh != th)), int(np.count_nonzero(gp != tp)))
+
+
+# ---- training ------------------------------------------------------------------------------------------------
+
+def train(net, train_set: data.Dataset, epochs: int = EPOCHS, lr: float = LR, batch: int = BATCH,
+          seed: int = SEED, log=print, tag: str = "", teacher=None) -> list:
+    """Fine-tune ``net`` on ``train_set`` (Adam with a cosine schedule, gradient clipping at 1.0);
+    mini-batches hold sequences of similar length (sorted, then shuffled batch by batch).  The loss is the
+    cross-entropy with the labels, averaged with the distillation loss against ``teacher`` (the float
+    model's logits per training sequence, temperature :data:`TEMPERATURE`) when given.  Returns the
+    per-epoch ``(loss, train accuracy of the quantized forward)``."""
+    torch = _torch()
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(epochs, 1))
+    lossf = torch.nn.CrossEntropyLoss()
+    order = np.argsort([len(s) for s in train_set.seqs], kind="stable")
+    batches = [order[b:b + batch] for b in range(0, len(order), batch)]
+    labels = torch.from_numpy(np.asarray(train_set.labels, dtype=np.int64))
+    hist, t0 = [], time.perf_counter()
+    for ep in range(epochs):
+        total, correct = 0.0, 0
+        for k in rng.permutation(len(batches)):
+            idx = batches[k]
+            logits, _ = net(*_padded(train_set.seqs, idx))
+            loss = lossf(logits, labels[idx])
+            if teacher is not None:
+                soft = torch.softmax(torch.from_numpy(teacher[idx]) / TEMPERATURE, 1)
+                kd = torch.nn.functional.kl_div(torch.log_softmax(logits / TEMPERATURE, 1), soft,
+                                                reduction="batchmean")
+                loss = 0.5 * loss + 0.5 * TEMPERATURE ** 2 * kd
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            opt.step()
+            total += loss.item() * len(idx)
+            correct += int((logits.argmax(1) == labels[idx]).sum())
+        sched.step()
+        n = len(train_set.seqs)
+        hist.append((total / n, correct / n))
+        log(f"[qat] {tag} epoch {ep + 1}/{epochs}: loss {total / n:.4f}, quantized train accuracy "
+            f"{correct / n:.4f}, {time.perf_counter() - t0:.0f} s")
+    return hist
+
+
+# ---- the PTQ / QAT report ---------------------------------------------------------------------------------------
+
+def run_point(m, ranges, train_set, test_set, label: str, epochs: int, log=print) -> dict:
+    """PTQ and QAT of trained model ``m`` at report point ``label``: accuracies on ``test_set`` through the
+    golden model, and the bit-exactness check of the QAT forward against it."""
+    w, a = POINTS[label]
+    cfg = make_config(m, ranges, point_widths(w, a), f"{m.name}-{label}")
+    _, ptq = golden_predict(m.params, m.head_params, cfg, test_set.seqs)
+    net = qat_cell(m.params, m.head_params, cfg)
+    t0 = time.perf_counter()
+    hist = train(net, train_set, epochs, log=log, tag=f"{m.name} {label}")
+    secs = time.perf_counter() - t0
+    cell, head = net.deployed()
+    _, pred = golden_predict(cell, head, cfg, test_set.seqs)
+    exact = check_bit_exact(net, test_set.seqs)
+    row = {"model": m.name, "point": label, "weight_bits": w, "act_bits": a,
+           "formats": " ".join(f"{t}={f}" for t, f in cfg.formats.items() if f is not None),
+           "ptq": float(np.mean(ptq == test_set.labels)), "qat": float(np.mean(pred == test_set.labels)),
+           "qat_train": hist[-1][1], "sequences": exact.sequences, "elements": exact.elements,
+           "h_mismatches": exact.h_mismatches, "class_mismatches": exact.class_mismatches,
+           "epochs": epochs, "train_s": round(secs, 1)}
+    log(f"[qat] {m.name} {label}: PTQ {row['ptq']:.4f}, QAT {row['qat']:.4f}; bit-exact on "
+        f"{exact.sequences} sequences: {exact.h_mismatches} of {exact.elements} h elements and "
+        f"{exact.class_mismatches} classes differ")
+    return row
+
+
+def run_model(name: str, labels, epochs: int, log=print) -> tuple[dict, list]:
+    """``(summary, rows)`` of every point in ``labels`` for trained model ``name``."""
+    m = models.load(name)
+    train_set, test_set = m.datasets()
+    ranges = calibrate.observe_ranges(m.params, train_set.seqs)
+    fpred = m.head(m.float_last_h(test_set.seqs)).argmax(1)
+    info = {"model": name, "describe": m.describe(), "float": float(np.mean(fpred == test_set.labels)),
+            "train": len(train_set.seqs), "test": len(test_set.seqs), "ranges": ranges}
+    log(f"[qat] {name} ({m.describe()}): float test accuracy {info['float']:.4f}")
+    return info, [run_point(m, ranges, train_set, test_set, k, epochs, log) for k in labels]
+
+
+CSV_COLUMNS = ("model", "point", "weight_bits", "act_bits", "formats", "float", "ptq", "qat", "qat_train",
+               "sequences", "elements", "h_mismatches", "class_mismatches", "epochs", "train_s")
+
+
+def write_report(infos: list, rows: list, out: Path, seconds: float) -> Path:
+    """results.csv, qat_vs_ptq.png and README.md into ``out``."""
+    from .report import _pct, _table  # noqa: PLC0415
+    out.mkdir(parents=True, exist_ok=True)
+    fl = {i["model"]: i["float"] for i in infos}
+    with open(out / "results.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(CSV_COLUMNS)
+        for r in rows:
+            w.writerow([fl[r["model"]] if c == "float" else r[c] for c in CSV_COLUMNS])
+    _plot(infos, rows, out / "qat_vs_ptq.png")
+    epochs = rows[0]["epochs"] if rows else 0
+    lines = ["# Quantization-aware training against post-training quantization", "",
+             "Spoken digits (FSDD, 13 MFCC features, 10 classes), the trained one-layer models of `models/`. "
+             "Each point gives weights `W` bits and activations `A` bits (input, gates, candidate, tanh(c), h); "
+             f"bias {BUILTIN_DEFAULTS['bias_bits']}, pre-activation {BUILTIN_DEFAULTS['acc_bits']} and cell state "
+             f"{BUILTIN_DEFAULTS['cell_bits']} bits as in the default quantization study, integer bits calibrated "
+             "on the training set (`study.calibrate`), round half to even and saturation everywhere, "
+             "sigmoid and tanh by interpolated 64-entry tables.", "",
+             "- **PTQ**: the float model's weights quantized into the point's formats, run by the golden model.",
+             f"- **QAT**: the float model fine-tuned for {epochs} epochs on the training set with `study.qat`, whose "
+             "forward pass is the golden model's integer arithmetic (straight-through gradients); the latent "
+             "weights are then quantized exactly as PTQ quantizes them and run by the golden model.",
+             "- **Head**: float in both (a float64 linear layer on the dequantized last h, as in the default "
+             "study); QAT fine-tunes it with the cell. The gateware computes the cell; the head runs on the host.",
+             "- **Bit-exact**: after training, `study.qat.check_bit_exact` runs every test sequence through both "
+             "the QAT forward pass and `model.golden.run` on the deployed integers and compares the last h "
+             "integer by integer and the predicted classes. Every accuracy below is the golden model's.",
+             f"- Test set: {infos[0]['test'] if infos else 0} sequences; training set "
+             f"{infos[0]['train'] if infos else 0}; CPU, one thread, {seconds / 60:.1f} min for the whole report "
+             "(`make qat`).", ""]
+    for info in infos:
+        mine = [r for r in rows if r["model"] == info["model"]]
+        lines += [f"## `{info['model']}` ({info['describe']}), float {_pct(info['float'])}", ""]
+        lines += _table(["point", "PTQ", "QAT", "QAT − float (pp)", "QAT − PTQ (pp)", "bit-exact (h elements, classes)",
+                         "formats"],
+                        [[r["point"], _pct(r["ptq"]), _pct(r["qat"]), f"{100 * (r['qat'] - info['float']):+.2f}",
+                          f"{100 * (r['qat'] - r['ptq']):+.2f}",
+                          ("yes" if r["h_mismatches"] == 0 and r["class_mismatches"] == 0 else "**no**")
+                          + f" ({r['h_mismatches']}/{r['elements']}, {r['class_mismatches']}/{r['sequences']})",
+                          f"`{r['formats']}`"] for r in mine])
+        lines.append("")
+    lines += ["![qat_vs_ptq.png](qat_vs_ptq.png)", "",
+              "Regenerate with `make qat` (`python -m study.qat`); the manual is `docs/qat.md`.", ""]
+    (out / "README.md").write_text("\n".join(lines))
+    return out
+
+
+def _plot(infos, rows, path: Path) -> None:
+    import matplotlib  # noqa: PLC0415
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+    fig, axes = plt.subplots(1, max(len(infos), 1), figsize=(5.5 * max(len(infos), 1), 4), squeeze=False)
+    for ax, info in zip(axes[0], infos):
+        mine = [r for r in rows if r["model"] == info["model"]]
+        xs = np.arange(len(mine))
+        ax.plot(xs, [100 * r["ptq"] for r in mine], "o-", label="PTQ")
+        ax.plot(xs, [100 * r["qat"] for r in mine], "s-", label="QAT")
+        ax.axhline(100 * info["float"], color="gray", ls="--", label="float")
+        ax.set_xticks(xs, [r["point"] for r in mine])
+        ax.set_title(info["model"])
+        ax.set_ylabel("test accuracy (%)")
+        finish_axes(ax)
+    save_figure(fig, path)
+
+
+def finish_axes(ax) -> None:
+    """A light grid and the legend: the look of the study's plots."""
+    ax.grid(alpha=0.3)
+    ax.legend()
+
+
+def save_figure(fig, path: Path) -> None:
+    """Lay out, write (110 dpi) and close ``fig``."""
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _labels(text: str) -> list:
+    out = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [t for t in out if t not in POINTS]
+    if bad or not out:
+        raise argparse.ArgumentTypeError(f"--points: unknown point {(bad or [text])[0]!r}; accepted: a comma-separated "
+                                         f"list of {', '.join(POINTS)}")
+    return out
+
+
+def _model_names(text: str) -> list:
+    out = [t.strip() for t in text.split(",") if t.strip()]
+    for t in out or [text]:
+        try:
+            m = models.load(t)
+        except models.ModelError as e:
+            raise argparse.ArgumentTypeError(f"--models: {e}") from None
+        if m.network:
+            raise argparse.ArgumentTypeError(f"--models: {t!r} is a network; QAT takes one-cell models")
+    return out
+
+
+def main(argv=None) -> int:
+    ap = Parser(prog="python -m study.qat", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--models", type=_model_names, default=list(MODELS),
+                    help=f"comma-separated trained models (default {','.join(MODELS)})")
+    ap.add_argument("--points", type=_labels, default=list(POINTS),
+                    help=f"comma-separated points (default all: {','.join(POINTS)})")
+    ap.add_argument("--epochs", type=positive_int("--epochs"), default=EPOCHS,
+                    help=f"QAT epochs per point (default {EPOCHS})")
+    ap.add_argument("--out", default=str(REPORTS), help="output folder (default reports/qat)")
+    args = ap.parse_args(argv)
+    torch = _torch()
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    infos, rows = [], []
+    try:
+        for name in args.models:
+            info, r = run_model(name, args.points, args.epochs)
+            infos.append(info)
+            rows += r
+    except (QatError, ConfigError, calibrate.CalibrationError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    out = write_report(infos, rows, Path(args.out), time.perf_counter() - t0)
+    print(f"[qat] wrote {out / 'README.md'}")
+    bad = [r for r in rows if r["h_mismatches"] or r["class_mismatches"]]
+    if bad:
+        print(f"error: the QAT forward differs from the golden model at {', '.join(r['point'] for r in bad)}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
