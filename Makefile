@@ -16,7 +16,7 @@ KINDS   ?= 0
 SOAK_STEPS ?= 100000
 FORMAL_DEPTH ?= 40
 
-.PHONY: venv iverilog gxx lz4 test sim soak bench verilog ip bitstream synth hls vectors train quant hls4ml-compare mutate formal clean
+.PHONY: venv iverilog gxx lz4 test sim soak bench verilog ip bitstream synth hls vectors train quant qat hls4ml-compare mutate formal clean
 
 venv: $(STAMP)
 
@@ -107,6 +107,12 @@ quant: $(STAMP)
 # simulation on every test sequence, accuracy and speed, into reports/hls4ml/ (about 20 minutes; needs g++).
 hls4ml-compare: $(STAMP) gxx
 	$(PY) -m study.hls4ml_compare
+
+# Quantization-aware training against post-training quantization, 8 down to 2 bits, for the spoken-digit LSTM
+# and GRU, each QAT model checked bit-exact against the golden model on the whole test set (python -m study.qat;
+# about 15 minutes on one core): reports/qat/.
+qat: $(STAMP)
+	$(PY) -m study.qat
 
 # Mutation run: every mutant of verify/mutants.toml in a copy of the committed tree under build/mutate/,
 # its tests run until one fails; prints the score and the survivors (a few minutes).
