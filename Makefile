@@ -16,7 +16,7 @@ KINDS   ?= 0
 SOAK_STEPS ?= 100000
 FORMAL_DEPTH ?= 40
 
-.PHONY: venv iverilog gxx lz4 test sim soak bench verilog ip bitstream synth hls vectors train quant qat hls4ml-compare mutate formal clean
+.PHONY: venv iverilog gxx lz4 test sim soak bench verilog ip bitstream synth hls vectors train quant qat mixed hls4ml-compare mutate formal clean
 
 venv: $(STAMP)
 
@@ -113,6 +113,12 @@ hls4ml-compare: $(STAMP) gxx
 # about 15 minutes on one core): reports/qat/.
 qat: $(STAMP)
 	$(PY) -m study.qat
+
+# Mixed precision: the fewest ECP5 LUTs within 0.5 pp of float, per-tensor widths and activation methods searched
+# with a cost model fitted to synthesis (python -m study.mixed; up to 13 syntheses, cached in build/quant/synth/,
+# about 20 minutes when none is cached): configs/mixed/fsdd_lstm32.toml and reports/mixed/.
+mixed: $(STAMP)
+	$(PY) -m study.mixed
 
 # Mutation run: every mutant of verify/mutants.toml in a copy of the committed tree under build/mutate/,
 # its tests run until one fails; prints the score and the survivors (a few minutes).
