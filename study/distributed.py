@@ -77,6 +77,7 @@ def _client(scheduler: str | None, workers: int):
 
     if scheduler is None:
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                          scheduler_kwargs={"dashboard_address": ":0"},  # its HTTP server on a free port
                           silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
             yield client
         return
