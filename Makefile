@@ -16,7 +16,7 @@ KINDS   ?= 0
 SOAK_STEPS ?= 100000
 FORMAL_DEPTH ?= 40
 
-.PHONY: venv iverilog gxx lz4 test sim soak bench verilog ip bitstream synth hls vectors train quant qat mixed hls4ml-compare mutate formal clean
+.PHONY: venv iverilog gxx lz4 test sim soak bench verilog ip bitstream board-sim synth hls vectors train quant qat mixed hls4ml-compare mutate formal clean
 
 venv: $(STAMP)
 
@@ -70,6 +70,12 @@ ip: $(STAMP)
 # fit or misses timing; prints utilisation, Fmax and slack. Output in build/<config name>/board-<board>/.
 bitstream: $(STAMP)
 	$(PY) -m rtl.board --config $(CONFIG) --board $(BOARD) --out build
+
+# The board top in cocotb (Verilator), driven through its UART pins by the host driver (python -m sim.board):
+# classifies real test utterances of a trained network config (default configs/networks/fsdd_lstm2x32.toml).
+board-sim: $(STAMP)
+	$(PY) -m sim.board --config "$(if $(filter command line environment,$(origin CONFIG)),$(CONFIG),configs/networks/fsdd_lstm2x32.toml)" \
+	  --board $(BOARD)
 
 # Synthesis of CONFIG: Yosys and nextpnr for ECP5 by default (about 1.5 min for the default config; an
 # unchanged rerun prints the cached report in seconds). TARGETS=ecp5,ice40,xilinx adds targets (run in

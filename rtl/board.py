@@ -68,6 +68,8 @@ class Board:
 BOARDS = {
     "ulx3s": Board("ulx3s", "amaranth_boards.ulx3s:ULX3S_85F_Platform", "LFE5U-85F", 25_000_000, 1_000_000,
                    "openFPGALoader --board ulx3s {bit}"),
+    "ulx3s-12f": Board("ulx3s-12f", "amaranth_boards.ulx3s:ULX3S_12F_Platform", "LFE5U-12F", 25_000_000, 1_000_000,
+                       "openFPGALoader --board ulx3s {bit}"),
 }
 
 
@@ -164,18 +166,24 @@ _FMAX = re.compile(r"Max frequency for clock\s+'([^']+)': ([\d.]+) MHz \((PASS|F
 def report(log_text: str) -> dict:
     """Utilisation ``{resource: (used, available)}`` and ``(clock, fmax MHz, target MHz)`` of the last timing
     report in a nextpnr log."""
-    util = {}
+    util, clocks = {}, {}
     for name, used, avail, _ in _UTIL.findall(log_text):
         util[name] = (int(used), int(avail))
-    clocks = [(c, float(f), float(t)) for c, f, _, t in _FMAX.findall(log_text)]
-    return {"util": util, "clocks": clocks}
+    for c, f, _, t in _FMAX.findall(log_text):  # the last report (after routing) wins
+        clocks[c] = (c, float(f), float(t))
+    return {"util": util, "clocks": list(clocks.values())}
 
 
-def check(rep: dict) -> dict:
-    """Raise :class:`BoardError` for a resource over the part or a clock below its target; the figures."""
+def check_fit(rep: dict):
+    """Raise :class:`BoardError` naming every resource the design uses more of than the part has."""
     over = [f"{k} {u:,} of {a:,} (over by {u - a:,})" for k, (u, a) in rep["util"].items() if u > a]
     if over:
         raise BoardError(f"the design does not fit the part: {'; '.join(over)}")
+
+
+def check(rep: dict) -> dict:
+    """Raise :class:`BoardError` for a resource over the part or a clock below its target; the timing figures."""
+    check_fit(rep)
     if not rep["clocks"]:
         raise BoardError("nextpnr reported no clock: the timing could not be checked")
     clk, fmax, target = min(rep["clocks"], key=lambda c: c[1] - c[2])
@@ -199,9 +207,10 @@ def build_bitstream(ncfg: NetworkConfig, qnet, board: Board, out_dir: Path, log=
     try:
         plat.build(top, name=BOARD_TOP, do_build=False).execute_local(str(out_dir))
     except Exception as e:  # noqa: BLE001  (the toolchain's failure, with the log to read)
-        tail = ""
-        for f in sorted(Path(out_dir).glob("*.tim")):
-            tail = "\n".join(f.read_text(errors="replace").splitlines()[-15:])
+        tim = Path(out_dir) / f"{BOARD_TOP}.tim"
+        text = tim.read_text(errors="replace") if tim.exists() else ""
+        check_fit(report(text))  # a design over the part: name the resource
+        tail = "\n".join(text.splitlines()[-15:])
         raise BoardError(f"the toolchain failed ({e}); logs in {out_dir}/\n{tail}") from None
     finally:
         for k, v in saved.items():

@@ -191,12 +191,14 @@ class Network(wiring.Component):
         (:func:`rtl.layout.write_stream`) and the head's weights and biases (:data:`rtl.head.HEAD_REGIONS`)."""
         qs = [q for layer in qnet.layers for q in layer]
         out = [(base | a, v) for (cfg, base), q in zip(self.cell_targets(), qs) for a, v in write_stream(cfg, q)]
-        if self.head is not None:
-            base, hob = len(self.layers) << self.sub_bits, head_offset_bits(self._ncfg.head)
-            out += [(base | (HEAD_REGIONS.index("weight") << hob) | a, int(v))
-                    for a, v in enumerate(qnet.head.weight.reshape(-1))]
-            out += [(base | (HEAD_REGIONS.index("bias") << hob) | a, int(v)) for a, v in enumerate(qnet.head.bias)]
-        return out
+        return out + (self.head_writes(qnet.head) if self.head is not None else [])
+
+    def head_writes(self, qhead) -> list:
+        """``(addr, data)`` pairs on ``w`` that load the head's weights and biases (a
+        :class:`~model.network.head.QHead`; :data:`rtl.head.HEAD_REGIONS`)."""
+        base, hob = len(self.layers) << self.sub_bits, head_offset_bits(self._ncfg.head)
+        return ([(base | (HEAD_REGIONS.index("weight") << hob) | a, int(v)) for a, v in enumerate(qhead.weight.reshape(-1))]
+                + [(base | (HEAD_REGIONS.index("bias") << hob) | a, int(v)) for a, v in enumerate(qhead.bias)])
 
     def state_reads(self) -> list:
         """``state_addr`` values of every cell's final state, in ``h_n`` order: h of each unit, then the unit

@@ -50,6 +50,7 @@ TIMESCALE = ("1ns", "1ps")
 TEST_MODULE = "sim.cellbench.tests"
 NETWORK_MODULE = "sim.netbench.tests"
 AXI_MODULE = "sim.axibench.tests"
+BOARD_MODULE = "sim.boardbench.tests"
 #: Verilator options: Amaranth's Verilog has width warnings (fatal by default) and lint noise.
 VERILATOR_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-MULTIDRIVEN", "-Wno-UNOPTFLAT"]
 ICARUS_INSTALL_HINT = "apt-get install -y iverilog"
@@ -185,9 +186,30 @@ def export_axi_verilog(ncfg, param_seed: int, out_dir: Path) -> tuple[Path, str]
     return Path(write_verilog(ncfg, q, out_dir)["verilog"]), AXI_TOP
 
 
+def export_board_verilog(ncfg, param_seed: int, out_dir: Path) -> tuple[Path, str]:
+    """Verilog of ``rtl.board.BoardLogic`` for ``ncfg`` at the ULX3S's clock and baud rate, with the
+    parameters of ``NetworkParams.for_config(ncfg, param_seed)`` baked into the recurrent layers and the head
+    left empty, for the host to load: (path, toplevel name)."""
+    import dataclasses  # noqa: PLC0415
+
+    import numpy as np  # noqa: PLC0415
+    from model.network import golden  # noqa: PLC0415
+    from model.network.params import NetworkParams  # noqa: PLC0415
+    from rtl.board import BOARD_TOP, BOARDS, BoardLogic  # noqa: PLC0415
+    from rtl.export import component_verilog  # noqa: PLC0415
+    q = golden.quantize(NetworkParams.for_config(ncfg, param_seed), ncfg)
+    if q.head is not None:
+        q = dataclasses.replace(q, head=dataclasses.replace(q.head, weight=np.zeros_like(q.head.weight),
+                                                            bias=np.zeros_like(q.head.bias)))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{ncfg.name}_board.v"
+    path.write_text(component_verilog(BoardLogic(ncfg, q, BOARDS["ulx3s"].divisor), BOARD_TOP))
+    return path, BOARD_TOP
+
+
 #: What a build can wrap around the config: its own top (``native``: the cell or ``rnn_network``) or a bus
 #: wrapper; the exporter of each wrapper.
-WRAPPERS = {"axi": export_axi_verilog}
+WRAPPERS = {"axi": export_axi_verilog, "board": export_board_verilog}
 
 
 def _write_if_changed(path: Path, text: str) -> None:
@@ -365,6 +387,7 @@ MODES = {
     "main": ["test_cycles", "test_stalls"],
     "network": ["test_network", "test_network_state", "test_network_cycles"],
     "axi": ["test_axi_stream", "test_axi_reload_and_state", "test_axi_flags"],
+    "board": ["test_board_host"],
 }
 
 
