@@ -174,9 +174,9 @@ class Hls4mlCell:
     def from_params(cls, params: CellParams, types: Hls4mlTypes) -> "Hls4mlCell":
         """The layer hls4ml builds from the PyTorch module holding ``params`` (float32 weights).
 
-        Raises Hls4mlError for what hls4ml's PyTorch converter cannot express: peephole or
-        coupled-gate LSTMs and reset-before GRUs (hls4ml's GRU template always applies the
-        reset gate after the product).
+        Raises Hls4mlError for what hls4ml cannot build: peephole or coupled-gate LSTMs,
+        reset-before GRUs (hls4ml's GRU template always applies the reset gate after the
+        product), and an LSTM whose input, accum and result types differ (its C++ does not compile).
         """
         if not isinstance(params, CellParams):
             raise Hls4mlError(f"params must be a model.CellParams, not {type(params).__name__}")
@@ -186,6 +186,10 @@ class Hls4mlCell:
             raise Hls4mlError(f"params: hls4ml 1.3 has a plain LSTM and a reset-after GRU, not kind "
                               f"{params.kind!r} with options {params.options}")
         t = types
+        if params.kind == "lstm" and not t.input == t.accum == t.result:
+            raise Hls4mlError(f"types: hls4ml 1.3's LSTM compiles only when input, accum and result are one type "
+                              f"(nnet_recurrent.h passes one for the other), not {t.input.ap}, {t.accum.ap} and "
+                              f"{t.result.ap}")
         return cls(params.kind, t, quantize_weights(params.w_ih, t.weight),
                    quantize_weights(params.w_hh, t.recurrent_weight), quantize_weights(params.b_ih, t.bias),
                    quantize_weights(params.b_hh, t.recurrent_bias))

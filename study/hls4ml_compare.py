@@ -46,7 +46,7 @@ from . import calibrate, data, models
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build" / "hls4ml"
 REPORTS = ROOT / "reports" / "hls4ml"
-DEFAULT_MODELS = ("fsdd_lstm32", "fsdd_gru32")
+DEFAULT_MODELS = ("fsdd_lstm32", "fsdd_gru32", "fsdd_lstm100", "fsdd_gru100")
 DEFAULT_FORMATS = ("ap_fixed<16,6>", "ap_fixed<10,4>", "ap_fixed<8,3>")
 #: The kit's activations in the comparison: plain tables over hls4ml's ranges ([-8, 8), [-4, 4)) with
 #: hls4ml's 1024 entries or as many as the format resolves when that is fewer, and the kit's default
@@ -84,8 +84,8 @@ def torch_module(params):
 
 
 @contextlib.contextmanager
-def _return_sequences():
-    """While active, hls4ml's PyTorch converter keeps every step's ``h`` of its LSTM/GRU layers."""
+def _layer_attributes(**attrs):
+    """While active, hls4ml's PyTorch converter sets ``attrs`` on the LSTM/GRU layers it parses."""
     p2h = sys.modules["hls4ml.converters.pytorch_to_hls"]
     parse = p2h.parse_pytorch_model
 
@@ -93,7 +93,7 @@ def _return_sequences():
         layers, inputs, outputs = parse(config, verbose)
         for layer in layers:
             if layer["class_name"] in ("LSTM", "GRU"):
-                layer["return_sequences"] = True
+                layer.update({k: (v(layer) if callable(v) else v) for k, v in attrs.items()})
         return layers, inputs, outputs
 
     p2h.parse_pytorch_model = patched
@@ -103,21 +103,26 @@ def _return_sequences():
         p2h.parse_pytorch_model = parse
 
 
-def hls4ml_model(params, fmt: Fmt, steps: int, out_dir: Path, sequences: bool = True, log=print):
-    """hls4ml's compiled model of ``params`` with every type ``fmt`` (tables ap_fixed<18,8>), ``steps``
-    time steps; ``sequences`` keeps every step's ``h`` (else the last one, as the converter does)."""
+def hls4ml_model(params, types: Hls4mlTypes, steps: int, out_dir: Path, sequences: bool = True, log=print,
+                 **attrs):
+    """hls4ml's compiled model of ``params`` with ``types`` and ``steps`` time steps; ``sequences`` keeps
+    every step's ``h`` (else the last one, as the converter does); ``attrs`` are set on the recurrent
+    layer as its converter's output."""
     import hls4ml  # noqa: PLC0415
 
     net = torch_module(params)
     cfg = hls4ml.utils.config_from_pytorch_model(net, input_shape=(steps, params.input_size), granularity="name",
-                                                 default_precision=fmt.ap, backend="Vivado",
+                                                 default_precision=types.result.ap, backend="Vivado",
                                                  channels_last_conversion="off")
-    cfg["LayerName"]["x"]["Precision"]["result"] = fmt.ap
-    for key in ("result", "weight", "bias", "recurrent_weight", "recurrent_bias", "accum"):
-        cfg["LayerName"]["rnn"]["Precision"][key] = fmt.ap
-    ctx = _return_sequences() if sequences else contextlib.nullcontext()
+    cfg["LayerName"]["x"]["Precision"]["result"] = types.input.ap
+    layer = cfg["LayerName"]["rnn"]
+    for key in ("result", "weight", "bias", "recurrent_weight", "recurrent_bias", "accum", "table"):
+        layer["Precision"][key] = getattr(types, key).ap
+    layer["TableSize"] = types.table_size
+    if sequences:
+        attrs["return_sequences"] = True
     t0 = time.perf_counter()
-    with ctx, contextlib.redirect_stdout(None):
+    with _layer_attributes(**attrs), contextlib.redirect_stdout(None):
         hm = hls4ml.converters.convert_from_pytorch_model(net, hls_config=cfg, output_dir=str(out_dir),
                                                           backend="Vivado", io_type="io_parallel")
         hm.compile()
@@ -187,12 +192,13 @@ def compare_model(name: str, formats, log=print) -> list[dict]:
     for fmt in formats:
         tag = f"{name} {fmt.ap}"
         out_dir = BUILD / f"{name}-{fmt.width}-{fmt.int_bits}-{_digest(m, fmt, x.shape[1])}"
-        hm = hls4ml_model(m.params, fmt, x.shape[1], out_dir, log=log)
+        types = Hls4mlTypes.uniform(fmt)
+        hm = hls4ml_model(m.params, types, x.shape[1], out_dir, log=log)
         t0 = time.perf_counter()
         hls_all = hls4ml_h(hm, x, fmt, m.params.hidden_size)
         t_hls = time.perf_counter() - t0
         log(f"[hls4ml] {tag}: C++ simulation of {len(seqs)} sequences x {x.shape[1]} steps in {t_hls:.1f} s")
-        cell = Hls4mlCell.from_params(m.params, Hls4mlTypes.uniform(fmt))
+        cell = Hls4mlCell.from_params(m.params, types)
         t0 = time.perf_counter()
         prof_all = cell.run(x)
         t_prof = time.perf_counter() - t0
@@ -228,6 +234,77 @@ def compare_model(name: str, formats, log=print) -> list[dict]:
     return rows
 
 
+#: Per-tensor types for the mixed-types check: accum wider and narrower than result (GRU), and an LSTM
+#: (whose input, accum and result hls4ml needs to be one type) with its own weight, bias and table types.
+MIXED_TYPES = (
+    ("fsdd_gru32", Hls4mlTypes(input="ap_fixed<12,4>", weight="ap_fixed<8,2>", bias="ap_fixed<10,3>",
+                               recurrent_weight="ap_fixed<9,2>", recurrent_bias="ap_fixed<12,5>",
+                               accum="ap_fixed<20,7>", result="ap_fixed<11,3>")),
+    ("fsdd_gru32", Hls4mlTypes(input="ap_fixed<10,4>", weight="ap_fixed<10,3>", bias="ap_fixed<8,3>",
+                               recurrent_weight="ap_fixed<8,2>", recurrent_bias="ap_fixed<8,4>",
+                               accum="ap_fixed<12,5>", result="ap_fixed<14,2>", table="ap_fixed<12,2>")),
+    ("fsdd_lstm32", Hls4mlTypes(input="ap_fixed<14,5>", weight="ap_fixed<7,2>", bias="ap_fixed<9,3>",
+                                recurrent_weight="ap_fixed<10,2>", recurrent_bias="ap_fixed<6,2>",
+                                accum="ap_fixed<14,5>", result="ap_fixed<14,5>", table="ap_fixed<12,2>")),
+)
+
+
+def mixed_types_check(log=print) -> list[dict]:
+    """Each of ``MIXED_TYPES`` on ten test sequences of one length: every step's h, hls4ml against the profile."""
+    rows = []
+    for k, (name, types) in enumerate(MIXED_TYPES):
+        m = models.load(name)
+        _, test = m.datasets()
+        steps, idx = next((n, i) for n, i in data.by_length(test.seqs).items() if len(i) >= 10)
+        x = np.stack([test.seqs[i] for i in idx[:10]])
+        hm = hls4ml_model(m.params, types, steps, BUILD / f"{name}-mixed-{k}", log=log)
+        want = hls4ml_h(hm, x, types.result, m.params.hidden_size)
+        got = Hls4mlCell.from_params(m.params, types).run(x)
+        same = int(np.sum(want == got))
+        log(f"[hls4ml] mixed types {k}, {name}: {same}/{got.size} elements identical")
+        rows.append({"model": name, "types": types, "identical": same, "total": int(got.size),
+                     "sequences": len(x), "steps": steps})
+    return rows
+
+
+def reset_before_check(name: str, fmt: Fmt, log=print) -> dict:
+    """What hls4ml 1.3 does with a GRU converted from Keras with ``reset_after=False``.
+
+    Keras is not needed: its converters' output for such a layer is set on the PyTorch converter's
+    (``apply_reset_gate = 'before'``; ``bias_data = bias[0]`` and ``recurrent_bias_data = bias[1]``
+    of Keras's one-dimensional ``(3 * units,)`` bias, which are two scalars).  Returns the files of
+    the installed hls4ml that read ``apply_reset_gate``, whether the layer's output then equals the
+    reset-after profile, and the bias arrays the writer declares."""
+    import hls4ml  # noqa: PLC0415
+
+    m = models.load(name)
+    if m.params.kind != "gru":
+        raise CompareError(f"the reset-before check needs a GRU model, not {name!r} ({m.describe()})")
+    pkg = Path(hls4ml.__file__).parent
+    readers = sorted(str(p.relative_to(pkg.parent)) for p in pkg.rglob("*") if p.suffix in (".py", ".h")
+                     and "apply_reset_gate" in p.read_text(errors="replace"))
+    _, test = m.datasets()
+    steps, idx = next((n, i) for n, i in data.by_length(test.seqs).items() if len(i) >= 8)
+    x = np.stack([test.seqs[i] for i in idx[:8]])
+    types = Hls4mlTypes.uniform(fmt)
+    prof = Hls4mlCell.from_params(m.params, types).last_h(x)
+    before = hls4ml_model(m.params, types, steps, BUILD / f"{name}-reset-before", sequences=False, log=log,
+                          apply_reset_gate="before")
+    same = bool(np.array_equal(hls4ml_h(before, x, fmt, m.params.hidden_size), prof))
+    keras_bias = np.concatenate([m.params.b_ih, m.params.b_hh])[: 3 * m.params.hidden_size]  # any (3n,) bias
+    out = BUILD / f"{name}-reset-before-keras-bias"
+    hls4ml_model(m.params, types, steps, out, sequences=False, log=log, apply_reset_gate="before",
+                 bias_data=keras_bias[0], recurrent_bias_data=keras_bias[1])
+    decl = []
+    for path in sorted((out / "firmware" / "weights").glob("b*.h")):
+        decl += [ln.strip().rstrip(";") for ln in path.read_text().splitlines()
+                 if "[" in ln and "=" not in ln and not ln.startswith("//")]
+    log(f"[hls4ml] reset-before: apply_reset_gate read by {readers}; output equals reset-after: {same}; "
+        f"Keras-shaped bias declared as {decl}")
+    return {"readers": readers, "equals_reset_after": same, "sequences": len(x), "steps": steps,
+            "bias_declarations": decl, "hidden": m.params.hidden_size}
+
+
 def _digest(m, fmt: Fmt, steps: int) -> str:
     import hls4ml  # noqa: PLC0415
 
@@ -247,8 +324,9 @@ def _rms(h, ref) -> float:
 
 # ---- the report -----------------------------------------------------------------------------------------
 
-def write_report(rows: list[dict], out: Path, log=print) -> Path:
-    """``README.md`` (tables), ``results.csv`` and ``accuracy.png`` under ``out``."""
+def write_report(rows: list[dict], mixed: list[dict], reset: dict | None, out: Path, log=print) -> Path:
+    """``README.md`` (tables, the mixed-types check ``mixed`` and the reset-before finding ``reset``),
+    ``results.csv`` and ``accuracy.png`` under ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "results.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
@@ -278,6 +356,16 @@ def write_report(rows: list[dict], out: Path, log=print) -> Path:
         "with `return_sequences` on; the last h is read at the sequence's own last step (padding comes",
         "after it). \"Every step\" counts (sequence, step) pairs of the padded run, padding included.",
         "",
+        "Per-tensor types (each check: ten test sequences of one length, every element of h at every step):",
+        "",
+        "| model | input | weight | bias | recurrent weight | recurrent bias | accum | result | table | identical |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        *(f"| {r['model']} | " + " | ".join(f"`{v}`" for k, v in r["types"].as_dict().items() if k != "table_size")
+          + f" | {r['identical']}/{r['total']} |" for r in mixed),
+        "",
+        "hls4ml's LSTM compiles only when input, accum and result are one type: `nnet_recurrent.h` instantiates",
+        "its non-static `lstm()` too, which passes `accum_t` arrays as `result_t` and `result_t` as `input_t`.",
+        "",
         "## Accuracy: hls4ml's arithmetic against the kit's exact accumulation at the same format",
         "",
         "Kit: the golden model with every tensor in the same format and truncate/wrap at every",
@@ -302,7 +390,8 @@ def write_report(rows: list[dict], out: Path, log=print) -> Path:
         "",
         "Both run the same padded sequences in the same process (hls4ml: `predict` of the compiled C++",
         "simulation, one thread; profile: NumPy over the whole batch). \"Grouped\" is the profile on the",
-        "unpadded sequences, one batch per length.",
+        "unpadded sequences, one batch per length. Wall-clock times on a machine shared with other jobs:",
+        "the ratio, measured in one run, is the figure to read.",
         "",
         "| model | format | hls4ml C++ (s) | profile (s) | speed-up | profile, grouped (s) |",
         "|---|---|---|---|---|---|",
@@ -310,6 +399,24 @@ def write_report(rows: list[dict], out: Path, log=print) -> Path:
     for r in rows:
         lines.append(f"| {r['model']} | `{r['format']}` | {r['t_hls4ml']:.2f} | {r['t_profile']:.3f} | "
                      f"{r['t_hls4ml'] / r['t_profile']:.0f}x | {r['t_profile_grouped']:.3f} |")
+    if reset is not None:
+        lines += [
+            "",
+            "## A Keras GRU with `reset_after=False`",
+            "",
+            "Keras is not installed here, so its converters' output for such a layer was set on the PyTorch",
+            "converter's layer (`apply_reset_gate = 'before'`, and the biases its Keras converters take from",
+            "the one-dimensional `(3 * units,)` bias: `bias[0]` and `bias[1]`, two scalars).",
+            "",
+            f"- Files of the installed hls4ml that mention `apply_reset_gate`: "
+            f"{', '.join(f'`{p}`' for p in reset['readers'])}. No template or backend reads it.",
+            f"- With `apply_reset_gate = 'before'` the layer's last h "
+            f"{'equals' if reset['equals_reset_after'] else 'differs from'} the reset-after profile on "
+            f"{reset['sequences']} sequences of {reset['steps']} steps: hls4ml computes reset-after anyway.",
+            f"- The scalar biases are written as {' and '.join(f'`{d}`' for d in reset['bias_declarations'])}; "
+            f"the GRU template reads {3 * reset['hidden']} entries of each. The model converts and compiles "
+            f"without an error or a warning, and reads past the end of both arrays.",
+        ]
     lines.append("")
     (out / "README.md").write_text("\n".join(lines))
     log(f"[hls4ml] report: {out / 'README.md'}")
@@ -392,15 +499,19 @@ def main(argv=None) -> int:
     except (CompareError, models.ModelError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    rows = []
+    rows, mixed, reset = [], [], None
     try:
+        gru = next((n for n in names if not models.load(n).network and models.load(n).params.kind == "gru"), None)
+        if gru is not None:
+            reset = reset_before_check(gru, formats[0])
+        mixed = mixed_types_check()
         for name in names:
             rows += compare_model(name, formats)
     except (CompareError, models.ModelError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    write_report(rows, Path(args.out))
-    bad = [r for r in rows if r["identical"] != r["sequences"]]
+    write_report(rows, mixed, reset, Path(args.out))
+    bad = [r for r in rows if r["identical"] != r["sequences"]] + [r for r in mixed if r["identical"] != r["total"]]
     return 1 if bad else 0
 
 

@@ -74,6 +74,13 @@ def test_rejects_what_hls4ml_cannot_express():
         Hls4mlCell.from_params(_params("gru", 0, {"reset": "before"}), t)
     with pytest.raises(Hls4mlError, match="plain LSTM"):
         Hls4mlCell.from_params(_params("cifg", 0), t)
+    mixed = Hls4mlTypes("ap_fixed<8,3>", "ap_fixed<8,3>", "ap_fixed<8,3>", "ap_fixed<8,3>", "ap_fixed<8,3>",
+                        "ap_fixed<12,4>", "ap_fixed<8,3>")
+    with pytest.raises(Hls4mlError, match=r"LSTM compiles only when input, accum and result are one type"):
+        Hls4mlCell.from_params(_params("lstm", 0), mixed)
+    Hls4mlCell.from_params(_params("gru", 0), mixed)
+    with pytest.raises(Hls4mlError, match=r"raw x values must lie in the input type ap_fixed<8,3>"):
+        Hls4mlCell.from_params(_params("gru", 0), t).run(np.full((1, 2, 5), 128))
     with pytest.raises(Hls4mlError, match=r"x must have shape \(batch, steps, 5\)"):
         Hls4mlCell.from_params(_params("lstm", 0), t).run(np.zeros((2, 3, 4)))
     with pytest.raises(Hls4mlError, match="accum: cannot parse format 'q16'"):
@@ -83,11 +90,11 @@ def test_rejects_what_hls4ml_cannot_express():
         Hls4mlTypes.uniform("ap_fixed<8,3>", table_size=0)
 
 
-def _hls4ml_last_h(params: CellParams, fmt: Fmt, x: np.ndarray, name: str) -> np.ndarray:
+def _hls4ml_last_h(params: CellParams, types: Hls4mlTypes, x: np.ndarray, name: str) -> np.ndarray:
     """hls4ml's C++ simulation of ``params`` on ``x``: the last h as raw integers (cached by content)."""
     import hls4ml
 
-    h = hashlib.sha256(f"{fmt.ap}-{x.shape}-{hls4ml.__version__}".encode())
+    h = hashlib.sha256(f"{types.as_dict()}-{x.shape}-{hls4ml.__version__}".encode())
     for a in (params.w_ih, params.w_hh, params.b_ih, params.b_hh, x):
         h.update(np.ascontiguousarray(a).tobytes())
     cached = CACHE / f"{name}-{h.hexdigest()[:16]}.npy"
@@ -96,8 +103,8 @@ def _hls4ml_last_h(params: CellParams, fmt: Fmt, x: np.ndarray, name: str) -> np
     from study.hls4ml_compare import hls4ml_h, hls4ml_model
 
     out_dir = CACHE / f"{name}-project"
-    hm = hls4ml_model(params, fmt, x.shape[1], out_dir, sequences=False, log=lambda *_: None)
-    raw = hls4ml_h(hm, x, fmt, params.hidden_size)
+    hm = hls4ml_model(params, types, x.shape[1], out_dir, sequences=False, log=lambda *_: None)
+    raw = hls4ml_h(hm, x, types.result, params.hidden_size)
     cached.parent.mkdir(parents=True, exist_ok=True)
     np.save(cached, raw)
     shutil.rmtree(out_dir, ignore_errors=True)
@@ -114,9 +121,23 @@ def test_last_h_identical_to_hls4mls_csim(name):
     _, test = m.datasets()
     idx = data.by_length(test.seqs)[20][:8]
     x = np.stack([test.seqs[i] for i in idx])
-    fmt = Fmt.parse("ap_fixed<8,3>")
-    want = _hls4ml_last_h(m.params, fmt, x, name)
-    got = Hls4mlCell.from_params(m.params, Hls4mlTypes.uniform(fmt)).last_h(x)
+    types = Hls4mlTypes.uniform("ap_fixed<8,3>")
+    want = _hls4ml_last_h(m.params, types, x, name)
+    got = Hls4mlCell.from_params(m.params, types).last_h(x)
     assert want.shape == got.shape == (len(idx), 32)
     assert np.abs(want).max() > 0
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--formats", "s3.5"], "--formats takes ap_fixed<W,I> formats (hls4ml's spelling), not 's3.5'"),
+    (["--formats", "ap_fixed<8>"], "--formats: cannot parse format 'ap_fixed<8>'"),
+    (["--models", "nope"], "model 'nope': "),
+    (["--models", ","], "--models must name at least one trained model"),
+])
+def test_cli_refuses_bad_input(argv, message, capsys):
+    from study.hls4ml_compare import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
