@@ -29,6 +29,7 @@ import argparse
 import contextlib
 import functools
 import importlib
+import importlib.util
 import inspect
 import io
 import os
@@ -247,6 +248,8 @@ def module_parser(name: str):
     """The module's ``argparse`` parser (caught as ``main`` calls ``parse_args``), or NO_ARGUMENTS
     for a ``main()`` without parameters.  Raises ImportError / LookupError when there is none."""
     mod = importlib.import_module(name)
+    if hasattr(mod, "__path__") and importlib.util.find_spec(f"{name}.__main__"):  # python -m <package>
+        mod = importlib.import_module(f"{name}.__main__")
     main = getattr(mod, "main", None)
     if main is None:
         raise LookupError(f"{name} has no main()")
