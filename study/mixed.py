@@ -74,6 +74,8 @@ HELD_OUT = (
     ("held-out B", {"weight": 3, "input": 5, "bias": 8, "pre": 8, "gate": 4, "candidate": 4, "cell": 10,
                     "cell_act": 4, "hidden": 5}, 4, 3),
 )
+#: ``[bench]`` bound of the written config (max-abs, RMS of h against float): h's whole range, 2 (h in [-1, 1]).
+BENCH_BOUND = (2.0, 2.0)
 #: Seed of the stratified split of the test set into the search half and the report half.
 SPLIT_SEED = 15
 
@@ -304,11 +306,15 @@ def config_toml(cfg: Config, path: Path, header: list) -> str:
     fm = [f'{t:<9} = "{f}"{" " * (7 - len(str(f)))}# {f.ap}' for t, f in cfg.formats.items() if f is not None]
     opts = [f'{k} = "{v}"' for k, v in cfg.options.items()]
     m = cfg.mode("pre")
+    bench = [] if cfg.float_max_abs is None else [
+        "", "[bench]", "# The cocotb bench's bound on h against float: the range of h only, as for configs/fsdd_lstm32.toml",
+        "# (the bench's real check is bit-exactness against the golden model; the accuracy is in the report).",
+        f"float_max_abs = {cfg.float_max_abs}", f"float_rms = {cfg.float_rms}"]
     return "\n".join([*(f"# {h}" for h in header), f'name = "{cfg.name}"', f'params = "{rel}"', "", "[cell]",
                       f'kind = "{cfg.kind}"', *opts, f"input_size = {cfg.input_size}",
                       f"hidden_size = {cfg.hidden_size}", "", "[formats]", *fm, "", "[modes]",
                       f'rounding = "{m.rounding}"', f'overflow = "{m.overflow}"', "", "[activations]", *acts, "",
-                      "[hardware]", f"lanes = {cfg.lanes}", f"beat = {cfg.beat}", ""])
+                      "[hardware]", f"lanes = {cfg.lanes}", f"beat = {cfg.beat}", *bench, ""])
 
 
 # ---- the report --------------------------------------------------------------------------------------------------
@@ -460,7 +466,8 @@ def run(model_name: str, tolerance_pp: float, config_out: Path, log=print) -> di
               f"{100 * acc['report']:.2f} %, test set {100 * acc['test']:.2f} %",
               f"(float {100 * halves.float['test']:.2f} %); reports/mixed/README.md has the comparison.",
               f"`make sim CONFIG={_rel(path)}` runs it through the gateware."]
-    path.write_text(config_toml(best.replace(name=f"{m.name}_mixed"), path, header))
+    bench = dict(zip(("float_max_abs", "float_rms"), BENCH_BOUND))
+    path.write_text(config_toml(best.replace(name=f"{m.name}_mixed", **bench), path, header))
     Config.load(path)  # what make sim will read
     return {"model": m.name, "tolerance": tolerance_pp, "float": halves.float, "halves": halves, "cost_model": cm,
             "cost_rows": cost_rows, "steps": steps, "compare": compare, "config_path": _rel(path),

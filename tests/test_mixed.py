@@ -78,12 +78,13 @@ def test_greedy_search_follows_the_rule_and_the_costs(lstm):
 
 def test_config_file_loads_back(lstm, tmp_path):
     m, ranges = lstm
-    cfg = mixed.config_at(m, ranges, {**mixed.start_widths(), "weight": 5, "cell": 11}, 3, 1, "x_mixed")
+    cfg = mixed.config_at(m, ranges, {**mixed.start_widths(), "weight": 5, "cell": 11}, 3, 1, "x_mixed").replace(
+        float_max_abs=2.0, float_rms=0.5)
     path = tmp_path / "x.toml"
     path.write_text(mixed.config_toml(cfg, path, ["a header"]))
     back = Config.load(path)
     assert back.formats == cfg.formats and (back.sigmoid, back.tanh) == (cfg.sigmoid, cfg.tanh)
-    assert back.lanes == cfg.lanes and back.name == "x_mixed"
+    assert (back.lanes, back.name, back.float_max_abs, back.float_rms) == (cfg.lanes, "x_mixed", 2.0, 0.5)
     assert back.source is not None and path.read_text().startswith("# a header\n")
     assert Path(back.params).resolve() == m.path.with_name(m.meta["params"]).resolve()
 
