@@ -440,7 +440,7 @@ def _plot(rows: list[dict], path: Path) -> None:
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 100)
     ax.set_title("hls4ml 1.3's arithmetic against the kit's at the same ap_fixed format")
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=len(series))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
