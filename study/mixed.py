@@ -76,6 +76,10 @@ HELD_OUT = (
 )
 #: ``[bench]`` bound of the written config (max-abs, RMS of h against float): h's whole range, 2 (h in [-1, 1]).
 BENCH_BOUND = (2.0, 2.0)
+#: Search rounds at most: after a round whose searched config the cost model misses by more than
+#: :data:`REFIT_WITHIN` (relative), that synthesized config joins the fit and the search runs again.
+ROUNDS = 3
+REFIT_WITHIN = 0.05
 #: Seed of the stratified split of the test set into the search half and the report half.
 SPLIT_SEED = 15
 
@@ -123,10 +127,17 @@ class CostModel:
         return self.features({t: cfg.fmt(t).width for t in self.tensors}, act_key(cfg.sigmoid), act_key(cfg.tanh))
 
     def fit(self, X, y) -> "CostModel":
-        X, y = np.asarray(X), np.asarray(y, dtype=np.float64)
-        ridge = 1e-3 * np.eye(X.shape[1])  # a feature no point varies gets 0, not an arbitrary value
-        self.coef = np.linalg.solve(X.T @ X + ridge, X.T @ y)
+        self.X, self.y = [np.asarray(x) for x in X], [float(v) for v in y]
+        A, b = np.asarray(self.X), np.asarray(self.y)
+        ridge = 1e-3 * np.eye(A.shape[1])  # a feature no point varies gets 0, not an arbitrary value
+        self.coef = np.linalg.solve(A.T @ A + ridge, A.T @ b)
         return self
+
+    def refit_with(self, cfg: Config, luts: int) -> "CostModel":
+        """A copy fitted to this model's points plus ``cfg`` synthesized to ``luts``."""
+        cm = CostModel(self.tensors)
+        cm.n_study = getattr(self, "n_study", 0)
+        return cm.fit(self.X + [self.features_of(cfg)], self.y + [luts])
 
     def predict(self, cfg: Config) -> float:
         return float(self.features_of(cfg) @ self.coef)
@@ -338,9 +349,10 @@ def write_report(res: dict, out: Path) -> Path:
                         _fmt_row(r["cfg"])])
     with open(out / "search.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["step", "move", "accepted", "search_accuracy", "predicted_luts"])
-        for k, s in enumerate(res["steps"]):
-            w.writerow([k, s["move"], int(s["accepted"]), s["search"], round(s["predicted"], 1)])
+        w.writerow(["round", "step", "move", "accepted", "search_accuracy", "predicted_luts"])
+        for r in res["rounds"]:
+            for k, s in enumerate(r["steps"]):
+                w.writerow([r["round"], k, s["move"], int(s["accepted"]), s["search"], round(s["predicted"], 1)])
     _plot(cost_rows, out / "cost_model.png")
     held = [r for r in cost_rows if r["role"] != "fit"]
     err = [abs(r["predicted"] - r["luts"]) / r["luts"] for r in held]
@@ -360,6 +372,9 @@ def write_report(res: dict, out: Path) -> Path:
              "sigmoid/tanh another of lut_interp/64, lut_interp/16, lut/64, pwl, hard, in order of "
              "predicted saving, takes the first within the tolerance; a refused move is not tried again. Modes stay "
              "round half to even and saturation, 8 lanes, integer bits calibrated on the training set.",
+             f"- Rounds: the searched config is synthesized; when the cost model misses it by more than "
+             f"{100 * REFIT_WITHIN:g} %, it joins the fit and the search runs again (at most {ROUNDS} rounds). The "
+             "result is the round whose config synthesized to the fewest LUTs.",
              f"- Wall time {res['seconds'] / 60:.1f} min ({res['evaluations']} golden-model evaluations).", "",
              "## Result", ""]
     fl_row = ["float (float64 reference)", _pct(fl["search"]), _pct(fl["report"]), _pct(fl["test"])] + ["-"] * 7
@@ -380,17 +395,26 @@ def write_report(res: dict, out: Path) -> Path:
               f"*fit* (synthesized here) and the {cm.n_study} calibrated, half-even, saturating points of the committed "
               "default study (`reports/quant/default/results.csv`, an offset term for their older netlists). "
               f"Error on the points it was not fitted to: mean {100 * np.mean(err):.1f} %, worst "
-              f"{100 * np.max(err):.1f} %.", ""]
+              f"{100 * np.max(err):.1f} %. A round's searched config is predicted by the model of that round "
+              "(before it joined the fit); the study's points by the first model.", ""]
+    lines += _table(["round", "predicted LUTs", "LUTs (Yosys)", "error", "search half", "formats"],
+                    [[r["round"], f"{r['predicted']:.0f}", r["hw"]["luts"],
+                      f"{100 * (r['predicted'] - r['hw']['luts']) / r['hw']['luts']:+.1f} %",
+                      _pct(r["search"]),
+                      f"`{_fmt_row(r['cfg'])}`"] for r in res["rounds"]])
+    lines += [""]
     lines += _table(["point", "role", "LUTs (Yosys)", "predicted", "error"],
                     [[r["label"], r["role"], r["luts"], f"{r['predicted']:.0f}",
                       f"{100 * (r['predicted'] - r['luts']) / r['luts']:+.1f} %"] for r in cost_rows])
-    lines += ["", "Coefficients (LUTs per bit of width, or per method):", ""]
-    lines += _table(["term", "LUTs"], [[n, f"{c:.1f}"] for n, c in zip(cm.names, cm.coef)])
+    fin = res["final_cost_model"]
+    lines += ["", "Coefficients (LUTs per bit of width, or per method) of the first model and of the last round's:", ""]
+    lines += _table(["term", "first", "last"], [[n, f"{a:.1f}", f"{b:.1f}"] for n, a, b in zip(cm.names, cm.coef, fin.coef)])
     lines += ["", "![cost_model.png](cost_model.png)", "", "## Search", "",
-              "Every move tried, in order (`search.csv`):", ""]
+              f"Every move tried in round {res['chosen']} (the result), in order; every round in `search.csv`:", ""]
+    steps = next(r["steps"] for r in res["rounds"] if r["round"] == res["chosen"])
     lines += _table(["step", "move", "search half", "predicted LUTs", "taken"],
                     [[k, s["move"], _pct(s["search"]), f"{s['predicted']:.0f}", "yes" if s["accepted"] else "no"]
-                     for k, s in enumerate(res["steps"])])
+                     for k, s in enumerate(steps)])
     lines.append("")
     (out / "README.md").write_text("\n".join(lines))
     return out
@@ -438,7 +462,24 @@ def run(model_name: str, tolerance_pp: float, config_out: Path, log=print) -> di
     cm, cost_rows = fit_cost_model(m, ranges, src, log, use_study=m.name == sweep_mod.load(study_run.DEFAULT_STUDY).model)
     halves = Halves(m)
     log(f"[mixed] float accuracy: search half {halves.float['search']:.4f}, report half {halves.float['report']:.4f}")
-    best, steps = search(m, ranges, halves, cm, tolerance_pp, log)
+    rounds, first_cm = [], cm
+    for k in range(1, ROUNDS + 1):
+        cfg, steps = search(m, ranges, halves, cm, tolerance_pp, log)
+        log(f"[mixed] round {k}: synthesis of the searched config ...")
+        hw = synthesized(cfg, src)
+        if hw.get("hw_status") != "ok":
+            raise MixedError(f"synthesis of the searched config failed: {hw.get('hw_reason')}")
+        pred = cm.predict(cfg)
+        rounds.append({"round": k, "cfg": cfg, "steps": steps, "hw": hw, "predicted": pred,
+                       "search": halves.evaluate(cfg, ("search",))["search"]})
+        cost_rows.append({"label": f"searched, round {k}", "role": "checked", "cfg": cfg, "predicted": pred,
+                          **{f: hw[f] for f in ("luts", "ffs", "dsps", "brams")}})
+        log(f"[mixed] round {k}: {hw['luts']} LUTs, predicted {pred:.0f}")
+        if abs(pred - hw["luts"]) <= REFIT_WITHIN * hw["luts"]:
+            break
+        cm = cm.refit_with(cfg, hw["luts"])
+    chosen = min(rounds, key=lambda r: (r["hw"]["luts"], r["round"]))
+    best = chosen["cfg"]
     compare = []
     points = [("start (8-bit point)", config_at(m, ranges, start_widths(), 0, 0, "start"), None)]
     if m.name == sweep_mod.load(study_run.DEFAULT_STUDY).model:
@@ -446,17 +487,17 @@ def run(model_name: str, tolerance_pp: float, config_out: Path, log=print) -> di
         best_idx = study_best(tolerance_pp)
         for (role, label, cfg) in study_configs(tolerance_pp):
             points.append((f"study's best {role}: {label}", cfg, study[best_idx[role]]["luts"]))
-    points.append(("mixed precision (searched)", best, None))
+    points.append((f"mixed precision (searched, round {chosen['round']})", best, None))
     for label, cfg, study_luts in points:
         log(f"[mixed] synthesis and evaluation of {label!r} ...")
         hw = synthesized(cfg, src)
-        row = {"label": label, "cfg": cfg, "acc": halves.evaluate(cfg), "hw": hw, "predicted": cm.predict(cfg)}
+        row = {"label": label, "cfg": cfg, "acc": halves.evaluate(cfg), "hw": hw, "predicted": first_cm.predict(cfg)}
         if study_luts is not None:
             row["study_luts"] = study_luts
+            if hw.get("hw_status") == "ok":
+                cost_rows.append({"label": label, "role": "checked", "cfg": cfg, "predicted": row["predicted"],
+                                  **{f: hw[f] for f in ("luts", "ffs", "dsps", "brams")}})
         compare.append(row)
-        if hw.get("hw_status") == "ok" and label != "start (8-bit point)":
-            cost_rows.append({"label": label, "role": "checked", "cfg": cfg, "predicted": cm.predict(cfg),
-                              **{k: hw[k] for k in ("luts", "ffs", "dsps", "brams")}})
     config_out.mkdir(parents=True, exist_ok=True)
     path = config_out / f"{m.name}.toml"
     acc = compare[-1]["acc"]
@@ -469,9 +510,10 @@ def run(model_name: str, tolerance_pp: float, config_out: Path, log=print) -> di
     bench = dict(zip(("float_max_abs", "float_rms"), BENCH_BOUND))
     path.write_text(config_toml(best.replace(name=f"{m.name}_mixed", **bench), path, header))
     Config.load(path)  # what make sim will read
-    return {"model": m.name, "tolerance": tolerance_pp, "float": halves.float, "halves": halves, "cost_model": cm,
-            "cost_rows": cost_rows, "steps": steps, "compare": compare, "config_path": _rel(path),
-            "evaluations": len(steps), "seconds": time.perf_counter() - t0}
+    return {"model": m.name, "tolerance": tolerance_pp, "float": halves.float, "halves": halves,
+            "cost_model": first_cm, "final_cost_model": cm, "cost_rows": cost_rows, "rounds": rounds,
+            "chosen": chosen["round"], "compare": compare, "config_path": _rel(path),
+            "evaluations": sum(len(r["steps"]) for r in rounds), "seconds": time.perf_counter() - t0}
 
 
 def _rel(p: Path) -> str:

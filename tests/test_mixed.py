@@ -43,6 +43,20 @@ def test_cost_model_recovers_a_hand_made_linear_cost():
         assert got[k] == pytest.approx(v, abs=1.0), k  # within one LUT (the ridge term shrinks a little)
 
 
+def test_refit_with_a_synthesized_point(lstm):
+    m, ranges = lstm
+    cm = mixed.CostModel(qat.cell_tensors(m.params))
+    rng = np.random.default_rng(1)
+    X = [cm.features(dict(zip(cm.tensors, rng.integers(2, 17, len(cm.tensors)).tolist())), "lut_interp/64",
+                     "lut_interp/64") for _ in range(30)]
+    cm.fit(X, [500 + 10 * x[2:2 + len(cm.tensors)].sum() for x in X])   # 10 LUTs per bit, methods never seen
+    cfg = mixed.config_at(m, ranges, mixed.start_widths(), 0, 4, "x")  # tanh hard
+    assert cm.predict(cfg) == pytest.approx(500 + 10 * sum(mixed.start_widths().values()), abs=1)
+    new = cm.refit_with(cfg, 900)
+    assert len(new.X) == 31 and len(cm.X) == 30                          # the original keeps its points
+    assert new.predict(cfg) == pytest.approx(900, abs=1)                 # the tanh hard term absorbs the miss
+
+
 def test_study_best_points_read_by_hand():
     # reports/quant/default/report.md: float 98.67 %; uniform ap_fixed<8,3> saturating (#5) 98.33 % at 781 LUTs,
     # weight 5 / act 6 bits (#17) 98.33 % at 869 LUTs; within 0.2 pp only ap_fixed<16,6> (#6) and w6 a6 (#21)
