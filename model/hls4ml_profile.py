@@ -51,6 +51,10 @@ SIGMOID_SPAN = 16
 TANH_SPAN = 8
 
 
+#: The integer types the matrix products run in, narrowest first, each with its unsigned twin.
+_NARROW = ((np.int16, np.uint16), (np.int32, np.uint32), (np.int64, np.uint64))
+
+
 class Hls4mlError(ValueError):
     """Parameters or types the hls4ml profile cannot reproduce."""
 
@@ -170,6 +174,10 @@ class Hls4mlCell:
     b: np.ndarray        # (G*H,) in types.bias
     b_h: np.ndarray      # (G*H,) in types.recurrent_bias
 
+    def __post_init__(self):
+        self._sig = sigmoid_table(self.types.table, self.types.table_size)
+        self._tanh = tanh_table(self.types.table, self.types.table_size)
+
     @classmethod
     def from_params(cls, params: CellParams, types: Hls4mlTypes) -> "Hls4mlCell":
         """The layer hls4ml builds from the PyTorch module holding ``params`` (float32 weights).
@@ -208,7 +216,10 @@ class Hls4mlCell:
         acc = self.types.accum
         shift = x_fmt.frac_bits + w_fmt.frac_bits - acc.frac_bits
         bits = max(x_fmt.width + w_fmt.width - min(shift, 0), acc.width)
-        dtype = next(d for d in (np.int16, np.int32, np.int64) if bits <= np.iinfo(d).bits)
+        if bits > 64:
+            raise Hls4mlError(f"types: a product of {x_fmt.ap} and {w_fmt.ap} aligned to accum {acc.ap} needs "
+                              f"{bits} bits; the profile computes in at most 64")
+        dtype, unsigned = next((d, u) for d, u in _NARROW if bits <= np.iinfo(d).bits)
         xt, wt = x.astype(dtype), w.T.astype(dtype)
         total = np.empty((x.shape[0], w.shape[0]), dtype=dtype)
         total[:] = cast(b, b_fmt.frac_bits, acc).astype(dtype)
@@ -224,8 +235,7 @@ class Hls4mlCell:
         if not acc.signed or spare == 0:
             return overflow(total.astype(np.int64), acc, "wrap")
         # the wrap into a signed accum_t: sign-extend from its width (shift left unsigned, right signed)
-        np.left_shift(total.view(np.dtype(dtype).str.replace("i", "u")), spare,
-                      out=total.view(np.dtype(dtype).str.replace("i", "u")))
+        np.left_shift(total.view(unsigned), spare, out=total.view(unsigned))
         np.right_shift(total, spare, out=total)
         return total.astype(np.int64)
 
@@ -238,10 +248,6 @@ class Hls4mlCell:
         t = self.types
         idx = table_index(raw, frac, TANH_SPAN, t.table_size)
         return cast(self._tanh[idx], t.table.frac_bits, t.accum)
-
-    def __post_init__(self):
-        self._sig = sigmoid_table(self.types.table, self.types.table_size)
-        self._tanh = tanh_table(self.types.table, self.types.table_size)
 
     def run(self, x) -> np.ndarray:
         """``h`` at every step, raw integers in ``types.result``, shape ``(batch, steps, hidden)``.
@@ -289,12 +295,8 @@ class Hls4mlCell:
         pre = overflow(wx + uh, t.accum, "wrap")                      # i, f, g, o
         i, f, o = (self.sigmoid(pre[:, k * n:(k + 1) * n], fa) for k in (0, 1, 3))
         g = self.tanh(pre[:, 2 * n:3 * n], fa)
-        # g*i (2 fa fractional bits) + c*f (fr + fa) exactly, then one cast
-        if fa >= fr:
-            total, frac = g * i + (c * f << np.int64(fa - fr)), 2 * fa
-        else:
-            total, frac = (g * i << np.int64(fr - fa)) + c * f, fr + fa
-        c = cast(total, frac, t.result)
+        # g*i + c*f exactly (input, accum and result are one type, so both have 2 fa fractional bits), one cast
+        c = cast(g * i + c * f, 2 * fa, t.result)
         h = cast(o * self.tanh(c, fr), 2 * fa, t.result)
         return h, c
 
