@@ -133,7 +133,8 @@ class BoardLogic(wiring.Component):
 
 
 class BoardTop(Elaboratable):
-    """:class:`BoardLogic` on a board's pins: the default clock, ``uart`` 0 and ``led`` 0-7."""
+    """:class:`BoardLogic` on a ULX3S's pins: the default clock, ``uart`` 0 (its transmit enable on) and ``led``
+    0-7."""
 
     def __init__(self, logic: BoardLogic):
         self.logic = logic
@@ -143,10 +144,7 @@ class BoardTop(Elaboratable):
         m.submodules.logic = logic = self.logic
         uart = platform.request("uart", 0)
         m.d.comb += [logic.rx.eq(uart.rx.i), uart.tx.o.eq(logic.tx)]
-        try:
-            m.d.comb += platform.request("uart_tx_enable", 0).o.eq(1)
-        except Exception:  # noqa: BLE001  (a board without one)
-            pass
+        m.d.comb += platform.request("uart_tx_enable", 0).o.eq(1)  # the ULX3S's FT231X level shifter
         for k in range(LEDS):
             m.d.comb += platform.request("led", k).o.eq(logic.leds[k])
         return m
