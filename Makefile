@@ -116,7 +116,7 @@ hls4ml-compare: $(STAMP) gxx
 
 # Quantization-aware training against post-training quantization, 8 down to 2 bits, for the spoken-digit LSTM
 # and GRU, each QAT model checked bit-exact against the golden model on the whole test set (python -m study.qat;
-# about 15 minutes on one core): reports/qat/.
+# about 14 minutes on one core): reports/qat/.
 qat: $(STAMP)
 	$(PY) -m study.qat
 
