@@ -69,23 +69,88 @@ def test_ste_quantize_wrap_by_hand():
     assert qat.ste_quantize(v, f, "half_even", "wrap").tolist() == [float(Fraction(-12, 8)), float(Fraction(14, 8))]
 
 
-def test_tiny_training_run_stays_bit_exact():
-    torch.set_num_threads(1)
+def _small_run():
     m = models.load("fsdd_lstm32")
     train, test = m.datasets()
-    small = train.subset(np.arange(0, len(train.seqs), len(train.seqs) // 20)[:20])
+    step = len(train.seqs) // 40
+    small, val = train.subset(np.arange(0, 40 * step, step)[:20]), train.subset(np.arange(0, 40 * step, step)[20:40])
     ranges = calibrate.observe_ranges(m.params, small.seqs)
     cfg = qat.make_config(m, ranges, qat.point_widths(3, 4), "t")
+    return m, test, small, val, cfg
+
+
+def _golden_accuracy(cell, head, cfg, ds):
+    q = quantize(cell, cfg)
+    correct = 0
+    for seq, label in zip(ds.seqs, ds.labels):
+        h = golden.run(q, np.asarray(seq, dtype=np.float64)[None], cfg).outputs[0, -1]
+        correct += int(np.argmax(cfg.fmt("hidden").to_float(h) @ head.weight.T + head.bias) == label)
+    return correct / len(ds.seqs)
+
+
+def test_tiny_training_run_stays_bit_exact_and_keeps_the_best_validation_epoch():
+    torch.set_num_threads(1)
+    m, test, small, val, cfg = _small_run()
     net = qat.qat_cell(m.params, m.head_params, cfg)
     before = net.w_hh.detach().clone()
     teacher = m.head(m.float_last_h(small.seqs))
-    hist = qat.train(net, small, epochs=1, batch=10, log=lambda *a: None, teacher=teacher)
-    assert len(hist) == 1 and np.isfinite(hist[0][0])
-    assert not torch.equal(before, net.w_hh.detach())        # the step moved the latent weights
+    hist = qat.train(net, small, epochs=2, batch=10, log=lambda *a: None, teacher=teacher, val=val)
+    assert len(hist.epochs) == 2 and all(np.isfinite(e[0]) for e in hist.epochs)
+    cell, head = net.deployed()
+    # the kept parameters classify the validation set (golden model, one sequence at a time) as well as the
+    # best of the start and the epochs
+    accs = [hist.val_start] + [e[2] for e in hist.epochs]
+    assert _golden_accuracy(cell, head, cfg, val) == max(accs)
+    assert accs[hist.best] == max(accs)
+    assert _golden_accuracy(m.params, m.head_params, cfg, val) == hist.val_start
+    if hist.best > 0:
+        assert not torch.equal(before, net.w_hh.detach())    # the kept epoch moved the latent weights
     few = [test.seqs[i] for i in range(0, 600, 75)]
     r = qat.check_bit_exact(net, few)
     assert (r.sequences, r.elements) == (8, 8 * 32)
     assert r.ok, r
+
+
+def test_training_that_only_hurts_keeps_the_starting_parameters():
+    torch.set_num_threads(1)
+    m, _, small, val, cfg = _small_run()
+    net = qat.qat_cell(m.params, m.head_params, cfg)
+    # a learning rate of 50 throws every weight into saturation; validation accuracy falls and epoch 0 stays
+    hist = qat.train(net, small, epochs=1, batch=10, lr=50.0, log=lambda *a: None, val=val)
+    assert hist.epochs[0][2] < hist.val_start and hist.best == 0
+    cell, head = net.deployed()
+    assert np.array_equal(cell.w_ih, m.params.w_ih) and np.array_equal(cell.w_hh, m.params.w_hh)
+    assert np.array_equal(head.weight, m.head_params.weight)
+
+
+def test_validation_split_is_stratified_and_disjoint():
+    m = models.load("fsdd_gru32")
+    train, _ = m.datasets()
+    fit, val = qat.split_validation(train)
+    assert len(fit.seqs) + len(val.seqs) == len(train.seqs)
+    for c in range(train.n_classes):
+        n = int(np.sum(train.labels == c))
+        assert int(np.sum(val.labels == c)) == round(n / 10)
+    ids = {id(s) for s in fit.seqs}
+    assert not any(id(s) in ids for s in val.seqs)
+
+
+def test_weight_format_choice():
+    m = models.load("fsdd_gru32")
+    train, _ = m.datasets()
+    val = train.subset(np.arange(0, len(train.seqs), len(train.seqs) // 30)[:30])
+    ranges = calibrate.observe_ranges(m.params, train.seqs[:200])
+    cfg = qat.make_config(m, ranges, qat.point_widths(3, 4), "t")
+    # the GRU's largest weight is about 1.53: calibration takes 2 integer bits, the narrower candidate 1
+    assert np.abs(np.concatenate([m.params.w_ih.ravel(), m.params.w_hh.ravel()])).max() > 1
+    assert str(cfg.fmt("weight")) == "s2.1"
+    narrow = cfg.replace(formats={"weight": "s1.2"})
+    acc = {str(c.fmt("weight")): _golden_accuracy(m.params, m.head_params, c, val) for c in (cfg, narrow)}
+    chosen = qat.choose_weight_format(m, cfg, val, log=lambda *a: None)
+    assert str(chosen.fmt("weight")) == ("s1.2" if acc["s1.2"] > acc["s2.1"] else "s2.1")
+    assert chosen.fmt("input") == cfg.fmt("input") and chosen.fmt("hidden") == cfg.fmt("hidden")
+    one = cfg.replace(formats={"weight": "s1.2"})
+    assert qat.choose_weight_format(m, one, val, log=lambda *a: None) is one   # no integer bit to give up
 
 
 def test_rejects_peephole_and_wide_formats():
