@@ -94,7 +94,7 @@ class Device:
     async def check(self) -> dict:
         """Compare every constant register (ID, version, config ID, sizes and formats) with the config;
         raises :class:`DeviceMismatch` naming the first that differs.  Returns the values read."""
-        consts = [r for r in self.map.registers if r.kind == "const"]
+        consts = [r for r in self.map.registers if r.role == "const"]
         runs = []  # consecutive constant registers, one READ burst each
         for r in consts:
             if runs and r.offset == runs[-1][-1].offset + 4:
@@ -155,14 +155,14 @@ class Device:
         """Every sticky flag, by name."""
         out = {}
         for r in self.map.registers:
-            if r.kind == "flags":
+            if r.role == "flags":
                 v = await self.reg(r.name)
                 out.update({n: (v >> b) & 1 for b, n in enumerate(r.bits)})
         return out
 
     async def clear_status(self):
         for r in self.map.registers:
-            if r.kind == "flags" and not await self.write(r.offset, [(1 << len(r.bits)) - 1]):
+            if r.role == "flags" and not await self.write(r.offset, [(1 << len(r.bits)) - 1]):
                 raise DeviceError(f"clearing {r.name} was refused")
 
     async def stream(self, x):

@@ -80,7 +80,7 @@ class RegisterFile(wiring.Component):
         values = {"CYCLES_LO": cycles[:32], "CYCLES_HI": cycles_hi, **counters, **flags}
 
         def value(r):
-            return Const(r.value, 32) if r.kind == "const" else values.get(r.name, Const(0, 32))
+            return Const(r.value, 32) if r.role == "const" else values.get(r.name, Const(0, 32))
 
         # ---- decode ---------------------------------------------------------------------------------
         region, idx = bus.addr[wb + 2:wb + 4], bus.addr[2:wb + 2]
@@ -91,14 +91,14 @@ class RegisterFile(wiring.Component):
         w_ok = Signal()
         for k, r in enumerate(regs):
             with m.If(bus.we & reg_hit[k]):
-                if r.kind == "flags" and r.name == "ERRORS":
+                if r.role == "flags" and r.name == "ERRORS":
                     m.d.comb += w_ok.eq(1)
                     with m.If(bus.wdata[0]):
                         m.d.sync += bad_access.eq(0)
-                elif r.kind == "flags":
+                elif r.role == "flags":
                     lo = int(r.name[len("STATUS"):]) * 32
                     m.d.comb += [w_ok.eq(1), self.status_clear[lo:lo + len(r.bits)].eq(bus.wdata[:len(r.bits)])]
-                elif r.kind == "control":
+                elif r.role == "control":
                     m.d.comb += [w_ok.eq(1), clear_counters.eq(bus.wdata[0])]
         in_params = (region == REGION_PARAMS) & (idx >> rm.w_addr_bits == 0)
         with m.If(bus.we & in_params):
@@ -117,7 +117,7 @@ class RegisterFile(wiring.Component):
         state_ok = (rregion == REGION_STATE) & (ridx >> rm.state_addr_bits == 0) & Cat(
             (ridx[sb:rm.state_addr_bits] == k) & (ridx[:sb] < words) for k, words in rm.state_valid).any()
         table = Array(value(r) for r in regs)
-        readable = Array(Const(int(r.kind != "control"), 1) for r in regs)
+        readable = Array(Const(int(r.role != "control"), 1) for r in regs)
         reg_ok = (rregion == REGION_REGS) & (ridx < len(regs)) & readable[ridx]
         r_ok = reg_ok | state_ok
         m.d.comb += bus.rdata.eq(Mux(rregion == REGION_STATE, self.state_data.as_signed(), table[ridx]))

@@ -42,19 +42,19 @@ WORD_BYTES = 32 // 8
 
 @dataclass(frozen=True)
 class Register:
-    """One 32-bit register: ``kind`` is ``const`` (a read-only value fixed by the config), ``counter``
+    """One 32-bit register: ``role`` is ``const`` (a read-only value fixed by the config), ``counter``
     (read only), ``flags`` (sticky bits, write 1 to clear), ``control`` (write only, bits act for one
     cycle)."""
     name: str
     offset: int
-    kind: str
+    role: str
     doc: str
     value: int | None = None
     bits: tuple = ()
 
     @property
     def access(self) -> str:
-        return {"const": "ro", "counter": "ro", "flags": "rw1c", "control": "wo"}[self.kind]
+        return {"const": "ro", "counter": "ro", "flags": "rw1c", "control": "wo"}[self.role]
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,7 @@ class RegisterMap:
             regs.append((f"STATUS{k // 32}", "flags", "the network's sticky status bits, write 1 to clear",
                          None, status[k:k + 32]))
         regs += [(f"CFG_{n}", "const", doc, v, ()) for n, v, doc in config_words(ncfg)]
-        registers = tuple(Register(n, WORD_BYTES * i, kind, doc, v, bits) for i, (n, kind, doc, v, bits) in
+        registers = tuple(Register(n, WORD_BYTES * i, role, doc, v, bits) for i, (n, role, doc, v, bits) in
                           enumerate(regs))
         ww = net.write_word()
         w_addr_bits, w_data_bits = ww.field("addr").width, ww.field("data").width
@@ -193,7 +193,7 @@ class RegisterMap:
     def status_location(self, bit: str) -> tuple[str, int]:
         """``(register name, bit index)`` of a status or error bit."""
         for r in self.registers:
-            if r.kind == "flags" and bit in r.bits:
+            if r.role == "flags" and bit in r.bits:
                 return r.name, r.bits.index(bit)
         raise KeyError(f"no status bit {bit!r}")
 
@@ -202,7 +202,7 @@ class RegisterMap:
         return {
             "name": self.name, "version": MAP_VERSION, "config_id": self.config_id, "addr_bits": self.addr_bits,
             "word_bytes": WORD_BYTES,
-            "registers": [{"name": r.name, "offset": r.offset, "access": r.access, "kind": r.kind, "doc": r.doc,
+            "registers": [{"name": r.name, "offset": r.offset, "access": r.access, "role": r.role, "doc": r.doc,
                            **({"value": r.value} if r.value is not None else {}),
                            **({"bits": list(r.bits)} if r.bits else {})} for r in self.registers],
             "windows": [{"name": w.name, "base": w.base, "words": w.words, "access": w.access, "doc": w.doc}

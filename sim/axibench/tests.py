@@ -94,7 +94,7 @@ class Bench:
     async def status(self) -> dict:
         out = {}
         for r in self.map.registers:
-            if r.kind == "flags":
+            if r.role == "flags":
                 v = await self.reg(r.name)
                 out.update({n: (v >> b) & 1 for b, n in enumerate(r.bits)})
         return out
@@ -161,7 +161,7 @@ async def test_axi_stream(dut):
     if ident["ID"] != 0x524E4E4B or ident["ID"] != ID_MAGIC or ident["VERSION"] != MAP_VERSION:
         problems.append(f"ID/VERSION read {ident}")
     for r in b.map.registers:
-        if r.kind == "const" and await b.reg(r.name) != r.value:
+        if r.role == "const" and await b.reg(r.name) != r.value:
             problems.append(f"{r.name} reads {await b.reg(r.name):#x}, the map says {r.value:#x}")
     b.pauses("test_axi_stream", 0.3, 0.3)
     seqs = env.sequences("test_axi_stream", _lengths(env, "test_axi_stream"))
