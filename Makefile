@@ -16,7 +16,7 @@ KINDS   ?= 0
 SOAK_STEPS ?= 100000
 FORMAL_DEPTH ?= 40
 
-.PHONY: venv iverilog gxx lz4 test sim soak bench verilog ip bitstream board-sim synth hls vectors train quant qat mixed hls4ml-compare mutate formal clean
+.PHONY: venv iverilog gxx lz4 test sim soak bench verilog ip bitstream board-sim synth explore hls vectors train quant qat mixed hls4ml-compare mutate formal clean
 
 venv: $(STAMP)
 
@@ -84,6 +84,16 @@ board-sim: $(STAMP)
 synth: $(STAMP)
 	@case "$(KINDS)" in 0|1) ;; *) echo "error: KINDS must be 0 or 1, not '$(KINDS)'" >&2; exit 2;; esac
 	$(PY) -m rtl.synth --config $(CONFIG) --out build --targets "$(TARGETS)" $(if $(filter 1,$(KINDS)),--compare-kinds)
+
+# Design-space explorer (python -m rtl.explore; docs/explore.md): CONFIG at every lanes (and beat, interleave) the
+# config accepts, the cycle model and cached ECP5 synthesis per point (1-3 minutes each when not cached), a table
+# (Markdown, CSV, JSON), a plot and the Pareto front in build/explore/<config name>/ (or <OUT>/<config name>/), and
+# the cheapest point within BUDGET microseconds per step. LANES=1,4,16 (and BEAT, INTERLEAVE) choose the points;
+# SYNTH=0 gives the cycle model alone.
+explore: $(STAMP)
+	$(PY) -m rtl.explore --config "$(CONFIG)" $(if $(LANES),--lanes "$(LANES)") $(if $(BEAT),--beat "$(BEAT)") \
+	  $(if $(INTERLEAVE),--interleave "$(INTERLEAVE)") $(if $(BUDGET),--budget-us "$(BUDGET)") \
+	  $(if $(filter 0,$(SYNTH)),--no-synth) $(if $(OUT),--out "$(OUT)")
 
 # g++ builds the C++ reference's testbench; installed only when missing and apt-get can run as root.
 gxx:
