@@ -37,6 +37,7 @@ includes the sign, as ``I`` in ``ap_fixed<W,I>``).
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import ClassVar
 
 import numpy as np
 
@@ -156,18 +157,22 @@ def table_index(raw, frac: int, span: int, size: int) -> np.ndarray:
     return np.clip(data_round + (span // 2) * size // span, 0, size - 1)
 
 
-# ---- the layer ----------------------------------------------------------------------------------------------
+# ---- the layers ---------------------------------------------------------------------------------------------
 
 @dataclass
 class Hls4mlCell:
-    """One hls4ml LSTM or GRU layer: the integer parameters and the types it computes with.
+    """One hls4ml recurrent layer: the integer parameters, the types it computes with and the pieces its
+    two layers share (``dense_latency``, the tables, the sequence loop).
 
-    Build it with :meth:`from_params`; :meth:`run` gives ``h`` at every step
-    (raw integers in ``types.result``), :meth:`last_h` what a layer with
-    ``return_sequences = False`` returns.
+    Build it with :meth:`from_params`, which returns the layer class the cell's kind declares
+    (:func:`layer_class`); :meth:`run` gives ``h`` at every step (raw integers in ``types.result``),
+    :meth:`last_h` what a layer with ``return_sequences = False`` returns.  A layer class names
+    hls4ml's layer (``layer``), the number of state arrays it carries (``h`` first) and its ``step``.
     """
 
-    kind: str
+    layer: ClassVar[str]
+    state_size: ClassVar[int]
+
     types: Hls4mlTypes
     w: np.ndarray        # (G*H, I) in types.weight
     u: np.ndarray        # (G*H, H) in types.recurrent_weight
@@ -182,25 +187,23 @@ class Hls4mlCell:
     def from_params(cls, params: CellParams, types: Hls4mlTypes) -> "Hls4mlCell":
         """The layer hls4ml builds from the PyTorch module holding ``params`` (float32 weights).
 
-        Raises Hls4mlError for what hls4ml cannot build: peephole or coupled-gate LSTMs,
-        reset-before GRUs (hls4ml's GRU template always applies the reset gate after the
-        product), and an LSTM whose input, accum and result types differ (its C++ does not compile).
+        Raises Hls4mlError for what hls4ml cannot build: a cell whose kind declares no hls4ml layer
+        (peephole or coupled-gate LSTMs, reset-before GRUs: hls4ml's GRU template always applies the
+        reset gate after the product), and types the layer cannot compile with (:meth:`check_types`).
         """
         if not isinstance(params, CellParams):
             raise Hls4mlError(f"params must be a model.CellParams, not {type(params).__name__}")
         if not isinstance(types, Hls4mlTypes):
             raise Hls4mlError(f"types must be an Hls4mlTypes, not {type(types).__name__}")
-        if (params.kind, params.options) not in (("lstm", {"peephole": "none"}), ("gru", {"reset": "after"})):
-            raise Hls4mlError(f"params: hls4ml 1.3 has a plain LSTM and a reset-after GRU, not kind "
-                              f"{params.kind!r} with options {params.options}")
+        layer = layer_class(params)
+        layer.check_types(types)
         t = types
-        if params.kind == "lstm" and not t.input == t.accum == t.result:
-            raise Hls4mlError(f"types: hls4ml 1.3's LSTM compiles only when input, accum and result are one type "
-                              f"(nnet_recurrent.h passes one for the other), not {t.input.ap}, {t.accum.ap} and "
-                              f"{t.result.ap}")
-        return cls(params.kind, t, quantize_weights(params.w_ih, t.weight),
-                   quantize_weights(params.w_hh, t.recurrent_weight), quantize_weights(params.b_ih, t.bias),
-                   quantize_weights(params.b_hh, t.recurrent_bias))
+        return layer(t, quantize_weights(params.w_ih, t.weight), quantize_weights(params.w_hh, t.recurrent_weight),
+                     quantize_weights(params.b_ih, t.bias), quantize_weights(params.b_hh, t.recurrent_bias))
+
+    @classmethod
+    def check_types(cls, types: Hls4mlTypes) -> None:
+        """Raise Hls4mlError for types this layer's C++ does not compile with (none by default)."""
 
     @property
     def hidden_size(self) -> int:
@@ -269,12 +272,10 @@ class Hls4mlCell:
         batch, steps, _ = xq.shape
         wx = self.dense(xq.reshape(batch * steps, -1), t.input, self.w, t.weight, self.b, t.bias)
         wx = wx.reshape(batch, steps, -1)
-        step = self._lstm_step if self.kind == "lstm" else self._gru_step
-        zeros = np.zeros((batch, self.hidden_size), dtype=np.int64)
-        state = (zeros, zeros) if self.kind == "lstm" else (zeros,)
+        state = (np.zeros((batch, self.hidden_size), dtype=np.int64),) * self.state_size
         out = np.empty((batch, steps, self.hidden_size), dtype=np.int64)
         for k in range(steps):
-            state = step(wx[:, k], state)
+            state = self.step(wx[:, k], state)
             out[:, k] = state[0]
         return out
 
@@ -282,11 +283,31 @@ class Hls4mlCell:
         """``h`` after the last step (what hls4ml's layer returns without ``return_sequences``)."""
         return self.run(x)[:, -1]
 
+    def step(self, wx, state) -> tuple:
+        """The next state from ``W x + b`` of this step (raw, in ``accum_t``) and the state."""
+        raise NotImplementedError
+
     def _recurrent(self, h):
         t = self.types
         return self.dense(h, t.result, self.u, t.recurrent_weight, self.b_h, t.recurrent_bias)
 
-    def _lstm_step(self, wx, state):
+
+class Hls4mlLstm(Hls4mlCell):
+    """hls4ml's ``LSTM`` (``lstm_static``): gates ``i, f, g, o``, state ``(h, c)``."""
+
+    layer = "LSTM"
+    state_size = 2
+
+    @classmethod
+    def check_types(cls, types: Hls4mlTypes) -> None:
+        """Its input, accum and result types must be one (nnet_recurrent.h passes one for the other)."""
+        t = types
+        if not t.input == t.accum == t.result:
+            raise Hls4mlError(f"types: hls4ml 1.3's LSTM compiles only when input, accum and result are one type "
+                              f"(nnet_recurrent.h passes one for the other), not {t.input.ap}, {t.accum.ap} and "
+                              f"{t.result.ap}")
+
+    def step(self, wx, state):
         h, c = state
         t = self.types
         fa, fr = t.accum.frac_bits, t.result.frac_bits
@@ -300,7 +321,15 @@ class Hls4mlCell:
         h = cast(o * self.tanh(c, fr), 2 * fa, t.result)
         return h, c
 
-    def _gru_step(self, wx, state):
+
+class Hls4mlGru(Hls4mlCell):
+    """hls4ml's ``GRU`` (``gru_static``, the reset gate applied after the product): gates ``r, z, n``,
+    state ``(h,)``."""
+
+    layer = "GRU"
+    state_size = 1
+
+    def step(self, wx, state):
         (h,) = state
         t = self.types
         fa, fr = t.accum.frac_bits, t.result.frac_bits
@@ -317,3 +346,17 @@ class Hls4mlCell:
         else:
             total, frac = (cand * (one - z) << np.int64(fr - fa)) + h * z, fr + fa
         return (cast(total, frac, t.result),)
+
+
+#: hls4ml's recurrent layers by the name a kind declares (``hls4ml_layer``).
+LAYERS = {c.layer: c for c in (Hls4mlLstm, Hls4mlGru)}
+
+
+def layer_class(params: CellParams) -> type:
+    """The layer class of ``params``' cell: the one its kind declares as ``hls4ml_layer`` (a kind without
+    that attribute, or with None for the variant, has no hls4ml layer: Hls4mlError)."""
+    name = getattr(params.cell, "hls4ml_layer", None)
+    if name is None:
+        raise Hls4mlError(f"params: hls4ml 1.3 has a plain LSTM and a reset-after GRU, not kind "
+                          f"{params.kind!r} with options {params.options}")
+    return LAYERS[name]

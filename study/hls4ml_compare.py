@@ -38,7 +38,7 @@ from model import golden
 from model.cli import Parser
 from model.config import Config
 from model.fixedpoint import Fmt, FormatError
-from model.hls4ml_profile import Hls4mlCell, Hls4mlTypes, TABLE_SIZE
+from model.hls4ml_profile import Hls4mlCell, Hls4mlError, Hls4mlGru, Hls4mlTypes, TABLE_SIZE, layer_class
 from model.params import quantize
 
 from . import calibrate, data, models
@@ -278,7 +278,7 @@ def reset_before_check(name: str, fmt: Fmt, log=print) -> dict:
     import hls4ml  # noqa: PLC0415
 
     m = models.load(name)
-    if m.params.kind != "gru":
+    if _hls4ml_layer(m) is not Hls4mlGru:
         raise CompareError(f"the reset-before check needs a GRU model, not {name!r} ({m.describe()})")
     pkg = Path(hls4ml.__file__).parent
     readers = sorted(str(p.relative_to(pkg.parent)) for p in pkg.rglob("*") if p.suffix in (".py", ".h")
@@ -303,6 +303,17 @@ def reset_before_check(name: str, fmt: Fmt, log=print) -> dict:
         f"Keras-shaped bias declared as {decl}")
     return {"readers": readers, "equals_reset_after": same, "sequences": len(x), "steps": steps,
             "bias_declarations": decl, "hidden": m.params.hidden_size}
+
+
+def _hls4ml_layer(m):
+    """hls4ml's layer class of a trained model's cell (:func:`model.hls4ml_profile.layer_class`), or None for a
+    network or a variant hls4ml does not have."""
+    if m.network:
+        return None
+    try:
+        return layer_class(m.params)
+    except Hls4mlError:
+        return None
 
 
 def _digest(m, fmt: Fmt, steps: int) -> str:
@@ -501,7 +512,7 @@ def main(argv=None) -> int:
         return 2
     rows, mixed, reset = [], [], None
     try:
-        gru = next((n for n in names if not models.load(n).network and models.load(n).params.kind == "gru"), None)
+        gru = next((n for n in names if _hls4ml_layer(models.load(n)) is Hls4mlGru), None)
         if gru is not None:
             reset = reset_before_check(gru, formats[0])
         mixed = mixed_types_check()

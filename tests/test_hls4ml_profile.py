@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from model.fixedpoint import Fmt
-from model.hls4ml_profile import (Hls4mlCell, Hls4mlError, Hls4mlTypes, quantize_weights, sigmoid_table,
-                                  table_index, tanh_table)
+from model.hls4ml_profile import (Hls4mlCell, Hls4mlError, Hls4mlGru, Hls4mlLstm, Hls4mlTypes, layer_class,
+                                  quantize_weights, sigmoid_table, table_index, tanh_table)
 from model.params import CellParams
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,8 +64,9 @@ def test_weights_round_in_decimal_before_truncation():
 def _params(kind: str, seed: int, options=None) -> CellParams:
     rng = np.random.default_rng(seed)
     g = 4 if kind == "lstm" else 3
+    peep = rng.uniform(-0.5, 0.5, (3, 8)) if (options or {}).get("peephole", "none") != "none" else None
     return CellParams(kind, rng.uniform(-0.6, 0.6, (g * 8, 5)), rng.uniform(-0.6, 0.6, (g * 8, 8)),
-                      rng.uniform(-0.5, 0.5, g * 8), rng.uniform(-0.5, 0.5, g * 8), options=options or {})
+                      rng.uniform(-0.5, 0.5, g * 8), rng.uniform(-0.5, 0.5, g * 8), w_peep=peep, options=options or {})
 
 
 def test_rejects_what_hls4ml_cannot_express():
@@ -141,3 +142,19 @@ def test_cli_refuses_bad_input(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("kind, options, layer", [
+    ("lstm", {"peephole": "none"}, Hls4mlLstm), ("lstm", {"peephole": "c_prev"}, None),
+    ("lstm", {"peephole": "c_new"}, None), ("cifg", {"coupling": "i=1-f"}, None), ("cifg", {"coupling": "f=1-i"}, None),
+    ("gru", {"reset": "after"}, Hls4mlGru), ("gru", {"reset": "before"}, None),
+])
+def test_the_kind_declares_its_hls4ml_layer(kind, options, layer):
+    # hls4ml 1.3 has two recurrent layers (nnet_recurrent.h): lstm_static, plain, and gru_static, reset after
+    p = _params(kind, 0, options)
+    if layer is None:
+        with pytest.raises(Hls4mlError, match="hls4ml 1.3 has a plain LSTM and a reset-after GRU"):
+            layer_class(p)
+    else:
+        assert layer_class(p) is layer
+        assert type(Hls4mlCell.from_params(p, Hls4mlTypes.uniform("ap_fixed<8,3>"))) is layer

@@ -101,9 +101,7 @@ def test_option_errors_name_the_kind():
 
 
 #: Files where a kind's name may appear in a comparison: the kind modules themselves.
-KIND_HOMES = ("model/kinds/", "rtl/kinds/", "hls/kinds/",
-              # hls4ml's own two layers (its LSTM and its reset-after GRU) restated, and the driver comparing them
-              "model/hls4ml_profile.py", "study/hls4ml_compare.py")
+KIND_HOMES = ("model/kinds/", "rtl/kinds/", "hls/kinds/")
 SHARED = ("model", "rtl", "hls", "sim", "study")
 #: Kind names, option names and option values of every registered kind.
 OPTION_NAMES = set(kinds.option_names())

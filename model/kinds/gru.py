@@ -54,6 +54,11 @@ class Gru(CellKind):
         return f"gru (reset-{self.reset})"
 
     @property
+    def hls4ml_layer(self) -> str | None:
+        """hls4ml 1.3's layer for this variant (``model.hls4ml_profile.LAYERS``): its GRU resets after the product."""
+        return "GRU" if self.after else None
+
+    @property
     def pass_gates(self) -> tuple:
         return ((0, 1), (2,)) if not self.after else ((0, 1, 2),)
 

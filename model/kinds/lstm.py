@@ -208,3 +208,8 @@ class Lstm(LstmFamily):
     @property
     def variant(self) -> str:
         return "lstm" if self.peephole == "none" else f"peephole-lstm ({self.peephole})"
+
+    @property
+    def hls4ml_layer(self) -> str | None:
+        """hls4ml 1.3's layer for this variant (``model.hls4ml_profile.LAYERS``): its LSTM has no peepholes."""
+        return None if self.peep_rows else "LSTM"
