@@ -461,9 +461,10 @@ def explore(cfg: Config, qparams, folder: Path, points: list, *, synthesize_poin
                     if r.get("us_per_step") else f"{r['cycles_per_step']} cycles/step, {r['status']}; ")
             res = (f"{r['dsps']} DSPs, {r['brams']} BRAMs, {r['luts']} LUTs" if "luts" in r else r["status"])
             left = len(points) - n
-            eta = (f"about {_minutes(left * sum(spent) / len(spent))} left for {left} points "
-                   f"({_minutes(sum(spent) / len(spent))} per synthesized point)" if left and spent
-                   else f"{left} points left" if left else f"all done in {_minutes(time.perf_counter() - t_run)}")
+            todo = f"{left} point{'s' if left > 1 else ''}"
+            eta = (f"about {_minutes(left * sum(spent) / len(spent))} left: {todo} at "
+                   f"{_minutes(sum(spent) / len(spent))} per synthesized point" if left and spent
+                   else f"{todo} left" if left else f"all done in {_minutes(time.perf_counter() - t_run)}")
             log(f"[explore] {n}/{len(points)} {p.title}: {what}{res}"
                 f"{' (cached)' if r.get('cached') else f' in {secs:.0f} s'}; {eta}")
     else:
