@@ -358,6 +358,7 @@ def plot(result: dict, path: Path) -> None:
     import matplotlib  # noqa: PLC0415
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
+    from matplotlib import ticker  # noqa: PLC0415
     rows, front = result["rows"], set(result["pareto"])
     title = f"{result['config']}: {result['variant']}, input {result['input_size']}, hidden {result['hidden_size']}"
     if not result["synthesized"]:
@@ -369,8 +370,9 @@ def plot(result: dict, path: Path) -> None:
             name = ", ".join(f"{a} {v}" for a, v in key) or "cycle model"
             ax.plot([r["lanes"] for r in rs], [r["cycles_per_step"] for r in rs], "o-", label=name)
             ax.plot([r["lanes"] for r in rs], [r["ideal_cycles_per_step"] for r in rs], ":", color="grey")
-        ax.plot([], [], ":", color="grey", label="ideal rows*(input+hidden)/lanes")
+        ax.plot([], [], ":", color="grey", label="ideal (all MACs busy)")
         ax.set(xscale="log", yscale="log", xlabel="lanes", ylabel="cycles per step", title=title)
+        _plain_ticks(ax, ticker)
         ax.legend(fontsize=8)
     else:
         fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
@@ -384,6 +386,7 @@ def plot(result: dict, path: Path) -> None:
                             xytext=(4, 3), textcoords="offset points")
             ax.axhline(result["budget"]["us"], ls="--", color="grey")
             ax.set(xscale="log", yscale="log", xlabel=f"{name} ({result['target_family']})")
+            _plain_ticks(ax, ticker)
         axes[0].set_ylabel("latency per step at Fmax (us)")
         axes[0].plot([], [], "o", color="tab:red", label="Pareto front (us, LUTs, DSPs)")
         axes[0].plot([], [], "o", color="tab:blue", label="dominated")
@@ -395,6 +398,16 @@ def plot(result: dict, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _plain_ticks(ax, ticker) -> None:
+    """Log axes labelled with plain numbers (``500``, ``0.6``); minor ticks too on an axis within a decade."""
+    ax.autoscale_view()
+    plain = ticker.FuncFormatter(lambda v, _: f"{v:g}")
+    for axis in (ax.xaxis, ax.yaxis):
+        lo, hi = sorted(axis.get_view_interval())
+        axis.set_major_formatter(plain)
+        axis.set_minor_formatter(plain if lo > 0 and hi / lo < 10 else ticker.NullFormatter())
 
 
 def write_outputs(result: dict, folder: Path) -> None:
