@@ -130,6 +130,18 @@ def accept(cfg: Config, **changes) -> Config:
     return c
 
 
+def _base(cfg: Config, **changes) -> Config:
+    """``cfg`` with ``changes`` at its own lanes, or else at one lane (a beat or interleave may need fewer
+    lanes than the config has); raises the refusal at its own lanes when neither is accepted."""
+    try:
+        return accept(cfg, **changes)
+    except ConfigError as e:
+        try:
+            return accept(cfg, lanes=1, **changes)
+        except ConfigError:
+            raise e from None
+
+
 def _accepted(cfg: Config, lanes: int) -> bool:
     try:
         accept(cfg, lanes=lanes)
@@ -175,7 +187,7 @@ def plan(cfg: Config, lanes=None, beat=None, interleave=None, note=print) -> lis
         ok, refused = [], {}
         for v in values:
             try:
-                accept(cfg, **{axis: v})
+                _base(cfg, **{axis: v})
                 ok.append(v)
             except ConfigError as e:
                 refused.setdefault(str(e), []).append(v)
@@ -192,7 +204,7 @@ def plan(cfg: Config, lanes=None, beat=None, interleave=None, note=print) -> lis
     for combo in itertools.product(*kept.values()):
         extra = dict(zip(kept, combo))
         try:
-            base = accept(cfg, **extra)
+            base = _base(cfg, **extra)
         except ConfigError as e:
             note(f"[explore] {', '.join(f'{a} {v}' for a, v in extra.items())}: refused: {e}")
             continue
@@ -453,7 +465,8 @@ def explore(cfg: Config, qparams, folder: Path, points: list, *, synthesize_poin
     opts = dict(synth_options or {})
     device, spent, t_run = None, [], time.perf_counter()
     if synthesize_points:
-        log(f"[explore] {cfg.name}: {len(points)} points to synthesize ({TARGET}), outputs in {folder}/")
+        log(f"[explore] {cfg.name}: {len(points)} points to synthesize for {TARGET} "
+            f"({', '.join(p.label for p in points)}), outputs in {folder}/")
         for n, p in enumerate(points, 1):
             t0 = time.perf_counter()
             tag = f"[explore {n}/{len(points)} {p.label}]"
