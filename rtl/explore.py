@@ -288,7 +288,7 @@ def budget_answer(rows: list, budget_us: float, synthesized: bool) -> str:
                 f"not an Fmax).")
     best = cheapest(rows, budget_us)
     timed = [r for r in rows if r.get("us_per_step") is not None]
-    untimed = [r["label"] for r in rows if r.get("us_per_step") is None]
+    untimed = [r["label"] for r in rows if "status" in r and r.get("us_per_step") is None]  # synthesized
     rule = "cheapest by DSPs, then LUTs, then block RAMs"
     tail = f" Not timed (no Fmax): {', '.join(untimed)}." if untimed else ""
     if best is not None:
