@@ -154,15 +154,13 @@ class Device:
     async def status(self) -> dict:
         """Every sticky flag, by name."""
         out = {}
-        for r in self.map.registers:
-            if r.role == "flags":
-                v = await self.reg(r.name)
-                out.update({n: (v >> b) & 1 for b, n in enumerate(r.bits)})
+        for r in self.map.flag_registers:
+            out.update(r.decode(await self.reg(r.name)))
         return out
 
     async def clear_status(self):
-        for r in self.map.registers:
-            if r.role == "flags" and not await self.write(r.offset, [(1 << len(r.bits)) - 1]):
+        for r in self.map.flag_registers:
+            if not await self.write(r.offset, [r.all_bits]):
                 raise DeviceError(f"clearing {r.name} was refused")
 
     async def stream(self, x):

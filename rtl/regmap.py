@@ -56,6 +56,15 @@ class Register:
     def access(self) -> str:
         return {"const": "ro", "counter": "ro", "flags": "rw1c", "control": "wo"}[self.role]
 
+    @property
+    def all_bits(self) -> int:
+        """The word with every named bit set (written to a flags register, it clears them all)."""
+        return (1 << len(self.bits)) - 1
+
+    def decode(self, value: int) -> dict:
+        """``{bit name: 0 or 1}`` of a value read from this register."""
+        return {n: (value >> b) & 1 for b, n in enumerate(self.bits)}
+
 
 @dataclass(frozen=True)
 class Window:
@@ -190,10 +199,15 @@ class RegisterMap:
         """Bus address of state readout address ``state_addr``."""
         return self.window("STATE").base + WORD_BYTES * state_addr
 
+    @property
+    def flag_registers(self) -> tuple:
+        """The sticky-flag registers (ERRORS, STATUS0, ...), in address order."""
+        return tuple(r for r in self.registers if r.role == "flags")
+
     def status_location(self, bit: str) -> tuple[str, int]:
         """``(register name, bit index)`` of a status or error bit."""
-        for r in self.registers:
-            if r.role == "flags" and bit in r.bits:
+        for r in self.flag_registers:
+            if bit in r.bits:
                 return r.name, r.bits.index(bit)
         raise KeyError(f"no status bit {bit!r}")
 

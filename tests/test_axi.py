@@ -77,6 +77,19 @@ def test_register_map_files(tmp_path):
         assert subprocess.run([str(tmp_path / "t")]).returncode == 0
 
 
+def test_flag_registers_decode_their_bits():
+    """tiny's STATUS0 holds its cell's seven bits (sat_pre, sat_cell, sat_hidden, err_framing, err_overrun,
+    err_addr, err_busy) and the network's err_addr, bit 0 first: 0b1010_0001 reads as sat_pre, err_addr
+    of the cell and err_addr of the network; writing 0xFF clears all eight."""
+    rm = RegisterMap.for_config(NetworkConfig.load(TINY))
+    assert [r.name for r in rm.flag_registers] == ["ERRORS", "STATUS0"]
+    st = rm.register("STATUS0")
+    got = st.decode(0b1010_0001)
+    assert {n for n, v in got.items() if v} == {"l0_sat_pre", "l0_err_addr", "err_addr"} and len(got) == 8
+    assert st.all_bits == 0xFF and rm.register("ERRORS").decode(1) == {"bad_access": 1}
+    assert rm.status_location("l0_err_addr") == ("STATUS0", 5)
+
+
 def test_config_id_tells_configs_apart():
     a, b = NetworkConfig.load(TINY), NetworkConfig.load(TINY_NET)
     from rtl.regmap import config_id

@@ -93,10 +93,8 @@ class Bench:
 
     async def status(self) -> dict:
         out = {}
-        for r in self.map.registers:
-            if r.role == "flags":
-                v = await self.reg(r.name)
-                out.update({n: (v >> b) & 1 for b, n in enumerate(r.bits)})
+        for r in self.map.flag_registers:
+            out.update(r.decode(await self.reg(r.name)))
         return out
 
     async def clear(self, bit: str):
