@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from amaranth import Cat, Elaboratable, Module, Signal
-from amaranth.lib import wiring
+from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
 from model.cli import Parser
@@ -142,11 +142,14 @@ class BoardTop(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         m.submodules.logic = logic = self.logic
-        uart = platform.request("uart", 0)
-        m.d.comb += [logic.rx.eq(uart.rx.i), uart.tx.o.eq(logic.tx)]
-        m.d.comb += platform.request("uart_tx_enable", 0).o.eq(1)  # the ULX3S's FT231X level shifter
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.uart_rx = rx = io.Buffer("i", uart.rx)
+        m.submodules.uart_tx = tx = io.Buffer("o", uart.tx)
+        m.submodules.uart_tx_en = tx_en = io.Buffer("o", platform.request("uart_tx_enable", 0, dir="-"))
+        m.d.comb += [logic.rx.eq(rx.i), tx.o.eq(logic.tx), tx_en.o.eq(1)]  # the ULX3S's FT231X level shifter
         for k in range(LEDS):
-            m.d.comb += platform.request("led", k).o.eq(logic.leds[k])
+            m.submodules[f"led{k}"] = led = io.Buffer("o", platform.request("led", k, dir="-"))
+            m.d.comb += led.o.eq(logic.leds[k])
         return m
 
 
