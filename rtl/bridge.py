@@ -14,9 +14,10 @@ from amaranth.lib.wiring import In, Out
 
 from host.protocol import (CMD_READ, CMD_STREAM, CMD_WRITE, HEADER_BYTES, MAX_SIZE, RSP_ACK, RSP_DATA,
                            RSP_ERROR, RSP_OUT, RSP_STREAM, STREAM_WINDOW)
+from model.errors import ConfigError
 
 from .regfile import reg_bus
-from .uart import UartRx, UartTx, check_int
+from .uart import MIN_DIVISOR, UartRx, UartTx, check_int
 
 #: Bytes the receive FIFO holds while the command decoder waits on the bus or the transmitter.
 RX_FIFO_DEPTH = 16
@@ -91,13 +92,17 @@ class UartBridge(wiring.Component):
 
     def __init__(self, *, divisor: int, addr_bits: int, in_bytes: int, out_bytes: int, out_user_bits: int,
                  stream_window: int = STREAM_WINDOW):
-        self._divisor = divisor
-        self._addr_bits = check_int("addr_bits", addr_bits, 1, 32)
-        self._in_bytes = check_int("in_bytes", in_bytes, 1)
-        self._out_bytes = check_int("out_bytes", out_bytes, 1)
-        self._out_user_bits = check_int("out_user_bits", out_user_bits, 0, MAX_OUT_USER_BITS)
-        self._stream_window = check_int("stream_window", stream_window, STREAM_WINDOW)
-        self._rx, self._tx = UartRx(divisor), UartTx(divisor)   # check divisor
+        try:
+            self._divisor = check_int("divisor", divisor, MIN_DIVISOR, unit="clock cycles per bit")
+            self._addr_bits = check_int("addr_bits", addr_bits, 1, 32)
+            self._in_bytes = check_int("in_bytes", in_bytes, 1)
+            self._out_bytes = check_int("out_bytes", out_bytes, 1)
+            self._out_user_bits = check_int("out_user_bits", out_user_bits, 0, MAX_OUT_USER_BITS)
+            self._stream_window = check_int("stream_window", stream_window, STREAM_WINDOW)
+        except ConfigError:
+            self._MustUse__silence = True   # refused: nothing to elaborate
+            raise
+        self._rx, self._tx = UartRx(divisor), UartTx(divisor)
         super().__init__({
             "rx": In(1, init=1), "tx": Out(1, init=1),
             "bus": Out(reg_bus(addr_bits)),
