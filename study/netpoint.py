@@ -53,10 +53,20 @@ def config_tables(model, ranges: tuple, point, name: str, margin: float, max_ste
     if len(point.settings["layers"]) > net.num_layers:
         raise PointError(f"layers has {len(point.settings['layers'])} tables but model {model.name!r} has "
                          f"{net.num_layers} layer(s)")
+    layers = [(layer_formats(layer_ranges[i], point.layer_settings(i), point.widths(i), margin, i),
+               point.layer_settings(i)) for i in range(net.num_layers)]
+    s = point.settings
+    return network_tables(model, layers, (head_formats(head_ranges, s, margin), s), name, max_steps)
+
+
+def network_tables(model, layers: list, head: tuple, name: str, max_steps: int) -> dict:
+    """The network file's tables from each layer's ``(formats, settings)`` (``{tensor: Fmt}``; settings with
+    ``rounding``, ``overflow``, ``sigmoid``, ``tanh``, ``lanes``) and the head's ``(formats, settings)``
+    (its modes from the settings; ignored when the model has no head)."""
+    net = model.params
     tables = []
-    for i in range(net.num_layers):
-        s, cell = point.layer_settings(i), net.layers[i][0]
-        fmts = layer_formats(layer_ranges[i], s, point.widths(i), margin, i)
+    for i, (fmts, s) in enumerate(layers):
+        cell = net.layers[i][0]
         tables.append({"directions": net.directions(i),
                        "cell": {"kind": cell.kind, "hidden_size": cell.hidden_size, **cell.options},
                        "formats": {t: str(f) for t, f in fmts.items()},
@@ -66,9 +76,8 @@ def config_tables(model, ranges: tuple, point, name: str, margin: float, max_ste
     raw = {"name": name, "cell": {"input_size": net.input_size},
            "network": {"layers": net.num_layers, "max_steps": max_steps}, "layer": tables}
     if net.head is not None:
-        s = point.settings
-        raw["head"] = {"classes": net.head.classes,
-                       "formats": {t: str(f) for t, f in head_formats(head_ranges, s, margin).items()},
+        fmts, s = head
+        raw["head"] = {"classes": net.head.classes, "formats": {t: str(f) for t, f in fmts.items()},
                        "modes": {"rounding": s["rounding"], "overflow": s["overflow"]}}
     return raw
 
