@@ -7,11 +7,16 @@ from these numbers and asserts each component's own ``latency`` against them.
 
 #: Issue -> weight/z memory read -> operand registers -> product register -> accumulator (and hold).
 LANE = 4
-#: Every activation unit: table read, interpolation, mirror (``rtl.activation.ActivationUnit.latency``).
-ACT = 3
-#: Post-processor: row issue (P0) -> row registers (P1) -> requantized pre-activation (P2) -> into
-#: the activation unit (P3).
-ROW_TO_ACT = 3
+#: Every activation unit: magnitude, table read, interpolation product, interpolation sum, clamp and
+#: mirror (``rtl.activation.ActivationUnit.latency``).
+ACT = 5
+#: Post-processor: row issue (P0) -> row registers (P1) -> the row's memory words (bias, auxiliary, state)
+#: registered (P2) -> requantized pre-activation (P3) -> into the activation unit (P4).  A kind whose
+#: row sum has a product (the peephole) adds ``PRODUCT``.
+ROW_TO_ACT = 4
+#: Every post-processor product is registered before anything adds to it or rounds it (the
+#: multiplier block's output register), so no clock cycle holds a multiply and a wide add.
+PRODUCT = 1
 #: Output FIFO (first-word-fall-through, buffered): h register -> element valid on the output stream.
 FIFO = 2
 #: Input: the vector is usable the cycle after its last element's handshake.

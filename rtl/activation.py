@@ -61,20 +61,22 @@ class ActivationUnit(wiring.Component):
 
     Latency
     -------
-    ``model.latency.ACT`` cycles for every method (``latency`` property; 3
+    ``model.latency.ACT`` cycles for every method (``latency`` property; 5
     today): an input presented in cycle ``n`` (sampled at the clock edge ending
     it) is on ``y`` with ``valid_out = 1`` during cycle ``n + latency``.  The core
-    below takes ``CORE_LATENCY = 3`` stages (methods that need fewer are padded);
-    a larger ``model.latency.ACT`` adds output registers after R3, and the cell
-    pipeline and the cycle model follow that one number.
+    below takes ``CORE_LATENCY = 5`` stages (methods that need fewer are padded);
+    a larger ``model.latency.ACT`` adds output registers after R5, and the cell
+    pipeline and the cycle model follow that one number.  The magnitude, the
+    interpolation's sum and the clamp/mirror have a stage each, so no cycle holds
+    two carry chains in a row or a chain after a multiply.
 
     Stages (``W`` = in_width, ``A`` = abs_bits = ``W``, ``P`` = width of ``p``)::
 
-                 stage 1                stage 2                    stage 3
-      x[W] --> a = |x| [A] --+--> table read (sync BRAM) --+-->  (lut_interp:
-               neg = x < 0   |    lut:    T[j]             |     p = T[j] + (prod + rnd) >> s)
-                             |    interp: {dT[j], T[j]}    |     p = min(p, pos_max)
-               j = min(a>>s, |    * r  -> prod             |     y = neg ? mirror(p) : p --> y [out_width]
+        stage 1         stage 2                      stage 3                 stage 4                 stage 5
+      x[W] --> a = |x| [A] --+--> table read (sync BRAM) --+--> lut_interp:        --> p = min(p, pos_max)
+               neg = x < 0   |    lut:    T[j]             |    p = T[j] +              y = neg ? mirror(p) : p
+                             |    interp: {dT[j], T[j]}    |      (prod + rnd) >> s     --> y [out_width]
+               j = min(a>>s, |    * r  -> prod             |    others: p as it is
                    index_max)|                             |
                r = a & (2**s - 1)                          |
                              |    pwl/hard:                |
@@ -82,11 +84,12 @@ class ActivationUnit(wiring.Component):
                  with a >= lo_raw[i]
                (priority chain of constant comparisons)
 
-      register:      [x-side logic] | R1: a/sel, r, neg, valid | R2: p or {T,prod}, neg, valid | R3: y, valid_out
+      register:  R1: a, neg | R2: table word or sel, a, r | R3: p or {T, prod} | R4: p | R5: y, valid_out
+      (neg and valid travel along; ``j``, ``r`` and ``sel`` are formed from R1's ``a``)
 
     Tables are stored in an :class:`amaranth.lib.memory.Memory` with a
-    synchronous read port (block RAM), addressed straight from stage-1 logic;
-    its output register is R1 for the table data.  ``lut_interp`` stores one
+    synchronous read port (block RAM), addressed from R1's magnitude;
+    its output register is R2 for the table data.  ``lut_interp`` stores one
     word per entry ``{delta = T[j+1] - T[j], T[j]}`` (the last entry has
     ``delta = 0``), so one read gives both points and one multiply
     ``delta * r`` interpolates.
@@ -99,8 +102,8 @@ class ActivationUnit(wiring.Component):
         If ``act`` uses the ``'exact'`` method.
     """
 
-    #: Stages of the core (R1..R3 below); ``model.latency.ACT`` may add output registers, not remove these.
-    CORE_LATENCY = 3
+    #: Stages of the core (R1..R5 below); ``model.latency.ACT`` may add output registers, not remove these.
+    CORE_LATENCY = 5
 
     def __init__(self, act: Activation):
         if not isinstance(act, Activation):
@@ -188,20 +191,20 @@ class ActivationUnit(wiring.Component):
         method = hw["method"]
         abs_bits = hw["abs_bits"]
 
-        # ---- stage 1 (combinational from x): magnitude and sign ----
-        a = Signal(unsigned(abs_bits))
-        neg = Signal()
+        # ---- stage 1: magnitude and sign registered (R1) ----
+        a = Signal(unsigned(abs_bits), name="a0")
+        neg = Signal(name="neg0")
         if hw["in_signed"]:
-            m.d.comb += [neg.eq(self.x < 0), a.eq(Mux(neg, -self.x, self.x))]
+            m.d.sync += [neg.eq(self.x < 0), a.eq(Mux(self.x < 0, -self.x, self.x))]
         else:
-            m.d.comb += a.eq(self.x)
+            m.d.sync += a.eq(self.x)
 
         p_max = self._p_max()
         p_shape = _ushape_for(p_max)
         neg1, neg2 = Signal(), Signal()
-        valid1, valid2 = Signal(), Signal()
-        m.d.sync += [neg1.eq(neg), neg2.eq(neg1), valid1.eq(self.valid_in), valid2.eq(valid1)]
-        p = Signal(p_shape)                           # stage-3 input: the positive half
+        valid0, valid1, valid2 = Signal(), Signal(), Signal()
+        m.d.sync += [neg1.eq(neg), neg2.eq(neg1), valid0.eq(self.valid_in), valid1.eq(valid0), valid2.eq(valid1)]
+        p = Signal(p_shape)                           # into R4: the positive half
 
         if method == "lut" or (method == "lut_interp" and hw["frac_bits"] == 0):
             # j = min(a >> s, index_max) (a << -s if s < 0); P = T[j]
@@ -213,7 +216,7 @@ class ActivationUnit(wiring.Component):
             rd = mem.read_port()
             m.d.comb += rd.addr.eq(j)
             p2 = Signal(p_shape)
-            m.d.sync += p2.eq(rd.data)                # stage 2 only pads
+            m.d.sync += p2.eq(rd.data)                # stage 3 only pads
             m.d.comb += p.eq(p2)
 
         elif method == "lut_interp":
@@ -235,11 +238,11 @@ class ActivationUnit(wiring.Component):
             m.d.comb += [j.eq(Mux(j_raw > half, half, j_raw)), rd.addr.eq(j)]
             r1 = Signal(unsigned(s))
             m.d.sync += r1.eq(a[:s])
-            # stage 2: one multiply
+            # stage 3: one multiply
             prod2 = Signal.like(rd.data.delta * r1, name="prod2")
             base2 = Signal.like(rd.data.base, name="base2")
             m.d.sync += [prod2.eq(rd.data.delta * r1), base2.eq(rd.data.base)]
-            # stage 3: round-half-up shift and add
+            # stage 4: round-half-up shift and add
             m.d.comb += p.eq(base2 + (prod2 + hw["round"]).shift_right(s))
 
         else:  # pwl, hard: priority chain of constant comparisons, then one add
@@ -262,18 +265,20 @@ class ActivationUnit(wiring.Component):
                             m.d.sync += p2.eq(sg["offset_raw"])
             m.d.comb += p.eq(p2)
 
-        # ---- stage 3: clamp, mirror, output register ----
+        # ---- stage 4: the positive half registered; stage 5: clamp, mirror, output register ----
+        p3, neg3, valid3 = Signal(p_shape, name="p3"), Signal(), Signal()
+        m.d.sync += [p3.eq(p), neg3.eq(neg2), valid3.eq(valid2)]
         pos_max = hw["pos_max"]
-        pc = Mux(p > pos_max, pos_max, p) if p_max > pos_max else p
+        pc = Mux(p3 > pos_max, pos_max, p3) if p_max > pos_max else p3
         if hw["mirror"] == "one_minus":
             mirrored = hw["one"] - pc
         else:
             mirrored = -pc
         out_w, out_s = hw["out_width"], bool(hw["out_signed"])
-        y_next = Mux(neg2, resize(mirrored, out_w, out_s), resize(pc, out_w, out_s))
+        y_next = Mux(neg3, resize(mirrored, out_w, out_s), resize(pc, out_w, out_s))
         for k in range(self._latency - self.CORE_LATENCY):  # output registers beyond the core
             y_k, v_k = Signal.like(self.y, name=f"y_pad{k}"), Signal(name=f"valid_pad{k}")
-            m.d.sync += [y_k.eq(y_next), v_k.eq(valid2)]
-            y_next, valid2 = y_k, v_k
-        m.d.sync += [self.y.eq(y_next), self.valid_out.eq(valid2)]
+            m.d.sync += [y_k.eq(y_next), v_k.eq(valid3)]
+            y_next, valid3 = y_k, v_k
+        m.d.sync += [self.y.eq(y_next), self.valid_out.eq(valid3)]
         return m

@@ -91,11 +91,15 @@ def sat_points(cfg) -> dict:
 
 def requant(m, cfg, st, value, frac: int, point: str, tensor: str, valid):
     """``value`` (``frac`` fraction bits) requantized into ``formats[tensor]`` with point ``point``'s
-    modes (combinational); the point's sticky status bit is set when ``valid`` and it saturated."""
+    modes (combinational); the point's sticky status bit is set when ``valid`` and it saturated, one
+    cycle later (the flag is registered first, so the rounding adder does not also drive the status
+    register's set input)."""
     mode = cfg.mode(point)
     out, sat = requantize(value, frac, cfg.fmt(tensor), mode.rounding, mode.overflow)
     bit = {p: b for b, p in sat_points(cfg).items()}[point]
-    with m.If(valid & sat):
+    flag = Signal(name=f"sat_{tensor}_{point}")
+    m.d.sync += flag.eq(valid & sat)
+    with m.If(flag):
         m.d.sync += getattr(st, bit).eq(1)
     return out
 

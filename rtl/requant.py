@@ -19,7 +19,9 @@ fixed-point format ``fmt`` in two steps, exactly as the golden model does:
 2. **Overflow** into ``fmt``: ``saturate`` clips to ``[fmt.min_int, fmt.max_int]``,
    ``wrap`` keeps the low ``fmt.width`` bits (two's complement reinterpretation
    for a signed ``fmt``).  The flag is 1 when the rounded value lies outside
-   ``fmt``'s range (it was saturated or wrapped).
+   ``fmt``'s range (it was saturated or wrapped).  The range is tested on the
+   bits above the format's magnitude, so the only carry chain is the rounding
+   adder.
 
 Everything is combinational; put registers around it as the timing needs.
 """
@@ -89,6 +91,25 @@ def _round(value: Value, shift: int, rounding: str) -> Value:
     return y
 
 
+def _out_of_range(y: Value, fmt: Fmt):
+    """``(y > fmt.max_int, y < fmt.min_int)`` from bit tests, not comparators (no carry chain after
+    the rounding adder); ``None`` for a side ``y``'s shape can never cross.
+
+    ``fmt`` holds ``[-2**m, 2**m)`` (signed, ``m = width - 1``) or ``[0, 2**m)`` (unsigned,
+    ``m = width``): ``y`` is above it when it is non-negative with a bit at ``m`` or higher set,
+    below it when it is negative and (signed ``fmt``) not every bit from ``m`` up is one."""
+    n, y_signed = len(y), y.shape().signed
+    m = fmt.width - 1 if fmt.signed else fmt.width
+    top = n - 1 if y_signed else n              # y[m:top] are the bits above fmt's magnitude
+    neg = y[n - 1] if y_signed else Const(0, 1)
+    ymin, ymax = _shape_range(y.shape())
+    hi = ~neg & y[m:top].any() if ymax > fmt.max_int else None
+    lo = None
+    if ymin < fmt.min_int:
+        lo = neg & ~y[m:top].all() if fmt.signed else neg
+    return hi, lo
+
+
 def requantize(value, from_frac: int, fmt: Fmt, rounding: str, overflow: str):
     """Combinational requantization; returns ``(out, flag)``.
 
@@ -130,9 +151,7 @@ def requantize(value, from_frac: int, fmt: Fmt, rounding: str, overflow: str):
         value = Const(0, 1)
 
     y = _round(value, from_frac - fmt.frac_bits, rounding)
-    ymin, ymax = _shape_range(y.shape())
-    hi = y > fmt.max_int if ymax > fmt.max_int else None
-    lo = y < fmt.min_int if ymin < fmt.min_int else None
+    hi, lo = _out_of_range(y, fmt)
     flags = [f for f in (hi, lo) if f is not None]
     flag = Const(0, 1) if not flags else (flags[0] if len(flags) == 1 else flags[0] | flags[1])
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from amaranth import Signal, Value
 
+from model import latency
+
 
 class StageError(ValueError):
     """A signal asked for at a stage before the one it belongs to (a pipeline cannot go back)."""
@@ -21,7 +23,8 @@ class Stages:
     ``put(sig, s)`` records that ``sig`` belongs to stage ``s``; ``at(sig, t)`` is
     ``sig`` delayed by ``t - s`` registers (shared: asking twice builds one
     chain), named ``<name><stage>``; ``reg(value, t, name)`` is a new register at
-    stage ``t`` loaded from ``value`` (a stage ``t - 1`` expression).
+    stage ``t`` loaded from ``value`` (a stage ``t - 1`` expression);
+    ``product(a, b, name)`` is ``a * b`` registered ``model.latency.PRODUCT`` times.
     """
 
     def __init__(self, m):
@@ -65,3 +68,13 @@ class Stages:
         sig = Signal(shape if shape is not None else Value.cast(value).shape(), name=f"{name}{stage}")
         self.m.d.sync += sig.eq(value)
         return self.put(sig, stage)
+
+    def product(self, a, b, name: str):
+        """``a * b`` of two recorded signals, taken at the later of their stages ``s`` and registered
+        ``model.latency.PRODUCT`` times (the multiplier's output register, so nothing adds to a product
+        in the cycle that forms it); belongs to stage ``s + PRODUCT``."""
+        s = max(self.stage_of(a), self.stage_of(b))
+        value = self.at(a, s) * self.at(b, s)
+        for k in range(1, latency.PRODUCT + 1):
+            value = self.reg(value, s + k, name)
+        return value if latency.PRODUCT else self.put(value, s, name)

@@ -29,6 +29,19 @@ def sequences(cfg, lengths, seed):
     return [golden.quantize_input(rng.uniform(-2, 2, (1, n, cfg.input_size)), cfg)[0] for n in lengths]
 
 
+def assert_runs_as_modelled(cfg, seed=1):
+    """Random parameters and two 4-step sequences: bit-exact, and every step and the first output take
+    exactly the cycles ``model.cycles`` predicts for the latencies in force."""
+    cm = CycleModel.for_config(cfg)
+    q = quantize(CellParams.for_config(cfg, seed=seed), cfg)
+    seqs = sequences(cfg, (4, 4), seed=seed)
+    res = amsim.run(cfg, q, seqs)
+    assert_matches_golden(cfg, q, seqs, res)
+    assert res.step_cycles(cfg.hidden_size).tolist() == [cm.cycles_per_step] * 3 + [cm.first_step_cycles] \
+        + [cm.cycles_per_step] * 3
+    assert res.out_cycles[0] - res.in_cycles[0] == cm.first_output_latency
+
+
 def assert_matches_golden(cfg, q, seqs, res):
     for n, (x, got) in enumerate(zip(seqs, res.outputs)):
         want = golden.run(q, x[None], cfg).outputs[0]
@@ -112,39 +125,39 @@ def test_gru_reset_before_pass2_waits_for_rh():
     """Reset-before GRU, input 1, hidden 6, 7 lanes: slots of K = 7 cycles, pass 1 (12 r/z rows)
     takes 2 slots, pass 2 (6 n rows) 1 slot.  Row r5 (the last r row) is lane 5 of slot 0:
     counting from the step's first issue, slot 0's last issue is cycle 6, r5 enters the
-    post-processor at 6 + 4 (lanes) + 5 = 15 and r*h is complete at 15 + 9 = 24, but pass 2
-    wants its first h element at 2*7 + 1 = 15: a 9-cycle wait.  h(t) is done at
-    4 + 6 - 1 + 10 + 1 = 20 cycles after the step's last issue; the next step wants it after
-    1 + 1 = 2: an 18-cycle wait.  Steady state 3*7 + 9 + 18 = 48 cycles per step, the first
-    step of a sequence 3*7 + 9 = 30 (it waits for r*h0, computed from the initial state, but not
+    post-processor at 6 + 4 (lanes) + 5 = 15 and r*h is complete at 15 + 12 = 27, but pass 2
+    wants its first h element at 2*7 + 1 = 15: a 12-cycle wait.  h(t) is done at
+    4 + 6 - 1 + 14 + 1 = 24 cycles after the step's last issue; the next step wants it after
+    1 + 1 = 2: a 22-cycle wait.  Steady state 3*7 + 12 + 22 = 55 cycles per step, the first
+    step of a sequence 3*7 + 12 = 33 (it waits for r*h0, computed from the initial state, but not
     for h)."""
     cfg = load("gru_before_small").replace(input_size=1, hidden_size=6, lanes=7)
     cm = CycleModel.for_config(cfg)
-    assert (cm.rh_wait, cm.h_wait, cm.cycles_per_step, cm.first_step_cycles) == (9, 18, 48, 30)
+    assert (cm.rh_wait, cm.h_wait, cm.cycles_per_step, cm.first_step_cycles) == (12, 22, 55, 33)
     q = quantize(CellParams.for_config(cfg, seed=3, scale=1.0), cfg)
     seqs = sequences(cfg, (4, 3), seed=2)
     res = amsim.run(cfg, q, seqs)
     assert_matches_golden(cfg, q, seqs, res)
-    assert res.step_cycles(cfg.hidden_size).tolist() == [48, 48, 48, 30, 48, 48]
+    assert res.step_cycles(cfg.hidden_size).tolist() == [55, 55, 55, 33, 55, 55]
 
 
 def test_step_waits_for_the_step_two_before():
     """Reset-before GRU, input 2, hidden 2, 4 lanes: 2 slots of K = 4 cycles (pass 1: 4 r/z rows,
-    pass 2: 2 n rows), so a step issues in 8 cycles plus the r*h wait of 11 at pass 2 (a sequence's
-    first step has it too: r*h0); its last h is done 4 (lanes) + 2 - 1 + 10 + 1 = 16 cycles after
+    pass 2: 2 n rows), so a step issues in 8 cycles plus the r*h wait of 14 at pass 2 (a sequence's
+    first step has it too: r*h0); its last h is done 4 (lanes) + 2 - 1 + 14 + 1 = 20 cycles after
     its last issue.  A sequence's first step skips the h wait; the step after it would wait at its
-    start for the step two before, 16 - 1 - 19 < 0 cycles: not at all.  Sequences of 1, 1 and 4
-    steps, between consecutive last h elements: 19 cycles to the second sequence and 19 to the
-    third (each a sequence start: 8 + 11), then the steady 32 (8 + h wait 16 - 1 - 2 = 13 + r*h
-    wait 11).  Bit-exact throughout (a step starting early would read a stale h bank or r*h)."""
+    start for the step two before, 20 - 1 - 22 < 0 cycles: not at all.  Sequences of 1, 1 and 4
+    steps, between consecutive last h elements: 22 cycles to the second sequence and 22 to the
+    third (each a sequence start: 8 + 14), then the steady 39 (8 + h wait 20 - 1 - 2 = 17 + r*h
+    wait 14).  Bit-exact throughout (a step starting early would read a stale h bank or r*h)."""
     cfg = load("gru_before_small").replace(input_size=2, hidden_size=2, lanes=4)
     cm = CycleModel.for_config(cfg)
-    assert (cm.first_step_cycles, cm.start_wait, cm.h_wait, cm.rh_wait, cm.cycles_per_step) == (19, 0, 13, 11, 32)
+    assert (cm.first_step_cycles, cm.start_wait, cm.h_wait, cm.rh_wait, cm.cycles_per_step) == (22, 0, 17, 14, 39)
     q = quantize(CellParams.for_config(cfg, seed=1, scale=1.0), cfg)
     seqs = sequences(cfg, (1, 1, 4), seed=3)
     res = amsim.run(cfg, q, seqs)
     assert_matches_golden(cfg, q, seqs, res)
-    assert res.step_cycles(cfg.hidden_size).tolist() == [19, 19, 32, 32, 32]
+    assert res.step_cycles(cfg.hidden_size).tolist() == [22, 22, 39, 39, 39]
     assert res.out_cycles[0] - res.in_cycles[0] == cm.first_output_latency
 
 
@@ -265,22 +278,15 @@ def test_two_cells_chain_through_wiring_connect():
 
 @pytest.mark.parametrize("name", ["tiny", "peephole_cnew", "gru_small", "gru_before_small", "cifg_small"])
 def test_one_line_latency_change_is_followed(name, monkeypatch):
-    """model.latency.ACT is the one definition of the activation latency: set to 5, the activation
+    """model.latency.ACT is the one definition of the activation latency: set to 7, the activation
     units pad their output, every post-processor stage after them moves, the kinds' row_to_h and the
     cycle model follow, and the gateware is still bit-exact and exactly as fast as predicted."""
     from model import latency
     cfg = load(name)
     before = CycleModel.for_config(cfg)
-    monkeypatch.setattr(latency, "ACT", 5)
-    cm = CycleModel.for_config(cfg)
-    assert cm.first_output_latency > before.first_output_latency  # the change reached the model
-    q = quantize(CellParams.for_config(cfg, seed=1), cfg)
-    seqs = sequences(cfg, (4, 4), seed=1)
-    res = amsim.run(cfg, q, seqs)
-    assert_matches_golden(cfg, q, seqs, res)
-    assert res.step_cycles(cfg.hidden_size).tolist() == [cm.cycles_per_step] * 3 + [cm.first_step_cycles] \
-        + [cm.cycles_per_step] * 3
-    assert res.out_cycles[0] - res.in_cycles[0] == cm.first_output_latency
+    monkeypatch.setattr(latency, "ACT", 7)
+    assert CycleModel.for_config(cfg).first_output_latency > before.first_output_latency  # it reached the model
+    assert_runs_as_modelled(cfg)
 
 
 def test_trickle_drain_keeps_every_element():

@@ -156,7 +156,7 @@ def test_align_and_resize_shapes():
 # ---- ActivationUnit -------------------------------------------------------------------
 
 #: The activation latency, stated by hand (model.latency.ACT must agree).
-LAT = 3
+LAT = 5
 
 
 def _run_stream(unit, codes, valids):
@@ -287,7 +287,7 @@ def test_activation_ports_and_properties():
     assert unit.x.shape() == signed(16)
     assert unit.y.shape() == unsigned(16)
     assert len(unit.valid_in) == len(unit.valid_out) == 1
-    assert unit.latency == 3 and unit.act is act
+    assert unit.latency == 5 and unit.act is act
     tanh = ActivationUnit(make_activation("tanh", ActSpec("pwl"), "u3.5", "s1.15"))
     assert tanh.x.shape() == unsigned(8) and tanh.y.shape() == signed(16)
     np.testing.assert_array_equal(unit.model([-5, 0, 5]), act.evaluate([-5, 0, 5]))
@@ -319,12 +319,12 @@ def test_activation_verilog_export(method):
 
 def test_activation_latency_follows_model_latency(monkeypatch):
     """model.latency.ACT is the one definition: a larger value pads the unit's output, every value
-    still exact; a value below the core's three stages is refused with a message."""
+    still exact; a value below the core's five stages is refused with a message."""
     from model import latency
     act = make_activation("sigmoid", ActSpec("lut_interp", 32, 8.0), Fmt.parse("s4.8"), Fmt.parse("u1.10"))
     codes = np.arange(-(1 << 11), 1 << 11, 7)
-    monkeypatch.setattr(latency, "ACT", 5)
-    _check_stream(act, codes, lat=5)
-    monkeypatch.setattr(latency, "ACT", 2)
-    with pytest.raises(ValueError, match=r"model.latency.ACT = 2 is below the activation unit's 3 core stages"):
+    monkeypatch.setattr(latency, "ACT", 7)
+    _check_stream(act, codes, lat=7)
+    monkeypatch.setattr(latency, "ACT", 4)
+    with pytest.raises(ValueError, match=r"model.latency.ACT = 4 is below the activation unit's 5 core stages"):
         ActivationUnit(act)

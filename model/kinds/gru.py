@@ -122,17 +122,21 @@ class Gru(CellKind):
     # ---- timing ----------------------------------------------------------------------------------
     @property
     def row_to_h(self) -> int:
+        P, A = latency.PRODUCT, latency.ACT
+        sg = latency.ROW_TO_ACT + A  # sigmoid out
         if self.after:
-            # n row: r's sigmoid (the r row is two rows ahead: r * hn one stage before r's own output
-            # stage), x part + r * hn registered, [pre] and tanh in, tanh, h sum, h register
-            return latency.ROW_TO_ACT + latency.ACT + 1 + latency.ACT + 2
-        # n row: tanh and z (P6), operands registered (P7), 1 - z (P8), h sum (P9), h register (P10)
-        return latency.ROW_TO_ACT + latency.ACT + 4
+            # n row, one stage before r's sigmoid output stage (the r row is two rows ahead): r*hn
+            # registered, x part + r*hn, [pre] into the tanh, tanh
+            sh = sg - 1 + P + 1 + 1 + A
+        else:
+            # n row: tanh and z (sg), both registered, 1 - z
+            sh = sg + 1 + 1
+        return sh + P + 1 + 1    # (1-z)*n and z*h(t-1) registered, their sum, [hidden]: h registered
 
     @property
     def op_ready(self):
-        # r row: sigmoid out (P6), r*h (P7), [gru_rh] and written (P8), flag seen (P9)
-        return None if self.after else latency.ROW_TO_ACT + latency.ACT + 3
+        # r row: sigmoid out, r*h(t-1) registered, [gru_rh] and written, flag seen
+        return None if self.after else latency.ROW_TO_ACT + latency.ACT + latency.PRODUCT + 1 + 1
 
     # ---- steps -----------------------------------------------------------------------------------
     def float_step(self, p, xp, state, tr):

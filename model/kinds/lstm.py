@@ -119,15 +119,15 @@ class LstmFamily(CellKind):
         return int(q.w_peep[PEEP_ROW[name], unit]) if name in PEEP_ROW else 0
 
     # ---- timing ----------------------------------------------------------------------------------
-    #: Cycles that ``c_new`` adds to ``row_to_h``: o's pre-activation waits for c(t), then
-    #: p_o * c(t) (P9), [pre] (P10) and a second sigmoid, against the tanh(c) path.
-    C_NEW_EXTRA = 2
-
     @property
     def row_to_h(self) -> int:
-        # gate value (P6) -> cell sum (P7) -> c(t) register (P8) -> tanh(c) -> o*tanh(c) -> h register
-        base = latency.ROW_TO_ACT + latency.ACT + 1 + 1 + latency.ACT + 2
-        return base + (self.C_NEW_EXTRA if self.peephole_mode == "c_new" else 0)
+        P, A = latency.PRODUCT, latency.ACT
+        sg = latency.ROW_TO_ACT + (P if self.peep_rows else 0) + A  # gate values, the g row's tanh
+        sm = sg + P + 1 + 1      # f*c and i*g registered, their sum, [cell]: c(t) registered
+        so = sm + A              # tanh(c(t))
+        if self.peephole_mode == "c_new":
+            so = max(so, sm + P + 1 + 1 + A)  # p_o*c(t) registered, o's sum, [pre], o's sigmoid
+        return so + P + 1        # o*tanh(c) registered, [hidden]: h registered
 
     # ---- steps -----------------------------------------------------------------------------------
     def _blk(self, gate: str, H: int) -> slice:
