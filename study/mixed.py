@@ -91,7 +91,7 @@ NET_FIT_POINTS = (
 #: study's points of the comparison, synthesized on the current gateware, check the model.
 NET_HELD_OUT = ()
 #: A network's search rounds at most (each one more synthesis of the network).
-NET_ROUNDS = 1
+NET_ROUNDS = 2
 #: The activation methods (indices into :data:`ACT_CHOICES`) a network's search may pick: the two interpolated
 #: tables, each fitted by one synthesized point (a network synthesizes in minutes, so each method is a point).
 NET_ACT_CHOICES = (0, 1)
@@ -678,7 +678,7 @@ def run(model_name: str, tolerance_pp: float, config_out: Path, log=print) -> di
         cost_rows.append({"label": f"searched, round {k}", "role": "checked", "cfg": cfg, "predicted": pred,
                           **{f: hw[f] for f in ("luts", "ffs", "dsps", "brams")}})
         log(f"[mixed] round {k}: {hw['luts']} LUTs, predicted {pred:.0f}")
-        if abs(pred - hw["luts"]) <= REFIT_WITHIN * hw["luts"]:
+        if abs(pred - hw["luts"]) <= REFIT_WITHIN * hw["luts"] or k == subject.rounds:
             break
         cm = cm.refit_with(cfg, hw["luts"])
     chosen = min(rounds, key=lambda r: (r["hw"]["luts"], r["round"]))
