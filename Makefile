@@ -133,7 +133,7 @@ qat: $(STAMP)
 # Mixed precision: the fewest ECP5 LUTs within 0.5 pp of float, per-tensor widths and activation methods searched
 # with a cost model fitted to synthesis (python -m study.mixed; up to 13 syntheses, cached in build/quant/synth/,
 # about 20 minutes when none is cached): configs/mixed/fsdd_lstm32.toml and reports/mixed/. MODEL=fsdd_lstm2x32
-# searches the 2-layer network per layer (about 6 network syntheses, each several minutes): configs/mixed/
+# searches the 2-layer network per layer (8 network syntheses of 2 to 8 minutes each): configs/mixed/
 # fsdd_lstm2x32.toml and reports/mixed/fsdd_lstm2x32/.
 mixed: $(STAMP)
 	$(PY) -m study.mixed$(if $(MODEL), --model "$(MODEL)")
