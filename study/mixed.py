@@ -27,7 +27,9 @@ The search is greedy from the study's 8-bit point (8-bit weights and activations
 pre-activation and cell state, interpolated 64-entry tables): at every step it tries the moves (one
 tensor of one layer one bit narrower, or one activation of one layer another method of
 :data:`ACT_CHOICES`) in order of predicted saving and takes the first whose accuracy on the *search half*
-of the test set stays within the tolerance of float there; a move that fails is not tried again.
+of the test set stays within the tolerance of float there (for a network, also with no saturation at a
+requantization point of its layers there: each sets a status bit, and the network bench fails on any); a
+move that fails is not tried again.
 Accuracy is the golden model's: a cell's with the float head, a network's with its own quantized head
 (what the network gateware computes).  The other half of the test set (the *report half*) is never seen
 by the search: the report gives the found config's accuracy there and on the whole test set, next to the
@@ -176,8 +178,10 @@ class CellSubject:
         return ({t: cfg.fmt(t).width for t in self.keys},
                 {"sigmoid": act_key(cfg.sigmoid), "tanh": act_key(cfg.tanh)})
 
-    def predict(self, cfg: Config, seqs) -> np.ndarray:
-        return golden_predict(self.model.params, self.model.head_params, cfg, seqs)[1]
+    def predict(self, cfg: Config, seqs) -> tuple:
+        """``(classes, saturations)``: a cell's saturations are not counted (its bench checks its status
+        bits against the golden model's), so 0."""
+        return golden_predict(self.model.params, self.model.head_params, cfg, seqs)[1], 0
 
     def synthesized(self, cfg: Config, src: str) -> dict:
         """:func:`study.run.hardware_cost` on :data:`TARGET` (cached)."""
@@ -193,6 +197,10 @@ class CellSubject:
 
     def load(self, path: Path):
         return Config.load(path)
+
+
+#: Saturation counts of :func:`study.netpoint.golden_run` that set no status bit of the network gateware.
+NOT_STATUS = ("weight", "bias", "input", "layers", "head")
 
 
 class NetworkSubject(CellSubject):
@@ -237,8 +245,11 @@ class NetworkSubject(CellSubject):
         return ({k: ncfg.layers[int(k[1:k.index(".")])].fmt(base(k)).width for k in self.keys},
                 {s: act_key(getattr(ncfg.layers[int(s[1:s.index(".")])], base(s))) for s in self.slots})
 
-    def predict(self, ncfg: NetworkConfig, seqs) -> np.ndarray:
-        return netpoint.golden_run(self.model.params, ncfg, seqs, data.by_length(seqs))[2].argmax(1)
+    def predict(self, ncfg: NetworkConfig, seqs) -> tuple:
+        """``(classes, saturations)``: saturations at the layers' requantization points, which set the
+        network's status bits (the network bench, ``sim/netbench``, fails on any)."""
+        _, _, logits, sat = netpoint.golden_run(self.model.params, ncfg, seqs, data.by_length(seqs))
+        return logits.argmax(1), sum(v for k, v in sat.items() if k not in NOT_STATUS)
 
     def synthesized(self, ncfg: NetworkConfig, src: str) -> dict:
         """:func:`study.run.network_cost` on :data:`TARGET` (cached)."""
@@ -388,9 +399,9 @@ class Halves:
         """Accuracies of ``cfg`` (golden model), running only the sequences ``halves`` need."""
         idx = np.sort(np.concatenate([self.search_idx if h == "search" else self.report_idx for h in halves]))
         pred = np.full(len(self.test.seqs), -1)
-        pred[idx] = self.subject.predict(cfg, [self.test.seqs[i] for i in idx])
+        pred[idx], saturated = self.subject.predict(cfg, [self.test.seqs[i] for i in idx])
         s = self.scores(pred)
-        return {h: s[h] for h in halves} | ({"test": s["test"]} if len(halves) == 2 else {})
+        return {h: s[h] for h in halves} | ({"test": s["test"]} if len(halves) == 2 else {}) | {"saturated": saturated}
 
 
 # ---- the search --------------------------------------------------------------------------------------------------
@@ -402,8 +413,10 @@ def search(subject: CellSubject, halves: Halves, cm: CostModel, tolerance_pp: fl
     widths, act = subject.start()
     name = f"{subject.model.name}_mixed"
     cur = subject.config(widths, act, name)
-    acc = halves.evaluate(cur, ("search",))["search"]
-    steps = [{"move": "start (8-bit point)", "accepted": acc >= floor, "search": acc, "predicted": cm.predict(cur)}]
+    ev = halves.evaluate(cur, ("search",))
+    acc = ev["search"]
+    steps = [{"move": "start (8-bit point)", "accepted": acc >= floor, "search": acc, "predicted": cm.predict(cur),
+              "saturated": ev.get("saturated", 0)}]
     log(f"[mixed] start: search-half accuracy {acc:.4f} (floor {floor:.4f}), predicted {cm.predict(cur):.0f} LUTs")
     failed = set()
     while True:
@@ -430,10 +443,11 @@ def search(subject: CellSubject, halves: Halves, cm: CostModel, tolerance_pp: fl
             except (ConfigError, calibrate.CalibrationError, ValueError):
                 failed.add(key)
                 continue
-            acc = halves.evaluate(c, ("search",))["search"]
-            ok = acc >= floor
-            steps.append({"move": text, "accepted": ok, "search": acc, "predicted": cm.predict(c)})
-            log(f"[mixed] {text}: search-half accuracy {acc:.4f}, predicted saving {saving:.0f} LUTs -> "
+            ev = halves.evaluate(c, ("search",))
+            acc, sat = ev["search"], ev.get("saturated", 0)
+            ok = acc >= floor and not sat
+            steps.append({"move": text, "accepted": ok, "search": acc, "predicted": cm.predict(c), "saturated": sat})
+            log(f"[mixed] {text}: search-half accuracy {acc:.4f}, {sat} saturations, predicted saving {saving:.0f} LUTs -> "
                 f"{'taken' if ok else 'refused'}")
             if ok:
                 widths, act, cur, took = w, a, c, True
@@ -546,10 +560,11 @@ def write_report(res: dict, out: Path) -> Path:
                         _fmt_row(r["cfg"])])
     with open(out / "search.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["round", "step", "move", "accepted", "search_accuracy", "predicted_luts"])
+        w.writerow(["round", "step", "move", "accepted", "search_accuracy", "saturations", "predicted_luts"])
         for r in res["rounds"]:
             for k, s in enumerate(r["steps"]):
-                w.writerow([r["round"], k, s["move"], int(s["accepted"]), s["search"], round(s["predicted"], 1)])
+                w.writerow([r["round"], k, s["move"], int(s["accepted"]), s["search"], s["saturated"],
+                            round(s["predicted"], 1)])
     _plot(cost_rows, out / "cost_model.png")
     held = [r for r in cost_rows if r["role"] != "fit"]
     err = [abs(r["predicted"] - r["luts"]) / r["luts"] for r in held]
@@ -569,7 +584,9 @@ def write_report(res: dict, out: Path) -> Path:
              f"{'of one layer ' if subject.model.network else ''}one bit narrower, or "
              f"sigmoid/tanh {'of one layer ' if subject.model.network else ''}another of "
              + ", ".join(ACT_KEYS["sigmoid"][i] for i in subject.act_choices) + ", in order of "
-             "predicted saving, takes the first within the tolerance; a refused move is not tried again. Modes stay "
+             "predicted saving, takes the first within the tolerance"
+             f"{' and without a saturation in the layers (a status bit, which fails the network bench)' if subject.model.network else ''}"
+             "; a refused move is not tried again. Modes stay "
              "round half to even and saturation, 8 lanes, integer bits calibrated on the training set.",
              f"- Rounds: the searched config is synthesized; when the cost model misses it by more than "
              f"{100 * REFIT_WITHIN:g} %, it joins the fit and the search runs again (at most {subject.rounds} "
@@ -617,9 +634,9 @@ def write_report(res: dict, out: Path) -> Path:
     lines += ["", "![cost_model.png](cost_model.png)", "", "## Search", "",
               f"Every move tried in round {res['chosen']} (the result), in order; every round in `search.csv`:", ""]
     steps = next(r["steps"] for r in res["rounds"] if r["round"] == res["chosen"])
-    lines += _table(["step", "move", "search half", "predicted LUTs", "taken"],
-                    [[k, s["move"], _pct(s["search"]), f"{s['predicted']:.0f}", "yes" if s["accepted"] else "no"]
-                     for k, s in enumerate(steps)])
+    lines += _table(["step", "move", "search half", "saturations", "predicted LUTs", "taken"],
+                    [[k, s["move"], _pct(s["search"]), s["saturated"], f"{s['predicted']:.0f}",
+                      "yes" if s["accepted"] else "no"] for k, s in enumerate(steps)])
     lines.append("")
     (out / "README.md").write_text("\n".join(lines))
     return out
