@@ -49,6 +49,11 @@ def points() -> tuple:
     return kinds.all_points()
 
 
+#: Most multipliers a cell may have (``[hardware] lanes * beat``): a fully parallel LSTM 6->20 (2,080) fits,
+#: one of 13->100 (45,200) does not (no FPGA the kit targets holds it, and its Verilog is too large to
+#: simulate in reasonable time).
+MAX_MULTIPLIERS = 4096
+
 @dataclass(frozen=True)
 class ActSpec:
     """An activation approximation: ``method`` plus, for tables, ``size`` entries over ``[-range, range)``."""
@@ -225,8 +230,12 @@ class Config:
         rows = cell.n_gates * hidden_size
         if lanes > rows:
             raise ConfigError(f"lanes = {lanes} exceeds the number of weight rows ({rows} = gates x hidden_size)")
-        if beat != 1:
-            raise ConfigError(f"beat = {beat} is not supported; accepted: 1 (element-serial streams)")
+        if lanes * beat > MAX_MULTIPLIERS:
+            raise ConfigError(f"lanes * beat = {lanes} * {beat} = {lanes * beat} multipliers exceeds the limit of "
+                              f"{MAX_MULTIPLIERS} (model.config.MAX_MULTIPLIERS)")
+        if beat > input_size + hidden_size:
+            raise ConfigError(f"beat = {beat} exceeds input_size + hidden_size = {input_size + hidden_size} "
+                              f"(the z elements a lane can take in one cycle)")
         params = _params_path(d.get("params"))
         max_abs, rms = _bench_bound(d)
         cfg = cls(name=name, kind=kind, input_size=input_size, hidden_size=hidden_size,

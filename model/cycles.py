@@ -6,7 +6,9 @@ schedule, the stage latencies of :mod:`model.latency` and each kind's
 lines from the same numbers.
 
 Schedule: the lanes compute weight rows; in slot ``s`` lane ``l`` computes one
-row while ``z = [x(t); h(t-1)]`` streams past, ``input + hidden`` cycles.
+row while ``z = [x(t); h(t-1)]`` streams past, ``beat`` elements per cycle:
+``slot_cycles = ceil((input + hidden) / beat)`` cycles (chunk ``j`` holds z
+elements ``j * beat ..``, the last chunk zero-padded).
 
 * Single-pass kinds (e.g. the LSTM and the reset-after GRU): rows unit-major
   in the kind's ``hw_order`` (``o, i, f, g`` or ``r, z, n`` per unit),
@@ -15,23 +17,35 @@ row while ``z = [x(t); h(t-1)]`` streams past, ``input + hidden`` cycles.
   rows, over ``[x; h(t-1)]``; pass 2 computes the ``n`` rows over ``[x; r*h(t-1)]``
   and waits at its first ``h`` element until every ``r*h`` is known.
 
-Timing: the lanes hand a slot's accumulators to the post-processor
-``LANE_LATENCY`` cycles after the slot's last issue; it takes one row per cycle,
-and a unit's hidden value is registered ``row_to_h`` cycles after its last row
-entered.  Step ``t + 1`` streams its ``x`` part at once, but its first ``h``
-element waits until all of ``h(t)`` is written (``h_wait``); a reset-before
-GRU's pass 2 may also wait for ``r*h`` (``rh_wait``).  Those waits are the only
-overhead in a steady stream.  A step also starts only once the step two before
-it is complete; that wait (``start_wait``, non-zero only when a step's slots are
-shorter than the post-processing drain) is hidden by the h wait, except when two
-sequence starts follow each other: the second then takes
-``first_step_cycles + start_wait``.  Ideal cycles per step are
-``rows * (input + hidden) / lanes``; MAC utilization is ideal / predicted.
+Post-processors: ``posts`` of them, unit ``u`` owned by post-processor
+``u % posts``; each takes one row per cycle, its rows of a slot in row order
+(its queue).  One post-processor when ``lanes <= slot_cycles``; otherwise
+``ceil(lanes / slot_cycles)`` (at most ``hidden``), raised until every slot but
+a step's last fits its queues into ``slot_cycles`` cycles (the next slot's sums
+replace the lanes' hold registers then).
+
+Timing: the lanes hand a slot's accumulators to the post-processors
+``latency.lane(beat)`` cycles after the slot's last issue; a row at queue position
+``q`` enters its post-processor ``q`` cycles later, and a unit's hidden value is
+registered ``row_to_h`` cycles after its last row entered.  Step ``t + 1`` streams
+its ``x`` chunks at once, but its first chunk with an ``h`` element waits until
+all of ``h(t)`` is written (``h_wait``); a reset-before GRU's pass 2 may also wait
+for ``r*h`` (``rh_wait``).  Those waits are the only overhead in a steady stream.
+When a step's last slot overfills a queue (``seq_waits``) a sequence's first step
+waits for the previous step's h too (its sums would otherwise overtake rows still
+queued).  A step also starts only once the step two before it is complete; that
+wait (``start_wait``, non-zero only when a step's slots are shorter than the
+post-processing drain) is hidden by the h wait, except when two sequence starts
+follow each other: the second then takes ``first_step_cycles + start_wait``.
+The output stream carries one h element per cycle, in unit order, from one FIFO
+per post-processor: a step takes at least ``hidden`` cycles.  Ideal cycles per
+step are ``rows * (input + hidden) / (lanes * beat)``; MAC utilization is ideal /
+predicted.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from . import latency
 
@@ -40,11 +54,12 @@ __all__ = ["Schedule", "CycleModel", "rh_wait", "x_to_h"]
 
 @dataclass(frozen=True)
 class Schedule:
-    """Which hardware row each lane computes in each slot.
+    """Which hardware row each lane computes in each slot, and which post-processor takes it.
 
     Hardware rows are numbered in post-processing order: unit-major
     (``row = unit * gates + hw_gate``) or, for the reset-before GRU, gate-major
-    (``row = hw_gate * hidden + unit``).  ``pass_rows`` are the rows per pass.
+    (``row = hw_gate * hidden + unit``).  ``pass_rows`` are the rows per pass;
+    ``posts`` post-processors, unit ``u`` owned by ``u % posts`` (see the module docstring).
     """
     hidden: int
     lanes: int
@@ -53,12 +68,24 @@ class Schedule:
     gate_major: bool
     pass_rows: tuple
     slot_cycles: int
+    input: int
+    beat: int
+    posts: int
 
     @classmethod
     def for_config(cls, cfg) -> "Schedule":
-        H, kind = cfg.hidden_size, cfg.cell
-        return cls(H, cfg.lanes, kind.n_gates, kind.hw_order, kind.gate_major,
-                   tuple(len(p) * H for p in kind.pass_gates), cfg.input_size + H)
+        H, kind, beat = cfg.hidden_size, cfg.cell, cfg.beat
+        k = math.ceil((cfg.input_size + H) / beat)
+        sch = cls(H, cfg.lanes, kind.n_gates, kind.hw_order, kind.gate_major,
+                  tuple(len(p) * H for p in kind.pass_gates), k, cfg.input_size, beat, 1)
+        if cfg.lanes <= k:
+            return sch
+        posts = min(H, math.ceil(cfg.lanes / k))
+        while True:
+            sch = replace(sch, posts=posts)
+            if posts == H or sch.fits:
+                return sch
+            posts += 1
 
     @property
     def rows(self) -> int:
@@ -107,6 +134,46 @@ class Schedule:
         """The hardware row whose post-processing produces ``h[unit]``."""
         return (self.gates - 1) * self.hidden + unit if self.gate_major else unit * self.gates + self.gates - 1
 
+    def post_of(self, row: int) -> int:
+        """The post-processor taking hardware row ``row`` (the one owning its unit)."""
+        return self.unit_gate(row)[0] % self.posts
+
+    def queues(self, slot: int) -> tuple:
+        """Per post-processor, the hardware rows of slot ``slot`` it takes, in the order it takes them."""
+        out = [[] for _ in range(self.posts)]
+        first = sum(self.slot_rows[:slot])
+        for r in range(first, first + self.slot_rows[slot]):
+            out[self.post_of(r)].append(r)
+        return tuple(tuple(q) for q in out)
+
+    def queue_position(self, row: int) -> int:
+        """How many rows its post-processor takes before ``row`` in ``row``'s slot."""
+        return self.queues(self.slot_of(row)[0])[self.post_of(row)].index(row)
+
+    def longest_queue(self, slot: int) -> int:
+        return max(len(q) for q in self.queues(slot))
+
+    @property
+    def fits(self) -> bool:
+        """Every slot but a step's last hands its rows over within ``slot_cycles`` cycles."""
+        return all(self.longest_queue(s) <= self.slot_cycles for s in range(self.slots - 1))
+
+    @property
+    def h_chunk(self) -> int:
+        """The first z chunk holding an h element: where a step waits for h(t-1)."""
+        return self.input // self.beat
+
+    @property
+    def x_end_chunk(self) -> int:
+        """The chunk holding x's last element."""
+        return (self.input - 1) // self.beat
+
+
+def _h_written(cfg, sch: Schedule, unit: int) -> int:
+    """Cycle h[unit] is registered, counted from the issue of its done row's slot's last chunk."""
+    row = sch.unit_done_row(unit)
+    return latency.lane(sch.beat) + sch.queue_position(row) + cfg.cell.row_to_h
+
 
 def rh_wait(cfg) -> int:
     """A two-pass kind's wait at pass 2's first h element for the last ``r*h`` (0 for single-pass kinds);
@@ -114,19 +181,24 @@ def rh_wait(cfg) -> int:
     if cfg.cell.op_ready is None:
         return 0
     sch = Schedule.for_config(cfg)
-    s_r, p_r = sch.slot_of(sch.hidden - 1)
-    ready = (s_r + 1) * sch.slot_cycles - 1 + latency.LANE + p_r + cfg.cell.op_ready
-    return max(0, ready - (sch.pass_slots[0] * sch.slot_cycles + cfg.input_size))
+    s_r, _ = sch.slot_of(sch.hidden - 1)
+    p_r = sch.queue_position(sch.hidden - 1)
+    ready = (s_r + 1) * sch.slot_cycles - 1 + latency.lane(sch.beat) + p_r + cfg.cell.op_ready
+    return max(0, ready - (sch.pass_slots[0] * sch.slot_cycles + sch.h_chunk))
 
 
 def x_to_h(cfg, unit: int) -> int:
     """Cycles from the transfer of a sequence's first x(0)'s last element to the transfer of its h(0)'s
-    element ``unit`` on ``o`` (the first step of a sequence never waits for h; ``o`` ready)."""
+    element ``unit`` on ``o`` (the first step of a sequence never waits for h; ``o`` ready; the output
+    takes one element per cycle, in unit order)."""
     sch = Schedule.for_config(cfg)
-    s, p = sch.slot_of(sch.unit_done_row(unit))
-    wait = rh_wait(cfg) if s >= sch.pass_slots[0] and len(sch.pass_slots) > 1 else 0
-    return (latency.INPUT + (s + 1) * sch.slot_cycles - 1 + wait + latency.LANE + p + cfg.cell.row_to_h
-            + latency.FIFO)
+
+    def written(u):
+        s, _ = sch.slot_of(sch.unit_done_row(u))
+        wait = rh_wait(cfg) if s >= sch.pass_slots[0] and len(sch.pass_slots) > 1 else 0
+        return latency.INPUT + (s + 1) * sch.slot_cycles - 1 + wait + _h_written(cfg, sch, u)
+
+    return max(written(v) + (unit - v) for v in range(unit + 1)) + latency.FIFO
 
 
 @dataclass(frozen=True)
@@ -143,6 +215,9 @@ class CycleModel:
     first_step_cycles: int
     first_output_latency: int
     ideal_cycles_per_step: float
+    beat: int
+    posts: int
+    seq_waits: bool
 
     @property
     def mac_utilization(self) -> float:
@@ -151,20 +226,23 @@ class CycleModel:
     @classmethod
     def for_config(cls, cfg) -> "CycleModel":
         sch = Schedule.for_config(cfg)
-        k, lanes = sch.slot_cycles, cfg.lanes
-        last = sch.slot_rows[-1]
-        rth = cfg.cell.row_to_h
-        # Cycle 0 = a slot's last issue; its row at lane position p enters the post-processor
-        # at latency.LANE + p and h(t) is complete (flag seen) row_to_h + 1 cycles after the last.
-        h_done = latency.LANE + last - 1 + rth + 1
-        h_wait = max(0, h_done - (1 + cfg.input_size))
+        k, S = sch.slot_cycles, sch.slots
+        # cycle 0 = a step's last issue; h(t) is complete (flag seen) one cycle after its last unit is written
+        h_done = max((sch.slot_of(sch.unit_done_row(u))[0] - (S - 1)) * k + _h_written(cfg, sch, u)
+                     for u in range(sch.hidden)) + 1
+        h_wait = max(0, h_done - (1 + sch.h_chunk))
+        rh = rh_wait(cfg)  # pass 2's first h element waits for the last r row's r*h
+        seq_waits = sch.longest_queue(S - 1) > k
+        first_step = S * k + rh + (h_wait if seq_waits else 0)
         # a step starts only once the step two before it is complete; only a sequence's first
         # step (which skips the h wait) can leave that one in flight
-        rh = rh_wait(cfg)  # pass 2's first h element waits for the last r row's r*h
-        start_wait = max(0, h_done - 1 - (sch.slots * k + rh))
+        start_wait = max(0, h_done - 1 - first_step)
         # first output: unit 0's last row; the first step of a sequence never waits
         first = cfg.input_size - 1 + x_to_h(cfg, 0)
-        return cls(rows=sch.rows, slots=sch.slots, slot_cycles=k, last_slot_rows=last, h_wait=h_wait,
-                   rh_wait=rh, start_wait=start_wait, cycles_per_step=sch.slots * k + h_wait + rh,
-                   first_step_cycles=sch.slots * k + rh, first_output_latency=first,
-                   ideal_cycles_per_step=sch.rows * k / lanes)
+        # the output stream takes one element per cycle
+        H = sch.hidden
+        return cls(rows=sch.rows, slots=S, slot_cycles=k, last_slot_rows=sch.slot_rows[-1], h_wait=h_wait,
+                   rh_wait=rh, start_wait=start_wait, cycles_per_step=max(S * k + h_wait + rh, H),
+                   first_step_cycles=max(first_step, H), first_output_latency=first,
+                   ideal_cycles_per_step=sch.rows * (cfg.input_size + H) / (cfg.lanes * sch.beat),
+                   beat=sch.beat, posts=sch.posts, seq_waits=seq_waits)

@@ -7,6 +7,19 @@ from these numbers and asserts each component's own ``latency`` against them.
 
 #: Issue -> weight/z memory read -> operand registers -> product register -> accumulator (and hold).
 LANE = 4
+
+
+def tree(beat: int) -> int:
+    """A lane's adder tree for ``beat`` products per cycle (``rtl.mac_lane.MacLane``): one register per
+    level of pairwise sums, ``ceil(log2(beat))`` levels, between the product register and the
+    accumulator (0 for one product per cycle)."""
+    return (beat - 1).bit_length()
+
+
+def lane(beat: int) -> int:
+    """Issue of a row's last z chunk -> its sum in the lane's hold register: ``LANE`` plus the adder tree."""
+    return LANE + tree(beat)
+
 #: Every activation unit: magnitude, table read, interpolation product, interpolation sum, clamp and
 #: mirror (``rtl.activation.ActivationUnit.latency``).
 ACT = 5

@@ -47,11 +47,11 @@ Word layouts are defined once in :mod:`rtl.streams`.
 """
 from __future__ import annotations
 
-from amaranth import Array, Module, Mux, Signal, signed
+from amaranth import Array, Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from model import cycles
+from model import cycles, latency
 from model.config import Config, ConfigError
 from model.datapath import Datapath
 from model.params import QParams
@@ -79,11 +79,24 @@ def check_buildable(cfg: Config):
     for fn in ("sigmoid", "tanh"):
         if getattr(cfg, fn).method == "exact":
             raise HardwareLimitError(f"{fn}.method = 'exact' has no hardware; accepted: lut, lut_interp, pwl, hard")
-    k = cfg.input_size + cfg.hidden_size
-    if cfg.lanes > k:
+    sch = cycles.Schedule.for_config(cfg)
+    k = sch.slot_cycles
+    if cfg.cell.op_ready is not None:  # two passes: pass 2 reads r*h(t-1) from one memory, one element a cycle
+        kind = ", ".join([f"kind = {cfg.kind!r}", *(f"{o} = {v!r}" for o, v in cfg.options.items())])
+        if cfg.beat != 1:
+            raise HardwareLimitError(f"beat = {cfg.beat} with {kind}: pass 2 reads r*h(t-1) one element per "
+                                     f"cycle; accepted: beat = 1")
+        if cfg.lanes > k:
+            raise HardwareLimitError(
+                f"lanes = {cfg.lanes} exceeds input_size + hidden_size = {k} with {kind}: its one "
+                f"post-processor must finish a slot's {cfg.lanes} rows within the {k}-cycle slot")
+    if not sch.fits:  # even one post-processor per unit cannot take a unit's rows within a slot
+        top = max(b for b in range(1, cfg.beat + 1)
+                  if -(-(cfg.input_size + cfg.hidden_size) // b) >= sch.gates)
         raise HardwareLimitError(
-            f"lanes = {cfg.lanes} exceeds input_size + hidden_size = {k}: the post-processor takes one "
-            f"row per cycle and must finish a slot's {cfg.lanes} rows within the {k}-cycle slot")
+            f"beat = {cfg.beat} with lanes = {cfg.lanes}: slots of {k} cycles are shorter than a unit's "
+            f"{sch.gates} rows, which its post-processor takes one per cycle; accepted: beat <= {top}, or "
+            f"lanes = {cfg.rows} (one slot per step)")
     for t in cfg.cell.multiplier_operands():
         if cfg.fmt(t).width > MAX_OPERAND_BITS:
             raise HardwareLimitError(f"formats.{t} = {cfg.fmt(t)} is {cfg.fmt(t).width} bits wide; "
@@ -154,6 +167,10 @@ class RecurrentCell(wiring.Component):
         sch = lay.schedule
         f = cfg.formats
         H, I, L, S, R, K = cfg.hidden_size, cfg.input_size, cfg.lanes, lay.slots, cfg.rows, lay.slot_cycles
+        B, P = cfg.beat, sch.posts
+        # z and h(t-1) in registers when a lane takes several elements a cycle or several post-processors
+        # write h at once; one memory each otherwise
+        wide = B > 1 or P > 1
         two_pass = len(sch.pass_rows) == 2
         split_x = cfg.cell.split_x
         img = memory_images(cfg, self._q, self._init)
@@ -169,11 +186,18 @@ class RecurrentCell(wiring.Component):
             m.d.sync += st.err_framing.eq(1)
 
         # ---- h(t) double buffer, per-unit state (c for an LSTM, h for a GRU) ------------------
-        m.submodules.hmem = hmem = memory.Memory(shape=signed(f["hidden"].width), depth=2 * H, init=[])
-        hw_, hr = hmem.write_port(), hmem.read_port()
+        hshape = signed(f["hidden"].width)
+        if wide:
+            hreg = [[Signal(hshape, name=f"h{b}_{u}") for u in range(H)] for b in range(2)]
+        else:
+            m.submodules.hmem = hmem = memory.Memory(shape=hshape, depth=2 * H, init=[])
+            hw_, hr = hmem.write_port(), hmem.read_port()
         state_fmt = f[cfg.cell.unit_state]
-        m.submodules.smem = smem = memory.Memory(shape=signed(state_fmt.width), depth=H, init=[])
-        sw, sr = smem.write_port(), smem.read_port()
+        if P > 1:
+            sreg = [Signal(signed(state_fmt.width), name=f"state_{u}") for u in range(H)]
+        else:
+            m.submodules.smem = smem = memory.Memory(shape=signed(state_fmt.width), depth=H, init=[])
+            sw, sr = smem.write_port(), smem.read_port()
         # the initial state of every sequence: h0 (the z path's h part at a sequence start) and the unit
         # state (h0 itself for a kind whose unit state is h)
         inits = init_regions(cfg)
@@ -182,7 +206,6 @@ class RecurrentCell(wiring.Component):
             init_mem[name] = memory.Memory(shape=signed(f[tensor].width), depth=H, init=img[name])
             m.submodules[f"{name}mem"] = init_mem[name]
         h0mem, s0mem = init_mem[inits[0][1]], init_mem[inits[-1][1]]
-        h0r, s0r = h0mem.read_port(), s0mem.read_port()
         extra = Extra()
         if two_pass:
             # pass 2 operand r*h(t-1), written by the gate math
@@ -191,7 +214,7 @@ class RecurrentCell(wiring.Component):
             extra.op_ready = Array(Signal(name=f"op_ready{b}") for b in range(2))  # per step parity
 
         # ---- sequencer ----------------------------------------------------------------------
-        s, j = Signal(range(max(S, 2))), Signal(range(K))
+        s, j = Signal(range(max(S, 2))), Signal(range(max(K, 2)))
         waddr = Signal(range(max(lay.lane_depth, 2)))
         par, sos, need_first = Signal(), Signal(), Signal(init=1)
         # h_done[p]: the last step with h-bank parity p has written all of h (none pending at reset)
@@ -200,16 +223,22 @@ class RecurrentCell(wiring.Component):
         step_sos = Array(Signal(name=f"step_sos{b}") for b in range(2))
         credits = Signal(range(self.out_depth + 1), init=self.out_depth)
         at_start = (s == 0) & (j == 0)
-        at_h = (s == 0) & (j == I)
+        at_h = (s == 0) & (j == sch.h_chunk)
+        # the issuing step's parity and sequence start (a step's first issue sets both registers)
+        new_sos = inbuf.sos | need_first
+        cur_par, cur_sos = Mux(at_start, ~par, par), Mux(at_start, new_sos, sos)
         issue = Signal()
-        ready_h = Mux(at_h, sos | h_done[~par], 1)
+        # the first chunk with an h element waits for h(t-1); a sequence start does not, unless the last
+        # slot's rows may still be queued (model.cycles: seq_waits)
+        h_ok = h_done[~cur_par] if self._cm.seq_waits else cur_sos | h_done[~cur_par]
+        ready_h = Mux(at_h, h_ok, 1)
         if two_pass:  # pass 2 waits for every r*h(t-1), at a sequence start too (r*h0)
             p2 = sch.pass_slots[0]
-            ready_h = Mux((s == p2) & (j == I), extra.op_ready[par], ready_h)
+            ready_h = Mux((s == p2) & (j == sch.h_chunk), extra.op_ready[par], ready_h)
         # a step starts only when the step two before it (same parity) is complete: after a
         # sequence start, which does not wait for h, that one may still be in flight; nor in a
         # cycle with a write on w (a write never splits a step)
-        m.d.comb += issue.eq(Mux(at_start, inbuf.full & (credits >= H) & h_done[~par] & ~self.w.valid, ready_h))
+        m.d.comb += issue.eq(Mux(at_start, inbuf.full & (credits >= H) & h_done[~par] & ~self.w.valid, 1) & ready_h)
         pop = self.o.valid & self.o.ready
         m.d.sync += credits.eq(credits - Mux(issue & at_start, H, 0) + pop)
         with m.If(issue):
@@ -219,39 +248,48 @@ class RecurrentCell(wiring.Component):
                 m.d.sync += j.eq(j + 1)
             m.d.sync += waddr.eq(Mux((s == S - 1) & (j == K - 1), 0, waddr + 1))
             with m.If(at_start):
-                m.d.sync += [par.eq(~par), sos.eq(inbuf.sos | need_first), need_first.eq(0),
-                             h_done[~par].eq(0), step_sos[~par].eq(inbuf.sos | need_first)]
+                m.d.sync += [par.eq(~par), sos.eq(new_sos), need_first.eq(0),
+                             h_done[~par].eq(0), step_sos[~par].eq(new_sos)]
                 if two_pass:
                     m.d.sync += extra.op_ready[~par].eq(0)
-        m.d.comb += [inbuf.release.eq(issue & (s == S - 1) & (j == I - 1)),
-                     inbuf.rd_addr.eq(j), inbuf.rd_en.eq(issue),
-                     hr.addr.eq(Mux(par, 0, H) + j - I), hr.en.eq(issue)]
+        release = issue & (s == S - 1) & (j == sch.x_end_chunk)
+        m.d.comb += [inbuf.release.eq(release), inbuf.rd_addr.eq(j), inbuf.rd_en.eq(issue)]
 
-        # stage 1: memory data
-        v1, first1, isx1, xend1, zero1, par1, sos1 = (Signal(name=n) for n in
-                                                      ("v1", "first1", "isx1", "xend1", "zero1", "par1", "sos1"))
+        # stage 1: memory data (chunk j: z elements j*B .. j*B + B - 1; element b is x below I)
+        zw = max(f["input"].width, f["hidden"].width)
+        v1, first1, xend1, zero1, par1, sos1 = (Signal(name=n) for n in
+                                                ("v1", "first1", "xend1", "zero1", "par1", "sos1"))
         last1 = Signal(name="last1")
+        isx1 = Signal(B, name="isx1")
         slot1 = Signal(range(max(S, 2)))
-        m.d.sync += [v1.eq(issue), first1.eq(j == 0), last1.eq(j == K - 1), isx1.eq(j < I), xend1.eq(j == I - 1),
-                     zero1.eq(sos), slot1.eq(s), par1.eq(par), sos1.eq(sos)]
-        m.d.comb += [h0r.addr.eq(j - I), h0r.en.eq(issue)]
-        hpart = Mux(zero1, h0r.data, hr.data)
-        if two_pass:  # pass 2 reads r*h(t-1), from h0 too at a sequence start
-            pass2_1 = Signal(name="pass2_1")
-            m.d.sync += pass2_1.eq(s >= p2)
-            m.d.comb += [opr.addr.eq(j - I), opr.en.eq(issue)]
-            hpart = Mux(pass2_1, opr.data, hpart)
-        z1 = Signal(signed(max(f["input"].width, f["hidden"].width)))
-        m.d.comb += z1.eq(Mux(isx1, inbuf.rd_data, hpart))
+        m.d.sync += [v1.eq(issue), first1.eq(j == 0), last1.eq(j == K - 1), xend1.eq(j == sch.x_end_chunk),
+                     zero1.eq(cur_sos), slot1.eq(s), par1.eq(cur_par), sos1.eq(cur_sos)]
+        m.d.sync += [isx1[b].eq(j < -(-(I - b) // B)) for b in range(B)]
+        h0r = [h0mem.read_port() for _ in range(B)]
+        m.d.comb += [port.addr.eq(j * B + b - I) for b, port in enumerate(h0r)]
+        m.d.comb += [port.en.eq(issue) for port in h0r]
+        if wide:
+            z1 = self._z_registers(m, cfg, inbuf, release, hreg, h0r, j, cur_par, zero1, zw)
+        else:
+            m.d.comb += [hr.addr.eq(Mux(par, 0, H) + j - I), hr.en.eq(issue)]
+            hpart = Mux(zero1, h0r[0].data, hr.data)
+            if two_pass:  # pass 2 reads r*h(t-1), from h0 too at a sequence start
+                pass2_1 = Signal(name="pass2_1")
+                m.d.sync += pass2_1.eq(s >= p2)
+                m.d.comb += [opr.addr.eq(j - I), opr.en.eq(issue)]
+                hpart = Mux(pass2_1, opr.data, hpart)
+            z1 = Signal(signed(zw))
+            m.d.comb += z1.eq(Mux(isx1[0], inbuf.rd_data, hpart))
         stages = Stages(m)
         row1 = (v1, first1, last1, isx1, xend1, par1, sos1, slot1)
         for sig in row1:
             stages.put(sig, 1)
-        # stage 2: registered multiplier operands (z here, the weight in each lane)
+        # stage 2: registered multiplier operands (z here, the weights in each lane)
         z2 = stages.reg(z1, 2, "z")
-        # stage 3: product; the accumulator and the hold registers take stage 3's sum at its end
+        # stage 3: products; the lanes' adder trees (latency.tree(beat) levels) and accumulators follow
         v3, first3, last3, isx3, xend3, par3, sos3, slot3 = (stages.at(sig, 3) for sig in row1)
-        done3 = v3 & last3
+        SD = 3 + latency.tree(B)  # the stage the lanes' sums meet the accumulators
+        done = stages.at(v1, SD) & stages.at(last1, SD)
         # ---- write port: one decoder for every memory ----------------------------------------
         m.submodules.wdec = wdec = WriteDecoder(cfg)
         wiring.connect(m, wiring.flipped(self.w), wdec.w)
@@ -268,6 +306,7 @@ class RecurrentCell(wiring.Component):
         hold, hold_x = [], []
         for k in range(L):
             m.submodules[f"lane{k}"] = lane = MacLane(cfg, img["lanes"][k])
+            assert lane.latency == latency.lane(B)
             m.d.comb += [lane.rd_addr.eq(waddr), lane.rd_en.eq(issue),
                          lane.wr_addr.eq(woff), lane.wr_data.eq(wdec.data), lane.wr_en.eq(wen[k]),
                          lane.z.eq(z2), lane.valid.eq(v3), lane.first.eq(first3), lane.is_x.eq(isx3),
@@ -278,63 +317,233 @@ class RecurrentCell(wiring.Component):
         hold = Array(hold)
         hold_x = Array(hold_x) if split_x else None
 
-        # ---- serializer: one row per cycle, in schedule order ---------------------------------
-        m.submodules.ser = ser = Serializer(cfg)
-        m.d.comb += [ser.done.eq(done3), ser.slot.eq(slot3), ser.par.eq(par3), ser.sos.eq(sos3)]
-        with m.If(ser.overrun):
-            m.d.sync += st.err_overrun.eq(1)
-        busy, q, rowc, unit, hg, pp_par, pp_sos = (ser.valid, ser.lane, ser.row, ser.unit, ser.gate, ser.row_par,
-                                                   ser.row_sos)
+        # ---- rows to the post-processors: one row per cycle each, in schedule order ---------------
+        if P == 1:
+            m.submodules.ser = ser = Serializer(cfg)
+            m.d.comb += [ser.done.eq(done), ser.slot.eq(stages.at(slot1, SD)), ser.par.eq(stages.at(par1, SD)),
+                         ser.sos.eq(stages.at(sos1, SD))]
+            with m.If(ser.overrun):
+                m.d.sync += st.err_overrun.eq(1)
+            walkers = [(ser.valid, ser.lane, ser.row, ser.unit, ser.gate, None, ser.row_par, ser.row_sos)]
+        else:
+            walkers = [self._walker(m, sch, p, done, stages.at(slot1, SD), stages.at(par1, SD),
+                                    stages.at(sos1, SD), st) for p in range(P)]
 
         m.submodules.bmem = bmem = memory.Memory(shape=signed(f["bias"].width), depth=R, init=img["bias"])
-        br, bw = bmem.read_port(), bmem.write_port()
+        bw = bmem.write_port()
         wen_of = {region: wen[k] for k, (region, _) in enumerate(regions(cfg))}
-        m.d.comb += [br.addr.eq(rowc), bw.addr.eq(woff), bw.data.eq(wdec.data), bw.en.eq(wen_of[L]),
-                     sr.addr.eq(unit), s0r.addr.eq(unit)]
+        m.d.comb += [bw.addr.eq(woff), bw.data.eq(wdec.data), bw.en.eq(wen_of[L])]
         for region, name, _ in inits:
             port = init_mem[name].write_port()
             m.d.comb += [port.addr.eq(woff), port.data.eq(wdec.data), port.en.eq(wen_of[region])]
-        aux_data = None
         if lay.aux:
             afmt = aux_format(cfg)
             m.submodules.amem = amem = memory.Memory(shape=signed(afmt.width), depth=lay.aux_depth, init=img["aux"])
-            ar, aw = amem.read_port(), amem.write_port()
-            m.d.comb += [ar.addr.eq(rowc if lay.aux.per == "row" else unit), aw.addr.eq(woff),
-                         aw.data.eq(wdec.data), aw.en.eq(wen_of[L + 1])]
-            aux_data = ar.data
+            aw = amem.write_port()
+            m.d.comb += [aw.addr.eq(woff), aw.data.eq(wdec.data), aw.en.eq(wen_of[L + 1])]
 
-        # P1: the row, its bias / aux words and the unit's previous state
-        pv1, a1, hg1, u1, pp1, ps1 = (Signal(name="pv1"), Signal(acc_shape, name="a1"), Signal.like(hg, name="hg1"),
-                                      Signal.like(unit, name="u1"), Signal(name="pp1"), Signal(name="ps1"))
-        m.d.sync += [pv1.eq(busy), a1.eq(hold[q]), hg1.eq(hg), u1.eq(unit), pp1.eq(pp_par), ps1.eq(pp_sos)]
-        ax1 = None
-        if split_x:
-            ax1 = Signal(acc_shape, name="ax1")
-            m.d.sync += ax1.eq(hold_x[q])
-        prev1 = Signal(signed(state_fmt.width), name="prev1")
-        m.d.comb += prev1.eq(Mux(ps1, s0r.data, sr.data))
-        row = Row(pv1, a1, ax1, hg1, u1, pp1, br.data, aux_data, prev1)
-        out = post_processor(cfg.cell)(m, cfg, dp, row, st, sw, extra)
+        outs = []
+        for p, (busy, q, rowc, unit, hg, local, pp_par, pp_sos) in enumerate(walkers):
+            br, s0r = bmem.read_port(), s0mem.read_port()
+            m.d.comb += [br.addr.eq(rowc), s0r.addr.eq(unit)]
+            aux_data = None
+            if lay.aux:
+                ar = amem.read_port()
+                m.d.comb += ar.addr.eq(rowc if lay.aux.per == "row" else unit)
+                aux_data = ar.data
+            # P1: the row, its bias / aux words and the unit's previous state
+            pv1, a1, hg1, u1, pp1, ps1 = (Signal(name=f"pv1_{p}"), Signal(acc_shape, name=f"a1_{p}"),
+                                          Signal.like(hg, name=f"hg1_{p}"), Signal.like(unit, name=f"u1_{p}"),
+                                          Signal(name=f"pp1_{p}"), Signal(name=f"ps1_{p}"))
+            m.d.sync += [pv1.eq(busy), a1.eq(hold[q]), hg1.eq(hg), u1.eq(unit), pp1.eq(pp_par), ps1.eq(pp_sos)]
+            ax1 = None
+            if split_x:
+                ax1 = Signal(acc_shape, name=f"ax1_{p}")
+                m.d.sync += ax1.eq(hold_x[q])
+            prev1 = Signal(signed(state_fmt.width), name=f"prev1_{p}")
+            if P == 1:
+                m.d.comb += sr.addr.eq(unit)
+                m.d.comb += prev1.eq(Mux(ps1, s0r.data, sr.data))
+                state_w, pm = sw, m
+            else:  # the post-processor's own units' state registers
+                own = sreg[p::P]
+                held = Signal(signed(state_fmt.width), name=f"sprev1_{p}")
+                m.d.sync += held.eq(Array(own)[local])
+                m.d.comb += prev1.eq(Mux(ps1, s0r.data, held))
+                state_w = _StatePort(H, state_fmt.width, p)
+                for u, reg in zip(range(p, H, P), own):
+                    with m.If(state_w.en & (state_w.addr == u)):
+                        m.d.sync += reg.eq(state_w.data)
+                pm = _Scoped(m, f"post{p}_")
+            row = Row(pv1, a1, ax1, hg1, u1, pp1, br.data, aux_data, prev1)
+            outs.append(post_processor(cfg.cell)(pm, cfg, dp, row, st, state_w, extra))
 
-        # ---- h memory, output FIFO (o words), h_done -------------------------------------------------
+        # ---- h(t) (next step's h(t-1)), output FIFOs (o words), h_done ------------------------------
         oword = streams.output_word(cfg)
-        m.submodules.ofifo = ofifo = fifo.SyncFIFOBuffered(width=oword.width, depth=self.out_depth)
-        wword = data.View(oword.layout(), ofifo.w_data)
-        m.d.comb += [hw_.addr.eq(Mux(out.par, H, 0) + out.unit), hw_.data.eq(out.h), hw_.en.eq(out.valid),
-                     wword.data.eq(out.h), wword.last.eq(out.unit == H - 1),
-                     wword.first.eq(step_sos[out.par] & (out.unit == 0)),
-                     ofifo.w_en.eq(out.valid),
-                     self.o.valid.eq(ofifo.r_rdy), ofifo.r_en.eq(self.o.ready),
-                     self.o.payload.eq(ofifo.r_data)]
-        with m.If(out.valid & ~ofifo.w_rdy):
-            m.d.sync += st.err_overrun.eq(1)
-        with m.If(out.valid & (out.unit == H - 1)):
-            m.d.sync += h_done[out.par].eq(1)
+        if wide:
+            for p, out in enumerate(outs):
+                for u in range(p, H, P):
+                    for b in range(2):
+                        with m.If(out.valid & (out.unit == u) & (out.par == b)):
+                            m.d.sync += hreg[b][u].eq(out.h)
+        else:
+            out = outs[0]
+            m.d.comb += [hw_.addr.eq(Mux(out.par, H, 0) + out.unit), hw_.data.eq(out.h), hw_.en.eq(out.valid)]
+        depth = self.out_depth if P == 1 else -(-H // P) * (-(-self.out_depth // H) + 1)
+        fifos = []
+        for p, out in enumerate(outs):
+            ofifo = fifo.SyncFIFOBuffered(width=oword.width, depth=depth)
+            m.submodules["ofifo" if P == 1 else f"ofifo{p}"] = ofifo
+            wword = data.View(oword.layout(), ofifo.w_data)
+            m.d.comb += [wword.data.eq(out.h), wword.last.eq(out.unit == H - 1),
+                         wword.first.eq(step_sos[out.par] & (out.unit == 0)), ofifo.w_en.eq(out.valid)]
+            with m.If(out.valid & ~ofifo.w_rdy):
+                m.d.sync += st.err_overrun.eq(1)
+            fifos.append(ofifo)
+        if P == 1:
+            m.d.comb += [self.o.valid.eq(fifos[0].r_rdy), fifos[0].r_en.eq(self.o.ready),
+                         self.o.payload.eq(fifos[0].r_data)]
+        else:  # unit u is post-processor u % P's: read the FIFOs in unit order
+            u_out, sel = Signal(range(H)), Signal(range(P))
+            m.d.comb += [self.o.valid.eq(Array(x.r_rdy for x in fifos)[sel]),
+                         self.o.payload.eq(Array(x.r_data for x in fifos)[sel])]
+            m.d.comb += [x.r_en.eq(self.o.ready & (sel == p)) for p, x in enumerate(fifos)]
+            with m.If(pop):
+                with m.If(u_out == H - 1):
+                    m.d.sync += [u_out.eq(0), sel.eq(0)]
+                with m.Else():
+                    m.d.sync += [u_out.eq(u_out + 1), sel.eq(Mux(sel == P - 1, 0, sel + 1))]
+        last_out = outs[(H - 1) % P]  # unit H-1 is written last (model.cycles)
+        with m.If(last_out.valid & (last_out.unit == H - 1)):
+            m.d.sync += h_done[last_out.par].eq(1)
 
         # ---- final state readout: the last h bank (the last step's parity) and the unit state ----------
-        hq, sq = hmem.read_port(), smem.read_port()
         is_s = Signal()
-        m.d.comb += [hq.addr.eq(Mux(par, H, 0) + self.state_addr), sq.addr.eq(self.state_addr - H)]
         m.d.sync += is_s.eq(self.state_addr >= H)
-        m.d.comb += self.state_data.eq(Mux(is_s, sq.data, hq.data))
+        if wide:
+            hq = Signal(hshape, name="h_q")
+            a = self.state_addr[:max(1, (H - 1).bit_length())]
+            m.d.sync += hq.eq(Mux(par, Array(hreg[1])[a], Array(hreg[0])[a]))
+        else:
+            hq_port = hmem.read_port()
+            m.d.comb += hq_port.addr.eq(Mux(par, H, 0) + self.state_addr)
+            hq = hq_port.data
+        if P > 1:
+            sq = Signal(signed(state_fmt.width), name="s_q")
+            m.d.sync += sq.eq(Array(sreg)[self.state_addr - H])
+        else:
+            sq_port = smem.read_port()
+            m.d.comb += sq_port.addr.eq(self.state_addr - H)
+            sq = sq_port.data
+        m.d.comb += self.state_data.eq(Mux(is_s, sq, hq))
         return m
+
+    def _z_registers(self, m, cfg, inbuf, release, hreg, h0r, j, cur_par, zero1, zw):
+        """Chunk ``j`` of z at stage 1 from registers: x(t) (a copy of the input buffer's banks, written as
+        it accepts elements and read from the bank it reads) and h(t-1) (bank ``~cur_par``); at a sequence
+        start the h elements come from h0's read ports (``h0r``, one per element of the chunk)."""
+        I, H, B = cfg.input_size, cfg.hidden_size, cfg.beat
+        K = self._lay.slot_cycles
+        xshape = signed(cfg.fmt("input").width)
+        xreg = [[Signal(xshape, name=f"x{b}_{e}") for e in range(I)] for b in range(2)]
+        wb, rb, wi = Signal(name="xw_bank"), Signal(name="xr_bank"), Signal(range(max(I, 2)), name="xw_index")
+        with m.If(inbuf.i.valid & inbuf.i.ready):  # the input buffer's own bank walk (rtl.input_buffer)
+            for b in range(2):
+                for e in range(I):
+                    with m.If((wb == b) & (wi == e)):
+                        m.d.sync += xreg[b][e].eq(inbuf.i.payload.data)
+            with m.If(wi == I - 1):
+                m.d.sync += [wi.eq(0), wb.eq(~wb)]
+            with m.Else():
+                m.d.sync += wi.eq(wi + 1)
+        with m.If(release):
+            m.d.sync += rb.eq(~rb)
+        z1 = []
+        for b in range(B):
+            chunk, is_h = [], []
+            for c in range(K):
+                e = c * B + b
+                if e < I:
+                    chunk.append(Mux(rb, xreg[1][e], xreg[0][e]))
+                elif e < I + H:
+                    chunk.append(Mux(cur_par, hreg[0][e - I], hreg[1][e - I]))
+                else:
+                    chunk.append(0)
+                is_h.append(int(I <= e < I + H))
+            zr = Signal(signed(zw), name=f"zr1_{b}")
+            h1 = Signal(name=f"zh1_{b}")
+            m.d.sync += [zr.eq(Array(chunk)[j]), h1.eq(Array(is_h)[j])]
+            z1.append(Mux(h1 & zero1, h0r[b].data, zr))
+        elems = [Signal(signed(zw), name=f"z1_{b}") for b in range(B)]
+        m.d.comb += [e.eq(v) for e, v in zip(elems, z1)]
+        out = Signal(signed(B * zw), name="z1")
+        m.d.comb += out.eq(Cat(*elems))
+        return out
+
+    def _walker(self, m, sch, p, done, slot, par, sos, st):
+        """Post-processor ``p``'s row walker: on ``done`` it takes slot ``slot``'s queue
+        (:meth:`model.cycles.Schedule.queues`) and hands over one row per cycle from the next cycle on
+        (as :class:`rtl.serializer.Serializer` does for one post-processor).  Returns ``(valid, lane, row,
+        unit, gate, local, par, sos)``; ``local`` is the unit's index among the post-processor's own."""
+        P = sch.posts
+        queues = [sch.queues(s)[p] for s in range(sch.slots)]
+        width = max(1, max(len(q) for q in queues))
+        base = [sum(sch.slot_rows[:s]) for s in range(sch.slots)]
+        entries = [[(r - base[s], r, *sch.unit_gate(r)) for r in q] + [(0, 0, 0, 0)] * (width - len(q))
+                   for s, q in enumerate(queues)]
+        flat = [e for q in entries for e in q]
+        busy, idx = Signal(name=f"pbusy{p}"), Signal(range(max(width, 2)), name=f"pidx{p}")
+        slot_r, par_r, sos_r = (Signal(range(max(sch.slots, 2)), name=f"pslot{p}"), Signal(name=f"ppar{p}"),
+                                Signal(name=f"psos{p}"))
+        n = Array(len(q) for q in queues)
+        k = slot_r * width + idx
+        lane, row, unit, gate = (Signal(range(max(hi, 2)), name=f"{nm}{p}") for nm, hi in
+                                 (("plane", sch.lanes), ("prow", sch.rows), ("punit", sch.hidden),
+                                  ("pgate", sch.gates)))
+        local = Signal(range(max(-(-sch.hidden // P), 2)), name=f"plocal{p}")
+        m.d.comb += [lane.eq(Array(e[0] for e in flat)[k]), row.eq(Array(e[1] for e in flat)[k]),
+                     unit.eq(Array(e[2] for e in flat)[k]), gate.eq(Array(e[3] for e in flat)[k]),
+                     local.eq(Array(e[2] // P for e in flat)[k])]
+        with m.If(busy):
+            m.d.sync += idx.eq(idx + 1)
+            with m.If(idx == n[slot_r] - 1):
+                m.d.sync += busy.eq(0)
+        with m.If(done):
+            m.d.sync += [busy.eq(n[slot] != 0), idx.eq(0), slot_r.eq(slot), par_r.eq(par), sos_r.eq(sos)]
+            with m.If(busy & (idx != n[slot_r] - 1)):
+                m.d.sync += st.err_overrun.eq(1)
+        return busy, lane, row, unit, gate, local, par_r, sos_r
+
+
+
+class _StatePort:
+    """The write side of a post-processor's own state registers, shaped like a memory write port (the
+    post-processor drives ``addr`` (a unit), ``data`` and ``en``)."""
+
+    def __init__(self, hidden: int, width: int, post: int):
+        self.addr = Signal(range(max(hidden, 2)), name=f"state_w_addr{post}")
+        self.data = Signal(signed(width), name=f"state_w_data{post}")
+        self.en = Signal(name=f"state_w_en{post}")
+
+
+class _Scoped:
+    """The cell's module as one of several post-processors sees it: the same statements, conditions and
+    status bits (every status bit is driven from one module), its submodules named ``prefix + name``."""
+
+    class _Submodules:
+        def __init__(self, m, prefix):
+            object.__setattr__(self, "_m", m)
+            object.__setattr__(self, "_prefix", prefix)
+
+        def __setattr__(self, name, value):
+            self._m.submodules[self._prefix + name] = value
+
+        def __setitem__(self, name, value):
+            self._m.submodules[self._prefix + name] = value
+
+    def __init__(self, m, prefix: str):
+        self._m = m
+        self.submodules = self._Submodules(m, prefix)
+
+    def __getattr__(self, name):
+        return getattr(self._m, name)

@@ -1,9 +1,19 @@
 """Where each quantized parameter lives in the cell's memories, and the write-port address map.
 
 Hardware rows follow :class:`model.cycles.Schedule`: in slot ``s`` lane ``l``
-computes one row, and its weight memory holds, at ``s * (input + hidden)``,
+computes one row, and its weight memory holds, from word ``s * slot_cycles``,
 the ``input`` weights of ``W_ih`` then the ``hidden`` weights of ``W_hh`` of
-that row (zeros in the unused lanes of a part-filled slot).
+that row, ``beat`` weights per word (zeros in the unused lanes of a part-filled
+slot and after the row's last weight).
+
+Wider words, not more banks: a lane reads the ``beat`` weights of one z chunk
+with one address, so one memory, one address counter and one read port serve
+any ``beat`` (the synthesis tool splits a wide word over as many block RAMs as
+its width needs, the same count ``beat`` banks would take).  A lane's write
+offset is ``word << beat_bits | element`` (``beat_bits = ceil(log2(beat))``, 0
+for one weight per word), so the write port still moves one weight per
+transfer and a word's weights are written one at a time through per-weight
+write enables; offsets whose element is ``beat`` or more address nothing.
 
 Write-port address: ``region << offset_bits | offset``, with regions
 ``0 .. lanes-1`` the lane weight memories, ``lanes`` the bias memory (by
@@ -52,7 +62,7 @@ class Layout:
     @classmethod
     def for_config(cls, cfg: Config) -> "Layout":
         sch = Schedule.for_config(cfg)
-        depth = max(sch.slots * sch.slot_cycles, cfg.rows)
+        depth = max((sch.slots * sch.slot_cycles) << (cfg.beat - 1).bit_length(), cfg.rows)
         off = max(1, (depth - 1).bit_length())
         last_region = init_regions(cfg)[-1][0]
         aux = aux_format(cfg)
@@ -70,7 +80,25 @@ class Layout:
 
     @property
     def lane_depth(self) -> int:
+        """Words of a lane's weight memory (one z chunk's weights each)."""
         return self.slots * self.slot_cycles
+
+    @property
+    def beat(self) -> int:
+        return self.schedule.beat
+
+    @property
+    def beat_bits(self) -> int:
+        """Low bits of a lane's write offset that pick the weight within a word."""
+        return (self.beat - 1).bit_length()
+
+    @property
+    def lane_offsets(self) -> int:
+        """Write offsets a lane's region spans (``lane_depth << beat_bits``; the holes address nothing)."""
+        return self.lane_depth << self.beat_bits
+
+    def lane_offset(self, word: int, element: int) -> int:
+        return (word << self.beat_bits) | element
 
     @property
     def aux_depth(self) -> int:
@@ -90,12 +118,12 @@ def init_images(cfg: Config, init=None) -> dict:
 
 
 def memory_images(cfg: Config, q: QParams | None, init=None) -> dict:
-    """Initial contents: ``lanes`` (list of per-lane weight lists), ``bias`` (by row), ``aux``, and the
-    initial-state memories (:func:`init_images` of ``init``)."""
+    """Initial contents: ``lanes`` (per lane, its weights by write offset, :meth:`Layout.lane_offset`),
+    ``bias`` (by row), ``aux``, and the initial-state memories (:func:`init_images` of ``init``)."""
     lay = Layout.for_config(cfg)
     sch = lay.schedule
     H, I = cfg.hidden_size, cfg.input_size
-    lanes = [[0] * lay.lane_depth for _ in range(cfg.lanes)]
+    lanes = [[0] * lay.lane_offsets for _ in range(cfg.lanes)]
     bias = [0] * cfg.rows
     aux = [0] * lay.aux_depth
     if q is None:
@@ -103,9 +131,10 @@ def memory_images(cfg: Config, q: QParams | None, init=None) -> dict:
     for r in range(cfg.rows):
         s, lane = sch.slot_of(r)
         tr = sch.torch_row(r)
-        base = s * lay.slot_cycles
-        lanes[lane][base:base + I] = [int(v) for v in q.w_ih[tr]]
-        lanes[lane][base + I:base + I + H] = [int(v) for v in q.w_hh[tr]]
+        z = [int(v) for v in q.w_ih[tr]] + [int(v) for v in q.w_hh[tr]]
+        for e, v in enumerate(z):
+            j, b = divmod(e, cfg.beat)
+            lanes[lane][lay.lane_offset(s * lay.slot_cycles + j, b)] = v
         bias[r] = int(q.bias[tr])
         unit, g = sch.unit_gate(r)
         if lay.aux and lay.aux.per == "row":
@@ -121,7 +150,8 @@ def write_stream(cfg: Config, q: QParams) -> list[tuple[int, int]]:
     img = memory_images(cfg, q)
     out = []
     for lane, words in enumerate(img["lanes"]):
-        out += [((lane << lay.offset_bits) | a, v) for a, v in enumerate(words)]
+        out += [((lane << lay.offset_bits) | lay.lane_offset(a, b), words[lay.lane_offset(a, b)])
+                for a in range(lay.lane_depth) for b in range(cfg.beat)]
     out += [((cfg.lanes << lay.offset_bits) | r, v) for r, v in enumerate(img["bias"])]
     if lay.aux:
         out += [(((cfg.lanes + 1) << lay.offset_bits) | r, v) for r, v in enumerate(img["aux"])]

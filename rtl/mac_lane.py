@@ -1,7 +1,7 @@
-"""One multiply-accumulate lane: its slice of the weight rows in its own memory, one product per cycle."""
+"""One multiply-accumulate lane: its slice of the weight rows in its own memory, ``beat`` products per cycle."""
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, signed
+from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -13,75 +13,147 @@ from .layout import Layout
 
 
 class MacLane(wiring.Component):
-    """Weight memory, registered multiplier and accumulator of one lane.
+    """Weight memory, registered multipliers, adder tree and accumulator of one lane.
 
     Parameters
     ----------
     config : Config
-        Widths (``formats.weight``, the datapath's shifts and accumulator width) and memory depth
-        (:class:`rtl.layout.Layout`).
+        Widths (``formats.weight``, the datapath's shifts and accumulator width), ``beat`` and memory
+        depth (:class:`rtl.layout.Layout`).
     init : list of int
-        The lane's weight image (:func:`rtl.layout.memory_images`).
+        The lane's weight image by write offset (:func:`rtl.layout.memory_images`).
 
     Ports
     -----
     rd_addr : In(range(lane_depth)), rd_en : In(1)
-        Stage 0: the weight to use (the z element for it arrives at stage 2).
+        Stage 0: the weight word to use (the z chunk for it arrives at stage 2).  A word holds the
+        ``beat`` weights of one z chunk, element ``b`` in bits ``b * w ..`` (``w`` the weight width).
     wr_addr, wr_data, wr_en : In
-        Run-time write of one weight (``formats.weight`` raw in the low bits of ``wr_data``).
-    z : In(signed)
-        Stage 2: the operand (an x element or an h element, raw), already registered.
-    valid, first, is_x, x_end, last : In(1)
-        Stage 3 controls: a product is there; the row's first element (the sum restarts); it is
-        an x element (shift ``x_shift``, else ``h_shift``); the row's last x element; its last element.
+        Run-time write of one weight: ``wr_addr = word << beat_bits | element``
+        (:attr:`rtl.layout.Layout.beat_bits`), ``formats.weight`` raw in the low bits of ``wr_data``;
+        the memory's write port has one enable per weight, so the word's other weights keep their value.
+    z : In(signed(beat * zw))
+        Stage 2: the chunk's operands (x or h elements, raw, ``zw`` bits each, element ``b`` in bits
+        ``b * zw ..``), already registered.
+    valid, first, is_x, x_end, last : In
+        Stage 3 controls: a chunk's products are there; the row's first chunk (the sum restarts);
+        ``is_x`` (``beat`` bits): element ``b`` is an x element (shift ``x_shift``, else ``h_shift``);
+        the chunk holds the row's last x element; the row's last chunk.
     hold : Out(signed(acc_width))
         The row's exact sum ``sum(w * z << shift)`` at the accumulator's fraction, registered when
-        the row's last element is added and held until the next row's.
+        the row's last chunk is added and held until the next row's.
     hold_x : Out(signed(acc_width))
-        The row's x part alone (for kinds that need it apart), held with ``hold``.
+        The row's x part alone (for kinds that need it apart, ``cell.split_x``), held with ``hold``.
 
     Latency
     -------
-    ``model.latency.LANE`` = 4 cycles from ``rd_en`` of a row's last element to ``hold``:
-    memory read (1), operand registers (2), product register (3), accumulate (4).
+    ``model.latency.lane(beat)`` cycles from ``rd_en`` of a row's last chunk to ``hold``: memory read
+    (1), operand registers (2), product registers (3), ``model.latency.tree(beat)`` adder-tree levels
+    (one register each), accumulate.  One product per cycle (``beat = 1``) has no tree:
+    ``model.latency.LANE`` = 4.
+
+    ::
+
+        wmem[rd_addr] --> w2[b] --x--> prod[b] --(shift by is_x[b])--> tree (levels) --> acc --> hold
+                      z[b] -----'                                               \\--> x-only tree --> hold_x
     """
 
-    #: Register stages from the read to the hold register (checked against ``model.latency.LANE``).
+    #: Register stages from the read to the hold register with one product per cycle.
     STAGES = 4
 
     def __init__(self, config: Config, init: list):
         lay = Layout.for_config(config)
         self._dp = Datapath.from_config(config)
         self._wfmt = config.fmt("weight")
-        self._depth = lay.lane_depth
+        self._beat = config.beat
+        self._split_x = config.cell.split_x
+        self._lay = lay
         self._init = init
-        zw = max(config.fmt("input").width, config.fmt("hidden").width)
+        self._zw = max(config.fmt("input").width, config.fmt("hidden").width)
         assert self.STAGES == latency.LANE, "MacLane's stages must equal model.latency.LANE"
         super().__init__({
-            "rd_addr": In(range(max(self._depth, 2))), "rd_en": In(1),
+            "rd_addr": In(range(max(lay.lane_depth, 2))), "rd_en": In(1),
             "wr_addr": In(lay.offset_bits), "wr_data": In(signed(lay.data_bits)), "wr_en": In(1),
-            "z": In(signed(zw)),
-            "valid": In(1), "first": In(1), "is_x": In(1), "x_end": In(1), "last": In(1),
+            "z": In(signed(self._beat * self._zw)),
+            "valid": In(1), "first": In(1), "is_x": In(self._beat), "x_end": In(1), "last": In(1),
             "hold": Out(signed(self._dp.acc_width)), "hold_x": Out(signed(self._dp.acc_width)),
         })
 
+    @property
+    def latency(self) -> int:
+        return self.STAGES + latency.tree(self._beat)
+
+    def _words(self):
+        """The memory image: ``beat`` weights per word, packed (element 0 in the low bits)."""
+        k, ww, bb = self._beat, self._wfmt.width, self._lay.beat_bits
+        if k == 1:
+            return list(self._init)
+        mask = (1 << ww) - 1
+        return [sum((self._init[(a << bb) | b] & mask) << (b * ww) for b in range(k))
+                for a in range(self._lay.lane_depth)]
+
     def elaborate(self, platform):
         m = Module()
-        dp = self._dp
-        m.submodules.wmem = wm = memory.Memory(shape=signed(self._wfmt.width), depth=self._depth, init=self._init)
-        rp, wp = wm.read_port(), wm.write_port()
-        m.d.comb += [rp.addr.eq(self.rd_addr), rp.en.eq(self.rd_en),
-                     wp.addr.eq(self.wr_addr), wp.data.eq(self.wr_data), wp.en.eq(self.wr_en)]
-        w2 = Signal(signed(self._wfmt.width), name="w2")
-        prod = Signal(signed(self._wfmt.width + len(self.z)), name="prod3")
+        dp, k, ww, zw = self._dp, self._beat, self._wfmt.width, self._zw
+        bb = self._lay.beat_bits
+        shape = signed(ww) if k == 1 else unsigned(k * ww)
+        m.submodules.wmem = wm = memory.Memory(shape=shape, depth=self._lay.lane_depth, init=self._words())
+        rp = wm.read_port()
+        wp = wm.write_port(granularity=ww if k > 1 else None)
+        m.d.comb += [rp.addr.eq(self.rd_addr), rp.en.eq(self.rd_en)]
+        if k == 1:
+            m.d.comb += [wp.addr.eq(self.wr_addr), wp.data.eq(self.wr_data), wp.en.eq(self.wr_en)]
+        else:
+            elem = self.wr_addr[:bb]
+            m.d.comb += [wp.addr.eq(self.wr_addr[bb:]), wp.data.eq(self.wr_data[:ww].replicate(k)),
+                         wp.en.eq(self.wr_en << elem)]
+        # stage 2: the weights; stage 3: the products, shifted into the accumulator's fraction
+        terms, xterms = [], []
+        for b in range(k):
+            w2 = Signal(signed(ww), name=f"w2_{b}")
+            prod = Signal(signed(ww + zw), name=f"prod3_{b}")
+            z = self.z[b * zw:(b + 1) * zw].as_signed()
+            m.d.sync += [w2.eq(rp.data[b * ww:(b + 1) * ww].as_signed()), prod.eq(w2 * z)]
+            term = Mux(self.is_x[b], prod << dp.x_shift, prod << dp.h_shift)
+            terms.append(term)
+            xterms.append(Mux(self.is_x[b], prod << dp.x_shift, 0))
+        ctrl = [self.valid, self.first, self.x_end, self.last]
+        total, xtotal = self._tree(m, terms, "sum"), self._tree(m, xterms, "xsum") if self._split_x and k > 1 else None
+        for level in range(latency.tree(k)):  # the controls follow the tree
+            nxt = [Signal(s.shape(), name=f"{s.name}_t{level + 1}") for s in ctrl]
+            m.d.sync += [n.eq(s) for n, s in zip(nxt, ctrl)]
+            ctrl = nxt
+        valid, first, x_end, last = ctrl
         acc = Signal(signed(dp.acc_width), name="acc")
-        xpart = Signal(signed(dp.acc_width), name="xpart")
-        m.d.sync += [w2.eq(rp.data), prod.eq(w2 * self.z)]
-        nxt = Mux(self.first, 0, acc) + Mux(self.is_x, prod << dp.x_shift, prod << dp.h_shift)
-        with m.If(self.valid):
+        nxt = Mux(first, 0, acc) + total
+        with m.If(valid):
             m.d.sync += acc.eq(nxt)
-        with m.If(self.valid & self.x_end):
-            m.d.sync += xpart.eq(nxt)
-        with m.If(self.valid & self.last):
-            m.d.sync += [self.hold.eq(nxt), self.hold_x.eq(xpart)]
+        with m.If(valid & last):
+            m.d.sync += self.hold.eq(nxt)
+        xpart = Signal(signed(dp.acc_width), name="xpart")
+        if xtotal is None:  # one product per cycle (or hold_x unused): the sum after the x_end chunk is x
+            with m.If(valid & x_end):
+                m.d.sync += xpart.eq(nxt)
+            with m.If(valid & last):
+                m.d.sync += self.hold_x.eq(xpart)
+        else:
+            xnxt = Mux(first, 0, xpart) + xtotal
+            with m.If(valid):
+                m.d.sync += xpart.eq(xnxt)
+            with m.If(valid & last):
+                m.d.sync += self.hold_x.eq(xnxt)
         return m
+
+    def _tree(self, m, terms, name):
+        """Pairwise sums of ``terms``, one register per level (``model.latency.tree(beat)`` levels)."""
+        level = 0
+        while len(terms) > 1:
+            level += 1
+            nxt = []
+            for a in range(0, len(terms), 2):
+                s = Signal(signed(self._dp.acc_width), name=f"{name}{level}_{a // 2}")
+                m.d.sync += s.eq(terms[a] + terms[a + 1] if a + 1 < len(terms) else terms[a])
+                nxt.append(s)
+            terms = nxt
+        assert level == latency.tree(self._beat)
+        return terms[0]

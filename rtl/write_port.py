@@ -15,7 +15,7 @@ def regions(config: Config) -> list[tuple[int, int]]:
     """``(region, depth)`` of every memory the write port reaches (see :mod:`rtl.layout`)."""
     lay = Layout.for_config(config)
     L = config.lanes
-    return ([(lane, lay.lane_depth) for lane in range(L)] + [(L, config.rows)]
+    return ([(lane, lay.lane_offsets) for lane in range(L)] + [(L, config.rows)]
             + ([(L + 1, lay.aux_depth)] if lay.aux else [])
             + [(region, config.hidden_size) for region, _, _ in init_regions(config)])
 
@@ -37,8 +37,8 @@ class WriteDecoder(wiring.Component):
     offset : Out(offset_bits), data : Out(signed(data_bits))
         Where and what to write, for every memory.
     err_addr : Out(1)
-        A pulse on a write outside every memory (a region that does not exist or an offset
-        beyond its depth); nothing is written.
+        A pulse on a write outside every memory (a region that does not exist, an offset
+        beyond its depth, or a lane offset whose weight index is ``beat`` or more); nothing is written.
 
     Latency
     -------
@@ -62,7 +62,11 @@ class WriteDecoder(wiring.Component):
         ob = self._lay.offset_bits
         sel, off = self.w.payload.addr[ob:], self.w.payload.addr[:ob]
         en = [Signal(name=f"wen{k}") for k, _ in self._regions]
-        m.d.comb += [e.eq(self.w.valid & (sel == k) & (off < depth)) for e, (k, depth) in zip(en, self._regions)]
+        lay = self._lay
+        # a lane offset whose element field is beat or more is a hole (rtl.layout)
+        elem_ok = (off[:lay.beat_bits] < lay.beat) if lay.beat & (lay.beat - 1) else 1
+        m.d.comb += [e.eq(self.w.valid & (sel == k) & (off < depth) & (elem_ok if k < self._cfg.lanes else 1))
+                     for e, (k, depth) in zip(en, self._regions)]
         m.d.comb += [self.en.eq(Cat(*en)), self.offset.eq(off), self.data.eq(self.w.payload.data),
                      self.err_addr.eq(self.w.valid & ~Cat(*en).any())]
         return m

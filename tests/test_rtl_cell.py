@@ -214,7 +214,7 @@ def test_framing_error_is_sticky():
 
 @pytest.mark.parametrize("changes,needle", [
     ({"sigmoid": {"method": "exact"}}, "sigmoid.method = 'exact' has no hardware"),
-    ({"lanes": 8}, "lanes = 8 exceeds input_size + hidden_size = 7"),
+    ({"lanes": 8, "beat": 3}, "beat = 3 with lanes = 8: slots of 3 cycles are shorter than a unit's 4 rows"),
     ({"formats": {"weight": "s4.16"}}, "formats.weight = s4.16 is 20 bits wide"),
 ])
 def test_hardware_limits_refused(changes, needle):
