@@ -8,8 +8,8 @@
   with streams that never stall (every step's cycles equal to the cycle model) and under random
   backpressure; weights and the initial state written through ``w`` on the wide words, the final
   state read back.
-- The exported Verilog on Verilator and Icarus (cocotb): the fully parallel tiny LSTM; bit-exact,
-  cycle-exact, with stalls.
+- The exported Verilog (cocotb): the fully parallel tiny LSTM on Icarus, and (``pytest --long``) the
+  tiny LSTM with beat 2 and two post-processors on Verilator; bit-exact, cycle-exact, with stalls.
 """
 from pathlib import Path
 
@@ -182,8 +182,12 @@ def variant_file(name, lanes, beat) -> Path:
     return out
 
 
-@pytest.mark.parametrize("sim,name,lanes,beat", [("verilator", "tiny", 16, 7), ("icarus", "tiny", 16, 7)])
-def test_verilog_bit_exact_and_cycles(sim, name, lanes, beat):
+@pytest.mark.parametrize("sim,name,lanes,beat", [("verilator", "tiny", 5, 2), ("icarus", "tiny", 16, 7)])
+def test_verilog_bit_exact_and_cycles(sim, name, lanes, beat, long_mode):
+    """Icarus always (no compile step); Verilator, whose C++ build takes about a minute of CPU, under
+    ``pytest --long``."""
+    if sim == "verilator" and not long_mode:
+        pytest.skip("the Verilator build takes about a minute of CPU; run with --long")
     need(sim)
     path = variant_file(name, lanes, beat)
     cfg = Config.load(path)
