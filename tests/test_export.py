@@ -167,10 +167,10 @@ def run_cli(module, *args, cwd):
 
 def test_cli_refused_config_exits_2(tmp_path):
     bad = tmp_path / "wide.toml"
-    bad.write_text((CONFIGS / "tiny.toml").read_text().replace("lanes = 2", "lanes = 8"))
+    bad.write_text((CONFIGS / "tiny.toml").read_text().replace("lanes = 2", "lanes = 8\nbeat = 3"))
     r = run_cli("rtl.export", "--config", str(bad), "--out", str(tmp_path), cwd=tmp_path)
     assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert "lanes = 8 exceeds input_size + hidden_size = 7" in r.stderr
+    assert "beat = 3 with lanes = 8: slots of 3 cycles are shorter than a unit's 4 rows" in r.stderr
     assert not list(tmp_path.glob("**/*.v"))
 
 
