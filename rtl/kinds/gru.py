@@ -16,13 +16,13 @@ n row is two rows behind r, so it meets r at SG-1 and z at SG)::
 Reset-before (gate-major: all r rows, all z rows, then the n rows of pass 2)::
 
     SG r row: r * h(t-1)   SG+P: [gru_rh]   SG+P+1: operand memory write; flag seen SG+P+2 (op_ready)
-    SG z row: z memory     SG n row: z read (address at SG-1), SG+1 z and n registered: 1 - z,
-    SG+2: (1 - z) * n, z * h(t-1)   SG+2+P: their sum   then [hidden], h
+    SG z row: {z, 1 - z} memory     SG n row: its read (address at SG-1), SG+1 {z, 1 - z} and n
+    registered, SG+2 again: (1 - z) * n, z * h(t-1)   SG+2+P: their sum   then [hidden], h
     (today h at 14)
 """
 from __future__ import annotations
 
-from amaranth import Mux, Signal, signed
+from amaranth import Cat, Mux, Signal, signed, unsigned
 from amaranth.lib import memory
 
 from model import latency
@@ -137,11 +137,15 @@ def _reset_before(m, p, cfg, dp, row: Row, st, state_w, extra: Extra) -> HOut:
     v, hg, u, hp = (p.at(row.valid, SG, "pv"), p.at(row.gate, SG, "hg"), p.at(row.unit, SG, "u"),
                     p.at(hprev, SG, "hp"))
     y = p.put(sig.y, SG)
-    # z memory: written by the z rows at SG, read by the n rows (address at SG-1, data at SG)
-    m.submodules.zmem = zmem = memory.Memory(shape=shape_of(f["gate"]), depth=H, init=[])
+    # z memory: {z, 1 - z}, written by the z rows at SG, read by the n rows (address at SG-1, data at
+    # SG); holding 1 - z too keeps the subtraction away from the block RAM's slow read
+    gw = f["gate"].width
+    omz_w = Signal(signed(gw + 2), name="omz_w")
+    m.d.comb += omz_w.eq(one_minus(cfg, y))
+    m.submodules.zmem = zmem = memory.Memory(shape=unsigned(2 * gw + 2), depth=H, init=[])
     zw = zmem.write_port()
     zr = zmem.read_port(transparent_for=(zw,))
-    m.d.comb += [zw.addr.eq(u), zw.data.eq(y), zw.en.eq(v & (hg == Z_GATE)),
+    m.d.comb += [zw.addr.eq(u), zw.data.eq(Cat(y, omz_w)), zw.en.eq(v & (hg == Z_GATE)),
                  zr.addr.eq(p.at(row.unit, SG - 1, "zu")), zr.en.eq(1)]
     # r row: SG r * h(t-1), SG+P [gru_rh], SG+P+1 into the operand memory
     prh = p.product(y, hp, "prh")
@@ -155,9 +159,11 @@ def _reset_before(m, p, cfg, dp, row: Row, st, state_w, extra: Extra) -> HOut:
     with m.If(rv2 & (ru == H - 1)):
         m.d.sync += extra.op_ready[rp].eq(1)
     assert SP + 2 == cfg.cell.op_ready, (SP + 2, cfg.cell.op_ready)  # the flag is seen one cycle later
-    # n row: SG+1 z and n registered (Yosys may fold the z register into the block RAM),
-    # SG+2 1 - z, then (1 - z) * n + z * h(t-1)
-    z1, n1 = p.reg(p.put(zr.data, SG), SG + 1, "z"), p.reg(p.put(tnh.y, SG), SG + 1, "n")
-    omz = p.reg(one_minus(cfg, z1), SG + 2, "omz", signed(f["gate"].width + 2))
-    hsum = _h_sum(p, dp, omz, z1, n1, hp)
+    # n row: SG+1 {z, 1 - z} and n registered (Yosys may fold the z register into the block RAM),
+    # SG+2 registered again, then (1 - z) * n + z * h(t-1)
+    zd1, n1 = p.reg(p.put(zr.data, SG), SG + 1, "zd"), p.reg(p.put(tnh.y, SG), SG + 1, "n")
+    zd2 = p.at(zd1, SG + 2)
+    z2 = p.put(zd2[:gw].as_signed() if f["gate"].signed else zd2[:gw], SG + 2, "z")
+    omz = p.put(zd2[gw:].as_signed(), SG + 2, "omz")
+    hsum = _h_sum(p, dp, omz, z2, n1, hp)
     return _hidden(m, p, cfg, dp, st, hsum, p.put(v & (hg == N_GATE), SG, "nv"), row, state_w)
