@@ -5,8 +5,8 @@ A change here is followed by every consumer: the gateware builds its delay lines
 from these numbers and asserts each component's own ``latency`` against them.
 """
 
-#: Issue -> weight/z memory read -> operand registers -> product register -> accumulator (and hold).
-LANE = 4
+#: Issue -> weight/z memory read -> read data register -> operand registers -> product register -> accumulator (and hold).
+LANE = 5
 
 
 def tree(beat: int) -> int:

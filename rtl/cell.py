@@ -284,11 +284,12 @@ class RecurrentCell(wiring.Component):
         row1 = (v1, first1, last1, isx1, xend1, par1, sos1, slot1)
         for sig in row1:
             stages.put(sig, 1)
-        # stage 2: registered multiplier operands (z here, the weights in each lane)
-        z2 = stages.reg(z1, 2, "z")
-        # stage 3: products; the lanes' adder trees (latency.tree(beat) levels) and accumulators follow
-        v3, first3, last3, isx3, xend3, par3, sos3, slot3 = (stages.at(sig, 3) for sig in row1)
-        SD = 3 + latency.tree(B)  # the stage the lanes' sums meet the accumulators
+        # stage MacLane.OPERANDS: registered multiplier operands (z here, the weights in each lane)
+        SO = MacLane.OPERANDS
+        zop = stages.at(stages.reg(z1, 2, "z"), SO)
+        # the next stage: products; the lanes' adder trees (latency.tree(beat) levels) and accumulators follow
+        vp, firstp, lastp, isxp, xendp = (stages.at(sig, SO + 1) for sig in row1[:5])
+        SD = SO + 1 + latency.tree(B)  # the stage the lanes' sums meet the accumulators
         done = stages.at(v1, SD) & stages.at(last1, SD)
         # ---- write port: one decoder for every memory ----------------------------------------
         m.submodules.wdec = wdec = WriteDecoder(cfg)
@@ -309,8 +310,8 @@ class RecurrentCell(wiring.Component):
             assert lane.latency == latency.lane(B)
             m.d.comb += [lane.rd_addr.eq(waddr), lane.rd_en.eq(issue),
                          lane.wr_addr.eq(woff), lane.wr_data.eq(wdec.data), lane.wr_en.eq(wen[k]),
-                         lane.z.eq(z2), lane.valid.eq(v3), lane.first.eq(first3), lane.is_x.eq(isx3),
-                         lane.x_end.eq(xend3), lane.last.eq(last3)]
+                         lane.z.eq(zop), lane.valid.eq(vp), lane.first.eq(firstp), lane.is_x.eq(isxp),
+                         lane.x_end.eq(xendp), lane.last.eq(lastp)]
             hold.append(lane.hold)
             hold_x.append(lane.hold_x)
         acc_shape = signed(dp.acc_width)

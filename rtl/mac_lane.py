@@ -26,17 +26,17 @@ class MacLane(wiring.Component):
     Ports
     -----
     rd_addr : In(range(lane_depth)), rd_en : In(1)
-        Stage 0: the weight word to use (the z chunk for it arrives at stage 2).  A word holds the
+        Stage 0: the weight word to use (the z chunk for it arrives at stage ``OPERANDS``, 3).  A word holds the
         ``beat`` weights of one z chunk, element ``b`` in bits ``b * w ..`` (``w`` the weight width).
     wr_addr, wr_data, wr_en : In
         Run-time write of one weight: ``wr_addr = word << beat_bits | element``
         (:attr:`rtl.layout.Layout.beat_bits`), ``formats.weight`` raw in the low bits of ``wr_data``;
         the memory's write port has one enable per weight, so the word's other weights keep their value.
     z : In(signed(beat * zw))
-        Stage 2: the chunk's operands (x or h elements, raw, ``zw`` bits each, element ``b`` in bits
+        Stage ``OPERANDS`` (3): the chunk's operands (x or h elements, raw, ``zw`` bits each, element ``b`` in bits
         ``b * zw ..``), already registered.
     valid, first, is_x, x_end, last : In
-        Stage 3 controls: a chunk's products are there; the row's first chunk (the sum restarts);
+        Stage ``OPERANDS + 1`` (4) controls: a chunk's products are there; the row's first chunk (the sum restarts);
         ``is_x`` (``beat`` bits): element ``b`` is an x element (shift ``x_shift``, else ``h_shift``);
         the chunk holds the row's last x element; the row's last chunk.
     hold : Out(signed(acc_width))
@@ -48,18 +48,21 @@ class MacLane(wiring.Component):
     Latency
     -------
     ``model.latency.lane(beat)`` cycles from ``rd_en`` of a row's last chunk to ``hold``: memory read
-    (1), operand registers (2), product registers (3), ``model.latency.tree(beat)`` adder-tree levels
-    (one register each), accumulate.  One product per cycle (``beat = 1``) has no tree:
-    ``model.latency.LANE`` = 4.
+    (1), read data register (2: the block RAM's clock-to-output and the multiplexer between cascaded
+    block RAMs get a cycle of their own), operand registers (3), product registers (4),
+    ``model.latency.tree(beat)`` adder-tree levels (one register each), accumulate.  One product per
+    cycle (``beat = 1``) has no tree: ``model.latency.LANE`` = 5.
 
     ::
 
-        wmem[rd_addr] --> w2[b] --x--> prod[b] --(shift by is_x[b])--> tree (levels) --> acc --> hold
+        wmem[rd_addr] --> rd2 --> w3[b] --x--> prod[b] --(shift by is_x[b])--> tree (levels) --> acc --> hold
                       z[b] -----'                                               \\--> x-only tree --> hold_x
     """
 
     #: Register stages from the read to the hold register with one product per cycle.
-    STAGES = 4
+    STAGES = 5
+    #: The stage of the registered multiplier operands: ``z`` arrives here, the controls one stage later.
+    OPERANDS = STAGES - 2
 
     def __init__(self, config: Config, init: list):
         lay = Layout.for_config(config)
@@ -107,13 +110,16 @@ class MacLane(wiring.Component):
             elem = self.wr_addr[:bb]
             m.d.comb += [wp.addr.eq(self.wr_addr[bb:]), wp.data.eq(self.wr_data[:ww].replicate(k)),
                          wp.en.eq(self.wr_en << elem)]
-        # stage 2: the weights; stage 3: the products, shifted into the accumulator's fraction
+        # stage 2: the read data registered; stage 3: the weights; stage 4: the products, shifted into
+        # the accumulator's fraction
+        rd2 = Signal(shape, name="rd2")
+        m.d.sync += rd2.eq(rp.data)
         terms, xterms = [], []
         for b in range(k):
-            w2 = Signal(signed(ww), name=f"w2_{b}")
-            prod = Signal(signed(ww + zw), name=f"prod3_{b}")
+            w3 = Signal(signed(ww), name=f"w3_{b}")
+            prod = Signal(signed(ww + zw), name=f"prod4_{b}")
             z = self.z[b * zw:(b + 1) * zw].as_signed()
-            m.d.sync += [w2.eq(rp.data[b * ww:(b + 1) * ww].as_signed()), prod.eq(w2 * z)]
+            m.d.sync += [w3.eq(rd2[b * ww:(b + 1) * ww].as_signed()), prod.eq(w3 * z)]
             term = Mux(self.is_x[b], prod << dp.x_shift, prod << dp.h_shift)
             terms.append(term)
             xterms.append(Mux(self.is_x[b], prod << dp.x_shift, 0))

@@ -139,17 +139,19 @@ def test_mac_lane_sums_rows_exactly(name):
     dut = MacLane(cfg, init)
     holds = []
 
+    op = MacLane.OPERANDS
+
     async def bench(ctx):
         n = 2 * K
-        for t in range(n + 6):
+        for t in range(n + 7):
             if t < n:                                            # stage 0: the weight read
                 ctx.set(dut.rd_addr, t)
                 ctx.set(dut.rd_en, 1)
             else:
                 ctx.set(dut.rd_en, 0)
-            if 0 <= t - 2 < n:                                   # stage 2: the operand
-                ctx.set(dut.z, int(z[t - 2]))
-            u = t - 3                                            # stage 3: controls
+            if 0 <= t - op < n:                                  # the operand stage
+                ctx.set(dut.z, int(z[t - op]))
+            u = t - op - 1                                       # the controls' stage
             on = 0 <= u < n
             j = u % K
             for sig, val in ((dut.valid, on), (dut.first, on and j == 0), (dut.is_x, on and j < I),
