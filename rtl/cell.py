@@ -308,7 +308,7 @@ class RecurrentCell(wiring.Component):
         for k in range(L):
             m.submodules[f"lane{k}"] = lane = MacLane(cfg, img["lanes"][k])
             assert lane.latency == latency.lane(B)
-            m.d.comb += [lane.rd_addr.eq(waddr), lane.rd_en.eq(issue),
+            m.d.comb += [lane.rd_addr.eq(waddr),
                          lane.wr_addr.eq(woff), lane.wr_data.eq(wdec.data), lane.wr_en.eq(wen[k]),
                          lane.z.eq(zop), lane.valid.eq(vp), lane.first.eq(firstp), lane.is_x.eq(isxp),
                          lane.x_end.eq(xendp), lane.last.eq(lastp)]

@@ -25,7 +25,7 @@ class MacLane(wiring.Component):
 
     Ports
     -----
-    rd_addr : In(range(lane_depth)), rd_en : In(1)
+    rd_addr : In(range(lane_depth))
         Stage 0: the weight word to use (the z chunk for it arrives at stage ``OPERANDS``, 3).  A word holds the
         ``beat`` weights of one z chunk, element ``b`` in bits ``b * w ..`` (``w`` the weight width).
     wr_addr, wr_data, wr_en : In
@@ -47,7 +47,7 @@ class MacLane(wiring.Component):
 
     Latency
     -------
-    ``model.latency.lane(beat)`` cycles from ``rd_en`` of a row's last chunk to ``hold``: memory read
+    ``model.latency.lane(beat)`` cycles from ``rd_addr`` of a row's last chunk to ``hold``: memory read
     (1), read data register (2: the block RAM's clock-to-output and the multiplexer between cascaded
     block RAMs get a cycle of their own), operand registers (3), product registers (4),
     ``model.latency.tree(beat)`` adder-tree levels (one register each), accumulate.  One product per
@@ -75,7 +75,7 @@ class MacLane(wiring.Component):
         self._zw = max(config.fmt("input").width, config.fmt("hidden").width)
         assert self.STAGES == latency.LANE, "MacLane's stages must equal model.latency.LANE"
         super().__init__({
-            "rd_addr": In(range(max(lay.lane_depth, 2))), "rd_en": In(1),
+            "rd_addr": In(range(max(lay.lane_depth, 2))),
             "wr_addr": In(lay.offset_bits), "wr_data": In(signed(lay.data_bits)), "wr_en": In(1),
             "z": In(signed(self._beat * self._zw)),
             "valid": In(1), "first": In(1), "is_x": In(self._beat), "x_end": In(1), "last": In(1),
@@ -103,7 +103,9 @@ class MacLane(wiring.Component):
         m.submodules.wmem = wm = memory.Memory(shape=shape, depth=self._lay.lane_depth, init=self._words())
         rp = wm.read_port()
         wp = wm.write_port(granularity=ww if k > 1 else None)
-        m.d.comb += [rp.addr.eq(self.rd_addr), rp.en.eq(self.rd_en)]
+        # the memory reads every cycle (no enable to fan out from the issue logic): a word read in a
+        # cycle without a chunk meets no ``valid`` and is never summed
+        m.d.comb += rp.addr.eq(self.rd_addr)
         if k == 1:
             m.d.comb += [wp.addr.eq(self.wr_addr), wp.data.eq(self.wr_data), wp.en.eq(self.wr_en)]
         else:

@@ -146,9 +146,6 @@ def test_mac_lane_sums_rows_exactly(name):
         for t in range(n + 7):
             if t < n:                                            # stage 0: the weight read
                 ctx.set(dut.rd_addr, t)
-                ctx.set(dut.rd_en, 1)
-            else:
-                ctx.set(dut.rd_en, 0)
             if 0 <= t - op < n:                                  # the operand stage
                 ctx.set(dut.z, int(z[t - op]))
             u = t - op - 1                                       # the controls' stage
