@@ -32,7 +32,7 @@ def test_the_issues_two_survivors_are_listed():
     """The output queue's credits one above its depth, and the GRU's h-sum shifts swapped in the gateware."""
     by_file = {(m.file, m.original) for m in mutate.load()}
     assert ("rtl/cell.py", "credits = Signal(range(self.out_depth + 1), init=self.out_depth)") in by_file
-    assert ("rtl/kinds/gru.py", "return (omz * n << dp.zn_shift) + ((z * hprev) << dp.zh_shift)") in by_file
+    assert ("rtl/kinds/gru.py", "hsum = (p.at(zn, s) << dp.zn_shift) + (p.at(zh, s) << dp.zh_shift)") in by_file
 
 
 @pytest.mark.parametrize("field,value,needle", [

@@ -26,7 +26,7 @@ Property sets (each a separate proof, see ``docs/formal.md``):
     ``o.first`` marks exactly the h(t) of the steps whose x(t) carried ``first`` (and the first step
     after reset), and exactly those steps take their h operands in the MAC lanes and every row's
     previous state in the post-processor from the initial state instead of the previous step
-    (the cell's ``zero1`` and ``ps1`` flags, which select the source).
+    (the cell's ``zero1`` and ``ps1_0`` flags, which select the source).
 """
 from __future__ import annotations
 
@@ -216,8 +216,10 @@ class FormalHarness(Elaboratable):
         self._check(m, ~o.valid | (o.payload.first == ((opos == 0) & tags.bit_select(nout, 1))),
                            "o.first differs from the input vector's first")
 
-        # inside the cell: the MAC lanes' operands (stage 1) and the post-processor's rows (P1)
-        sig = named_signals(frag, ("v1", "first1", "slot1", "isx1", "zero1", "pv1", "ps1"))
+        # inside the cell: the MAC lanes' operands (stage 1) and the post-processor's rows (P1; the proofs' cells
+        # have one post-processor, number 0)
+        names = ("v1", "first1", "slot1", "isx1", "zero1", "pv1_0", "ps1_0")
+        sig = {n.removesuffix("_0"): s for n, s in named_signals(frag, names).items()}
         step_start = sig["v1"] & sig["first1"] & (sig["slot1"] == 0)
         cur_step = Mux(step_start, nst, (nst - 1)[:len(nst)])   # the step whose operand is at stage 1
         with m.If(step_start):
