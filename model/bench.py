@@ -1,6 +1,8 @@
-"""``make bench`` (model part): golden model versus float reference speed, measured in the same run, and
-the cycle model's cycles per step and MAC utilization over lanes and beat (from one lane to one
-multiplier per weight) for the default LSTM 13->100 and an LSTM and a GRU 6->20."""
+"""``make bench`` (model part): golden model versus float reference speed, measured in the same run; the
+cycle model's cycles per step and MAC utilization over lanes and beat (from one lane to one
+multiplier per weight) for the default LSTM 13->100 and an LSTM and a GRU 6->20; and the steady-state
+MAC utilization at every lane count of the default LSTM and GRU, alone and with the fewest interleaved
+sequences that reach :data:`TARGET_UTILIZATION`."""
 from __future__ import annotations
 
 import sys
@@ -20,6 +22,10 @@ from .resources import check_memory
 TARGET_RATIO = 3.0
 #: A fully parallel LSTM 6->20 (one multiplier per weight) must take at most this many cycles per step.
 TARGET_PARALLEL_CYCLES = 40
+#: Steady-state MAC utilization to reach at every lane count, interleaving sequences where one cannot.
+TARGET_UTILIZATION = 0.95
+#: Lane counts printed on the interleave curve (every lane count is checked; these are listed).
+INTERLEAVE_LANES = (1, 2, 4, 8, 16, 20, 25, 32, 40, 50, 64, 75, 80, 100, 128, 150, 200, 256, 300, 400)
 #: (lanes, beat) points of the curve; ``None`` lanes = every weight row, ``None`` beat = all of z.
 CURVE = ((1, 1), (4, 1), (16, 1), (16, 2), (16, 4), (32, 4), (None, 1), (None, 4), (None, 8), (None, None))
 
@@ -69,6 +75,55 @@ def print_curves(base: Config) -> int:
     return 0 if met else 1
 
 
+def slot_ceiling(cfg: Config) -> float:
+    """The utilization a lane count can reach at most: the rows over the lane cycles of its slots (a
+    part-filled last slot leaves lanes idle, and no sequence can fill them: every lane of a slot
+    multiplies the same z)."""
+    sch = Schedule.for_config(cfg)
+    return sch.rows / (sch.slots * sch.lanes)
+
+
+def interleave_point(cfg: Config, target: float = TARGET_UTILIZATION) -> dict:
+    """At ``cfg``'s lanes: utilization alone, the fewest interleaved sequences reaching ``target`` (None
+    when none up to ``MAX_INTERLEAVE`` does) and the utilization with them (or with the most)."""
+    from .config import MAX_INTERLEAVE
+    alone = CycleModel.for_config(cfg.replace(interleave=1))
+    for n in range(1, MAX_INTERLEAVE + 1):
+        cm = alone.with_interleave(n)
+        if cm.mac_utilization >= target:
+            return {"lanes": cfg.lanes, "alone": alone.mac_utilization, "interleave": n, "util": cm.mac_utilization,
+                    "ceiling": slot_ceiling(cfg)}
+    return {"lanes": cfg.lanes, "alone": alone.mac_utilization, "interleave": None, "util": cm.mac_utilization,
+            "ceiling": slot_ceiling(cfg)}
+
+
+def print_interleave_curves(base: Config) -> int:
+    """For the default LSTM and GRU: the utilization curve over lanes alone and interleaved; every lane count
+    from 1 to the rows is checked.  0 when every lane count whose slot ceiling allows the target reaches it."""
+    lstm = base.as_kind(kinds.make("lstm"))
+    failed = 0
+    print(f"\nSteady-state MAC utilization over lanes, alone and interleaved (target >= {TARGET_UTILIZATION}; "
+          f"beat 1)")
+    for cfg in (lstm, lstm.as_kind(kinds.make("gru"))):
+        pts = [interleave_point(cfg.replace(lanes=n)) for n in range(1, cfg.rows + 1)]
+        print(f"{cfg.variant} {cfg.input_size}->{cfg.hidden_size} ({cfg.rows} rows)")
+        print(f"  {'lanes':>5} {'alone':>7} {'interleave':>10} {'with it':>8} {'slot ceiling':>12}")
+        for r in pts:
+            if r["lanes"] in INTERLEAVE_LANES:
+                n = "-" if r["interleave"] is None else str(r["interleave"])
+                print(f"  {r['lanes']:>5} {r['alone']:>7.3f} {n:>10} {r['util']:>8.3f} {r['ceiling']:>12.3f}")
+        reach = [r for r in pts if r["interleave"] is not None]
+        capped = [r for r in pts if r["interleave"] is None and r["ceiling"] < TARGET_UTILIZATION]
+        missed = [r["lanes"] for r in pts if r["interleave"] is None and r["ceiling"] >= TARGET_UTILIZATION]
+        alone = sum(r["alone"] >= TARGET_UTILIZATION for r in pts)
+        print(f"  lane counts 1..{cfg.rows}: {len(reach)} reach {TARGET_UTILIZATION} ({alone} alone, the rest with "
+              f"interleave <= {max((r['interleave'] for r in reach), default=1)}); {len(capped)} cannot "
+              f"(their last slot is part-filled: slot ceiling < {TARGET_UTILIZATION}); "
+              f"{'none missed' if not missed else 'MISSED at lanes ' + ', '.join(map(str, missed))}")
+        failed += len(missed)
+    return 1 if failed else 0
+
+
 def _best_of(fn, repeats):
     best = float("inf")
     for _ in range(repeats):
@@ -113,7 +168,8 @@ def main(argv=None):
     print(f"target golden/float <= {TARGET_RATIO:g}: {'met' if worst <= TARGET_RATIO else 'MISSED'} "
           f"(worst {worst:.2f})")
     parallel = print_curves(base)
-    return 0 if worst <= TARGET_RATIO and parallel == 0 else 1
+    interleaved = print_interleave_curves(base)
+    return 0 if worst <= TARGET_RATIO and parallel == 0 and interleaved == 0 else 1
 
 
 if __name__ == "__main__":

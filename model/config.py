@@ -53,6 +53,10 @@ def points() -> tuple:
 #: one of 13->100 (45,200) does not (no FPGA the kit targets holds it, and its Verilog is too large to
 #: simulate in reasonable time).
 MAX_MULTIPLIERS = 4096
+#: Most sequences one cell may interleave (``[hardware] interleave``): its h memory holds two vectors per
+#: sequence and every stream word carries the sequence's index, so the depth is bounded where the state
+#: memories of the default LSTM (2 x 64 x 100 h words) still fit a few block RAMs.
+MAX_INTERLEAVE = 64
 
 @dataclass(frozen=True)
 class ActSpec:
@@ -91,6 +95,7 @@ class Config:
     param_rounding: str = "half_even"
     lanes: int = 1
     beat: int = 1
+    interleave: int = 1  # sequences sharing the pipeline, time-multiplexed (rtl.cell)
     params: str | None = None  # absolute path of a CellParams .npz, or None (random seeded parameters)
     float_max_abs: float | None = None  # [bench]: bound on h against the float reference (None: derived)
     float_rms: float | None = None
@@ -183,7 +188,7 @@ class Config:
             "modes": {p: dataclasses.asdict(m) for p, m in self.modes.items()},
             "param_rounding": self.param_rounding,
             "sigmoid": self.sigmoid.to_dict(), "tanh": self.tanh.to_dict(),
-            "lanes": self.lanes, "beat": self.beat,
+            "lanes": self.lanes, "beat": self.beat, "interleave": self.interleave,
             **({"params": self.params} if self.params is not None else {}),
             **({"float_max_abs": self.float_max_abs, "float_rms": self.float_rms}
                if self.float_max_abs is not None else {}),
@@ -203,14 +208,14 @@ class Config:
         tensor the kind uses, :data:`TENSORS`), ``sigmoid`` and ``tanh`` (a method name or
         ``{method, size, range}``).  Optional: ``name``, the kind's options (e.g. ``mode`` of a GRU),
         ``modes`` (``rounding``/``overflow`` for every point and per-point tables), ``param_rounding``,
-        ``lanes``, ``beat``, ``params`` (a parameter ``.npz``) and the bench bound.  Raises
+        ``lanes``, ``beat``, ``interleave``, ``params`` (a parameter ``.npz``) and the bench bound.  Raises
         :class:`ConfigError` naming the field, the value and what is accepted.
         """
         from . import kinds
         d = dict(d)
         option_keys = kinds.option_names()
         known = {"name", "kind", "input_size", "hidden_size", "formats", "modes", "param_rounding", "sigmoid",
-                 "tanh", "lanes", "beat", "params", *BENCH_KEYS, *option_keys}
+                 "tanh", "lanes", "beat", "interleave", "params", *BENCH_KEYS, *option_keys}
         unknown = sorted(set(d) - known)
         if unknown:
             raise ConfigError(f"unknown field(s) {', '.join(unknown)}; accepted: {', '.join(sorted(known))}")
@@ -236,11 +241,16 @@ class Config:
         if beat > input_size + hidden_size:
             raise ConfigError(f"beat = {beat} exceeds input_size + hidden_size = {input_size + hidden_size} "
                               f"(the z elements a lane can take in one cycle)")
+        interleave = _posint(d, "interleave", 1)
+        if interleave > MAX_INTERLEAVE:
+            raise ConfigError(f"interleave = {interleave} exceeds the limit of {MAX_INTERLEAVE} sequences "
+                              f"(model.config.MAX_INTERLEAVE)")
         params = _params_path(d.get("params"))
         max_abs, rms = _bench_bound(d)
         cfg = cls(name=name, kind=kind, input_size=input_size, hidden_size=hidden_size,
                   formats=formats, sigmoid=sigmoid, tanh=tanh, options=dict(cell.opts),
-                  modes=modes, param_rounding=param_rounding, lanes=lanes, beat=beat, params=params,
+                  modes=modes, param_rounding=param_rounding, lanes=lanes, beat=beat, interleave=interleave,
+                  params=params,
                   float_max_abs=max_abs, float_rms=rms)
         from .datapath import Datapath  # the accumulator must fit: checked once, here
         Datapath.from_config(cfg)
@@ -281,7 +291,7 @@ def section_keys() -> dict:
     """Keys of each TOML section; ``[cell]`` takes every registered kind's options."""
     from . import kinds
     return {"cell": ("kind", "input_size", "hidden_size", *kinds.option_names()),
-            "hardware": ("lanes", "beat"),
+            "hardware": ("lanes", "beat", "interleave"),
             "activations": ("sigmoid", "tanh"),
             "bench": BENCH_KEYS}
 

@@ -41,6 +41,18 @@ The output stream carries one h element per cycle, in unit order, from one FIFO
 per post-processor: a step takes at least ``hidden`` cycles.  Ideal cycles per
 step are ``rows * (input + hidden) / (lanes * beat)``; MAC utilization is ideal /
 predicted.
+
+Interleave: ``interleave = N`` sequences share the pipeline, each with its own
+two h banks and unit state; a step waits only for its own sequence's previous
+step.  With the sequences taking turns a step each (``rtl.streams.interleaved_order``),
+each sequence advances one step per *round* of ``cycles_per_step`` cycles:
+``max(N * issue, issue + h_wait, N * hidden, N * input)`` where ``issue`` is a step's
+``slots * slot_cycles + rh_wait`` issue cycles; the h wait is hidden as soon as the
+other ``N - 1`` sequences' issue covers it.  When ``seq_waits``, every step waits
+for the step before it (any sequence's), and a round is ``N * (issue + h_wait)``.
+MAC utilization is then ``N * ideal / cycles_per_step``.  The ``N * input`` bound
+(x arrives one element per cycle) is a bound, not an exact figure, when it is the
+largest term.
 """
 from __future__ import annotations
 
@@ -49,7 +61,7 @@ from dataclasses import dataclass, replace
 
 from . import latency
 
-__all__ = ["Schedule", "CycleModel", "rh_wait", "x_to_h"]
+__all__ = ["Schedule", "CycleModel", "rh_wait", "round_cycles", "x_to_h"]
 
 
 @dataclass(frozen=True)
@@ -201,6 +213,14 @@ def x_to_h(cfg, unit: int) -> int:
     return max(written(v) + (unit - v) for v in range(unit + 1)) + latency.FIFO
 
 
+def round_cycles(issue: int, h_wait: int, hidden: int, input_size: int, n: int, seq_waits: bool) -> int:
+    """Cycles of a round (every one of ``n`` interleaved sequences one step; see the module docstring) for
+    steps of ``issue`` issue cycles that wait ``h_wait`` for h(t-1); the output stream takes one element
+    per cycle, the input stream one."""
+    rounds = n * (issue + h_wait) if seq_waits else max(n * issue, issue + h_wait)
+    return max(rounds, n * hidden, n * input_size)
+
+
 @dataclass(frozen=True)
 class CycleModel:
     """Predicted timing of a config's gateware, in clock cycles (see the module docstring)."""
@@ -211,17 +231,30 @@ class CycleModel:
     h_wait: int
     rh_wait: int
     start_wait: int
-    cycles_per_step: int
+    cycles_per_step: int  # of each sequence: one round (every sequence one step)
     first_step_cycles: int
     first_output_latency: int
     ideal_cycles_per_step: float
     beat: int
     posts: int
     seq_waits: bool
+    hidden: int
+    input: int
+    interleave: int = 1
 
     @property
     def mac_utilization(self) -> float:
-        return self.ideal_cycles_per_step / self.cycles_per_step
+        return self.interleave * self.ideal_cycles_per_step / self.cycles_per_step
+
+    @property
+    def steps_per_cycle(self) -> float:
+        """Steps of all sequences together per cycle (``interleave / cycles_per_step``)."""
+        return self.interleave / self.cycles_per_step
+
+    def with_interleave(self, n: int) -> "CycleModel":
+        """The same pipeline with ``n`` sequences interleaved (what ``for_config`` gives for ``interleave = n``)."""
+        return replace(self, interleave=n, cycles_per_step=round_cycles(
+            self.slots * self.slot_cycles + self.rh_wait, self.h_wait, self.hidden, self.input, n, self.seq_waits))
 
     @classmethod
     def for_config(cls, cfg) -> "CycleModel":
@@ -239,10 +272,11 @@ class CycleModel:
         start_wait = max(0, h_done - 1 - first_step)
         # first output: unit 0's last row; the first step of a sequence never waits
         first = cfg.input_size - 1 + x_to_h(cfg, 0)
-        # the output stream takes one element per cycle
-        H = sch.hidden
+        H, N = sch.hidden, cfg.interleave
+        cycles = round_cycles(S * k + rh, h_wait, H, cfg.input_size, N, seq_waits)
         return cls(rows=sch.rows, slots=S, slot_cycles=k, last_slot_rows=sch.slot_rows[-1], h_wait=h_wait,
-                   rh_wait=rh, start_wait=start_wait, cycles_per_step=max(S * k + h_wait + rh, H),
+                   rh_wait=rh, start_wait=start_wait, cycles_per_step=cycles, interleave=N, hidden=H,
+                   input=cfg.input_size,
                    first_step_cycles=max(first_step, H), first_output_latency=first,
                    ideal_cycles_per_step=sch.rows * (cfg.input_size + H) / (cfg.lanes * sch.beat),
                    beat=sch.beat, posts=sch.posts, seq_waits=seq_waits)

@@ -134,9 +134,10 @@ class RecurrentCell(wiring.Component):
         self._dp = Datapath.from_config(config)
         self._lay = Layout.for_config(config)
         self._cm = cycles.CycleModel.for_config(config)
-        # a step reserves hidden_size places before it starts; two steps may be in flight, plus
-        # the rows already in the post-processor and the FIFO's own registers
-        self.out_depth = 2 * config.hidden_size + config.lanes + 4
+        # a step reserves hidden_size places before it starts; interleave + 1 steps may be in flight (a
+        # step waits for its sequence's step interleave steps before), plus the rows already in the
+        # post-processor and the FIFO's own registers
+        self.out_depth = (config.interleave + 1) * config.hidden_size + config.lanes + 4
         super().__init__({
             "i": In(stream.Signature(streams.input_word(config).layout())),
             "o": Out(stream.Signature(streams.output_word(config).layout())),
@@ -144,6 +145,7 @@ class RecurrentCell(wiring.Component):
             "status": Out(data.StructLayout({n: 1 for n in status_bits(config)})),
             "state_addr": In(range(2 * config.hidden_size)),
             "state_data": Out(signed(max(config.fmt(t).width for _, t in config.cell.state))),
+            **({"state_seq": In(range(config.interleave))} if config.interleave > 1 else {}),
         })
         #: Bit ``k`` high for a cycle clears ``status`` bit ``k`` (an event in the same cycle sets it again).
         #: Not a port: an enclosing design drives it (:class:`rtl.axi.AxiNetwork`'s clear-on-write); 0 otherwise.
@@ -167,7 +169,8 @@ class RecurrentCell(wiring.Component):
         sch = lay.schedule
         f = cfg.formats
         H, I, L, S, R, K = cfg.hidden_size, cfg.input_size, cfg.lanes, lay.slots, cfg.rows, lay.slot_cycles
-        B, P = cfg.beat, sch.posts
+        B, P, N = cfg.beat, sch.posts, cfg.interleave
+        NB = 2 * N  # h banks: two per sequence, bank 2 * seq + parity
         # z and h(t-1) in registers when a lane takes several elements a cycle or several post-processors
         # write h at once; one memory each otherwise
         wide = B > 1 or P > 1
@@ -188,15 +191,15 @@ class RecurrentCell(wiring.Component):
         # ---- h(t) double buffer, per-unit state (c for an LSTM, h for a GRU) ------------------
         hshape = signed(f["hidden"].width)
         if wide:
-            hreg = [[Signal(hshape, name=f"h{b}_{u}") for u in range(H)] for b in range(2)]
+            hreg = [[Signal(hshape, name=f"h{b}_{u}") for u in range(H)] for b in range(NB)]
         else:
-            m.submodules.hmem = hmem = memory.Memory(shape=hshape, depth=2 * H, init=[])
+            m.submodules.hmem = hmem = memory.Memory(shape=hshape, depth=NB * H, init=[])
             hw_, hr = hmem.write_port(), hmem.read_port()
         state_fmt = f[cfg.cell.unit_state]
         if P > 1:
-            sreg = [Signal(signed(state_fmt.width), name=f"state_{u}") for u in range(H)]
+            sreg = [[Signal(signed(state_fmt.width), name=f"state{n}_{u}") for u in range(H)] for n in range(N)]
         else:
-            m.submodules.smem = smem = memory.Memory(shape=signed(state_fmt.width), depth=H, init=[])
+            m.submodules.smem = smem = memory.Memory(shape=signed(state_fmt.width), depth=N * H, init=[])
             sw, sr = smem.write_port(), smem.read_port()
         # the initial state of every sequence: h0 (the z path's h part at a sequence start) and the unit
         # state (h0 itself for a kind whose unit state is h)
@@ -211,34 +214,45 @@ class RecurrentCell(wiring.Component):
             # pass 2 operand r*h(t-1), written by the gate math
             m.submodules.opmem = opmem = memory.Memory(shape=signed(f["hidden"].width), depth=H, init=[])
             extra.op_write, opr = opmem.write_port(), opmem.read_port()
-            extra.op_ready = Array(Signal(name=f"op_ready{b}") for b in range(2))  # per step parity
+            extra.op_ready = Array(Signal(name=f"op_ready{b}") for b in range(NB))  # per h bank
 
         # ---- sequencer ----------------------------------------------------------------------
         s, j = Signal(range(max(S, 2))), Signal(range(max(K, 2)))
         waddr = Signal(range(max(lay.lane_depth, 2)))
-        par, sos, need_first = Signal(), Signal(), Signal(init=1)
-        # h_done[p]: the last step with h-bank parity p has written all of h (none pending at reset)
-        h_done = Array(Signal(name=f"h_done{b}", init=1) for b in range(2))
-        # step_sos[p]: the step with h-bank parity p starts a sequence (its h(t) carries o.first)
-        step_sos = Array(Signal(name=f"step_sos{b}") for b in range(2))
+        # the issuing step's h bank and the one before it (any sequence's), its sequence start; per
+        # sequence, the parity of its last step and whether it has started since reset
+        bank, prev_bank, sos = Signal(range(NB), name="bank"), Signal(range(NB), name="prev_bank"), Signal()
+        seq_par = Array(Signal(name=f"seq_par{n}") for n in range(N))
+        need_first = Array(Signal(name=f"need_first{n}", init=1) for n in range(N))
+        # h_done[b]: the last step with h bank b has written all of h (none pending at reset)
+        h_done = Array(Signal(name=f"h_done{b}", init=1) for b in range(NB))
+        # step_sos[b]: the step with h bank b starts a sequence (its h(t) carries o.first)
+        step_sos = Array(Signal(name=f"step_sos{b}") for b in range(NB))
         credits = Signal(range(self.out_depth + 1), init=self.out_depth)
         at_start = (s == 0) & (j == 0)
         at_h = (s == 0) & (j == sch.h_chunk)
-        # the issuing step's parity and sequence start (a step's first issue sets both registers)
-        new_sos = inbuf.sos | need_first
-        cur_par, cur_sos = Mux(at_start, ~par, par), Mux(at_start, new_sos, sos)
+        # the next step: the input buffer's vector's sequence, that sequence's other bank
+        nseq = inbuf.seq[:max(1, (N - 1).bit_length())] if N > 1 else 0
+        new_bank = Cat(~seq_par[nseq], nseq) if N > 1 else ~seq_par[0]
+        new_sos = inbuf.sos | need_first[nseq]
+        # the issuing step's bank and sequence start (a step's first issue sets both registers)
+        cur_bank, cur_sos = Mux(at_start, new_bank, bank), Mux(at_start, new_sos, sos)
         issue = Signal()
-        # the first chunk with an h element waits for h(t-1); a sequence start does not, unless the last
-        # slot's rows may still be queued (model.cycles: seq_waits)
-        h_ok = h_done[~cur_par] if self._cm.seq_waits else cur_sos | h_done[~cur_par]
+        # the first chunk with an h element waits for its sequence's h(t-1); a sequence start does not,
+        # unless the last slot's rows may still be queued (model.cycles: seq_waits): then it waits for
+        # the step before it, of any sequence, too
+        h_ok = cur_sos | h_done[cur_bank ^ 1]
+        if self._cm.seq_waits:
+            h_ok = h_done[cur_bank ^ 1] & (h_done[Mux(at_start, bank, prev_bank)] if N > 1 else 1)
         ready_h = Mux(at_h, h_ok, 1)
         if two_pass:  # pass 2 waits for every r*h(t-1), at a sequence start too (r*h0)
             p2 = sch.pass_slots[0]
-            ready_h = Mux((s == p2) & (j == sch.h_chunk), extra.op_ready[par], ready_h)
-        # a step starts only when the step two before it (same parity) is complete: after a
-        # sequence start, which does not wait for h, that one may still be in flight; nor in a
+            ready_h = Mux((s == p2) & (j == sch.h_chunk), extra.op_ready[bank], ready_h)
+        # a step starts only when its bank's last step (its sequence's step two before) is complete:
+        # after a sequence start, which does not wait for h, that one may still be in flight; nor in a
         # cycle with a write on w (a write never splits a step)
-        m.d.comb += issue.eq(Mux(at_start, inbuf.full & (credits >= H) & h_done[~par] & ~self.w.valid, 1) & ready_h)
+        m.d.comb += issue.eq(Mux(at_start, inbuf.full & (credits >= H) & h_done[new_bank] & ~self.w.valid, 1)
+                             & ready_h)
         pop = self.o.valid & self.o.ready
         m.d.sync += credits.eq(credits - Mux(issue & at_start, H, 0) + pop)
         with m.If(issue):
@@ -248,30 +262,35 @@ class RecurrentCell(wiring.Component):
                 m.d.sync += j.eq(j + 1)
             m.d.sync += waddr.eq(Mux((s == S - 1) & (j == K - 1), 0, waddr + 1))
             with m.If(at_start):
-                m.d.sync += [par.eq(~par), sos.eq(new_sos), need_first.eq(0),
-                             h_done[~par].eq(0), step_sos[~par].eq(new_sos)]
+                m.d.sync += [bank.eq(new_bank), prev_bank.eq(bank), sos.eq(new_sos), need_first[nseq].eq(0),
+                             seq_par[nseq].eq(~seq_par[nseq]), h_done[new_bank].eq(0),
+                             step_sos[new_bank].eq(new_sos)]
                 if two_pass:
-                    m.d.sync += extra.op_ready[~par].eq(0)
+                    m.d.sync += extra.op_ready[new_bank].eq(0)
         release = issue & (s == S - 1) & (j == sch.x_end_chunk)
         m.d.comb += [inbuf.release.eq(release), inbuf.rd_addr.eq(j), inbuf.rd_en.eq(issue)]
 
         # stage 1: memory data (chunk j: z elements j*B .. j*B + B - 1; element b is x below I)
         zw = max(f["input"].width, f["hidden"].width)
-        v1, first1, xend1, zero1, par1, sos1 = (Signal(name=n) for n in
-                                                ("v1", "first1", "xend1", "zero1", "par1", "sos1"))
+        v1, first1, xend1, zero1, sos1 = (Signal(name=n) for n in ("v1", "first1", "xend1", "zero1", "sos1"))
+        bank1 = Signal(range(NB), name="bank1")
         last1 = Signal(name="last1")
         isx1 = Signal(B, name="isx1")
         slot1 = Signal(range(max(S, 2)))
         m.d.sync += [v1.eq(issue), first1.eq(j == 0), last1.eq(j == K - 1), xend1.eq(j == sch.x_end_chunk),
-                     zero1.eq(cur_sos), slot1.eq(s), par1.eq(cur_par), sos1.eq(cur_sos)]
+                     zero1.eq(cur_sos), slot1.eq(s), bank1.eq(cur_bank), sos1.eq(cur_sos)]
         m.d.sync += [isx1[b].eq(j < -(-(I - b) // B)) for b in range(B)]
         h0r = [h0mem.read_port() for _ in range(B)]
         m.d.comb += [port.addr.eq(j * B + b - I) for b, port in enumerate(h0r)]
         m.d.comb += [port.en.eq(issue) for port in h0r]
         if wide:
-            z1 = self._z_registers(m, cfg, inbuf, release, hreg, h0r, j, cur_par, zero1, zw)
+            z1 = self._z_registers(m, cfg, inbuf, release, hreg, h0r, j, cur_bank, zero1, zw)
         else:
-            m.d.comb += [hr.addr.eq(Mux(par, 0, H) + j - I), hr.en.eq(issue)]
+            # the h(t-1) bank's base address, set as a step starts
+            hbase = Signal(range(NB * H), name="h_base")
+            with m.If(issue & at_start):
+                m.d.sync += hbase.eq(Array((b ^ 1) * H for b in range(NB))[new_bank])
+            m.d.comb += [hr.addr.eq(hbase + j - I), hr.en.eq(issue)]
             hpart = Mux(zero1, h0r[0].data, hr.data)
             if two_pass:  # pass 2 reads r*h(t-1), from h0 too at a sequence start
                 pass2_1 = Signal(name="pass2_1")
@@ -281,7 +300,7 @@ class RecurrentCell(wiring.Component):
             z1 = Signal(signed(zw))
             m.d.comb += z1.eq(Mux(isx1[0], inbuf.rd_data, hpart))
         stages = Stages(m)
-        row1 = (v1, first1, last1, isx1, xend1, par1, sos1, slot1)
+        row1 = (v1, first1, last1, isx1, xend1, bank1, sos1, slot1)
         for sig in row1:
             stages.put(sig, 1)
         # stage MacLane.OPERANDS: registered multiplier operands (z here, the weights in each lane)
@@ -296,7 +315,7 @@ class RecurrentCell(wiring.Component):
         wiring.connect(m, wiring.flipped(self.w), wdec.w)
         woff = wdec.offset
         # writes land only while no step is in flight: every step started has written all of h
-        idle = h_done[0] & h_done[1]
+        idle = Cat(*h_done).all()
         wen = [wdec.en[k] & idle for k in range(len(wdec.en))]
         with m.If(wdec.err_addr):
             m.d.sync += st.err_addr.eq(1)
@@ -321,13 +340,13 @@ class RecurrentCell(wiring.Component):
         # ---- rows to the post-processors: one row per cycle each, in schedule order ---------------
         if P == 1:
             m.submodules.ser = ser = Serializer(cfg)
-            m.d.comb += [ser.done.eq(done), ser.slot.eq(stages.at(slot1, SD)), ser.par.eq(stages.at(par1, SD)),
+            m.d.comb += [ser.done.eq(done), ser.slot.eq(stages.at(slot1, SD)), ser.bank.eq(stages.at(bank1, SD)),
                          ser.sos.eq(stages.at(sos1, SD))]
             with m.If(ser.overrun):
                 m.d.sync += st.err_overrun.eq(1)
-            walkers = [(ser.valid, ser.lane, ser.row, ser.unit, ser.gate, None, ser.row_par, ser.row_sos)]
+            walkers = [(ser.valid, ser.lane, ser.row, ser.unit, ser.gate, None, ser.row_bank, ser.row_sos)]
         else:
-            walkers = [self._walker(m, sch, p, done, stages.at(slot1, SD), stages.at(par1, SD),
+            walkers = [self._walker(m, sch, p, done, stages.at(slot1, SD), stages.at(bank1, SD),
                                     stages.at(sos1, SD), st) for p in range(P)]
 
         m.submodules.bmem = bmem = memory.Memory(shape=signed(f["bias"].width), depth=R, init=img["bias"])
@@ -344,7 +363,9 @@ class RecurrentCell(wiring.Component):
             m.d.comb += [aw.addr.eq(woff), aw.data.eq(wdec.data), aw.en.eq(wen_of[L + 1])]
 
         outs = []
-        for p, (busy, q, rowc, unit, hg, local, pp_par, pp_sos) in enumerate(walkers):
+        # a bank's sequence's first state word (seq * hidden_size), in the unit state memory
+        state_base = Array(n * H for n in range(N) for _ in range(2))
+        for p, (busy, q, rowc, unit, hg, local, pp_bank, pp_sos) in enumerate(walkers):
             br, s0r = bmem.read_port(), s0mem.read_port()
             m.d.comb += [br.addr.eq(rowc), s0r.addr.eq(unit)]
             aux_data = None
@@ -355,26 +376,32 @@ class RecurrentCell(wiring.Component):
             # P1: the row, its bias / aux words and the unit's previous state
             pv1, a1, hg1, u1, pp1, ps1 = (Signal(name=f"pv1_{p}"), Signal(acc_shape, name=f"a1_{p}"),
                                           Signal.like(hg, name=f"hg1_{p}"), Signal.like(unit, name=f"u1_{p}"),
-                                          Signal(name=f"pp1_{p}"), Signal(name=f"ps1_{p}"))
-            m.d.sync += [pv1.eq(busy), a1.eq(hold[q]), hg1.eq(hg), u1.eq(unit), pp1.eq(pp_par), ps1.eq(pp_sos)]
+                                          Signal(range(NB), name=f"pp1_{p}"), Signal(name=f"ps1_{p}"))
+            m.d.sync += [pv1.eq(busy), a1.eq(hold[q]), hg1.eq(hg), u1.eq(unit), pp1.eq(pp_bank), ps1.eq(pp_sos)]
             ax1 = None
             if split_x:
                 ax1 = Signal(acc_shape, name=f"ax1_{p}")
                 m.d.sync += ax1.eq(hold_x[q])
             prev1 = Signal(signed(state_fmt.width), name=f"prev1_{p}")
+            state_w = _StatePort(H, NB, state_fmt.width, p)
             if P == 1:
-                m.d.comb += sr.addr.eq(unit)
+                if N > 1:
+                    m.d.comb += [sr.addr.eq(state_base[pp_bank] + unit),
+                                 sw.addr.eq(state_base[state_w.bank] + state_w.addr)]
+                else:
+                    m.d.comb += [sr.addr.eq(unit), sw.addr.eq(state_w.addr)]
+                m.d.comb += [sw.data.eq(state_w.data), sw.en.eq(state_w.en)]
                 m.d.comb += prev1.eq(Mux(ps1, s0r.data, sr.data))
-                state_w, pm = sw, m
-            else:  # the post-processor's own units' state registers
-                own = sreg[p::P]
+                pm = m
+            else:  # the post-processor's own units' state registers, per sequence
+                own = [sreg[n][p::P] for n in range(N)]
                 held = Signal(signed(state_fmt.width), name=f"sprev1_{p}")
-                m.d.sync += held.eq(Array(own)[local])
+                m.d.sync += held.eq(Array(Array(o) for o in own)[pp_bank >> 1][local])
                 m.d.comb += prev1.eq(Mux(ps1, s0r.data, held))
-                state_w = _StatePort(H, state_fmt.width, p)
-                for u, reg in zip(range(p, H, P), own):
-                    with m.If(state_w.en & (state_w.addr == u)):
-                        m.d.sync += reg.eq(state_w.data)
+                for n in range(N):
+                    for u, reg in zip(range(p, H, P), own[n]):
+                        with m.If(state_w.en & (state_w.addr == u) & ((state_w.bank >> 1) == n)):
+                            m.d.sync += reg.eq(state_w.data)
                 pm = _Scoped(m, f"post{p}_")
             row = Row(pv1, a1, ax1, hg1, u1, pp1, br.data, aux_data, prev1)
             outs.append(post_processor(cfg.cell)(pm, cfg, dp, row, st, state_w, extra))
@@ -384,12 +411,13 @@ class RecurrentCell(wiring.Component):
         if wide:
             for p, out in enumerate(outs):
                 for u in range(p, H, P):
-                    for b in range(2):
-                        with m.If(out.valid & (out.unit == u) & (out.par == b)):
+                    for b in range(NB):
+                        with m.If(out.valid & (out.unit == u) & (out.bank == b)):
                             m.d.sync += hreg[b][u].eq(out.h)
         else:
             out = outs[0]
-            m.d.comb += [hw_.addr.eq(Mux(out.par, H, 0) + out.unit), hw_.data.eq(out.h), hw_.en.eq(out.valid)]
+            base = Mux(out.bank, H, 0) if N == 1 else Array(b * H for b in range(NB))[out.bank]
+            m.d.comb += [hw_.addr.eq(base + out.unit), hw_.data.eq(out.h), hw_.en.eq(out.valid)]
         depth = self.out_depth if P == 1 else -(-H // P) * (-(-self.out_depth // H) + 1)
         fifos = []
         for p, out in enumerate(outs):
@@ -397,7 +425,9 @@ class RecurrentCell(wiring.Component):
             m.submodules["ofifo" if P == 1 else f"ofifo{p}"] = ofifo
             wword = data.View(oword.layout(), ofifo.w_data)
             m.d.comb += [wword.data.eq(out.h), wword.last.eq(out.unit == H - 1),
-                         wword.first.eq(step_sos[out.par] & (out.unit == 0)), ofifo.w_en.eq(out.valid)]
+                         wword.first.eq(step_sos[out.bank] & (out.unit == 0)), ofifo.w_en.eq(out.valid)]
+            if N > 1:
+                m.d.comb += wword.seq.eq(out.bank >> 1)
             with m.If(out.valid & ~ofifo.w_rdy):
                 m.d.sync += st.err_overrun.eq(1)
             fifos.append(ofifo)
@@ -416,32 +446,34 @@ class RecurrentCell(wiring.Component):
                     m.d.sync += [u_out.eq(u_out + 1), sel.eq(Mux(sel == P - 1, 0, sel + 1))]
         last_out = outs[(H - 1) % P]  # unit H-1 is written last (model.cycles)
         with m.If(last_out.valid & (last_out.unit == H - 1)):
-            m.d.sync += h_done[last_out.par].eq(1)
+            m.d.sync += h_done[last_out.bank].eq(1)
 
-        # ---- final state readout: the last h bank (the last step's parity) and the unit state ----------
+        # ---- final state readout: sequence state_seq's last h bank and its unit state ------------------
         is_s = Signal()
         m.d.sync += is_s.eq(self.state_addr >= H)
+        rseq = self.state_seq if N > 1 else 0
+        last_bank = Cat(seq_par[rseq], rseq) if N > 1 else seq_par[0]
         if wide:
             hq = Signal(hshape, name="h_q")
             a = self.state_addr[:max(1, (H - 1).bit_length())]
-            m.d.sync += hq.eq(Mux(par, Array(hreg[1])[a], Array(hreg[0])[a]))
+            m.d.sync += hq.eq(Array(Array(hreg[b]) for b in range(NB))[last_bank][a])
         else:
             hq_port = hmem.read_port()
-            m.d.comb += hq_port.addr.eq(Mux(par, H, 0) + self.state_addr)
+            m.d.comb += hq_port.addr.eq(Array(b * H for b in range(NB))[last_bank] + self.state_addr)
             hq = hq_port.data
         if P > 1:
             sq = Signal(signed(state_fmt.width), name="s_q")
-            m.d.sync += sq.eq(Array(sreg)[self.state_addr - H])
+            m.d.sync += sq.eq(Array(Array(sreg[n]) for n in range(N))[rseq][self.state_addr - H])
         else:
             sq_port = smem.read_port()
-            m.d.comb += sq_port.addr.eq(self.state_addr - H)
+            m.d.comb += sq_port.addr.eq(Array(n * H for n in range(N))[rseq] + self.state_addr - H)
             sq = sq_port.data
         m.d.comb += self.state_data.eq(Mux(is_s, sq, hq))
         return m
 
-    def _z_registers(self, m, cfg, inbuf, release, hreg, h0r, j, cur_par, zero1, zw):
+    def _z_registers(self, m, cfg, inbuf, release, hreg, h0r, j, cur_bank, zero1, zw):
         """Chunk ``j`` of z at stage 1 from registers: x(t) (a copy of the input buffer's banks, written as
-        it accepts elements and read from the bank it reads) and h(t-1) (bank ``~cur_par``); at a sequence
+        it accepts elements and read from the bank it reads) and h(t-1) (bank ``cur_bank ^ 1``); at a sequence
         start the h elements come from h0's read ports (``h0r``, one per element of the chunk)."""
         I, H, B = cfg.input_size, cfg.hidden_size, cfg.beat
         K = self._lay.slot_cycles
@@ -467,7 +499,7 @@ class RecurrentCell(wiring.Component):
                 if e < I:
                     chunk.append(Mux(rb, xreg[1][e], xreg[0][e]))
                 elif e < I + H:
-                    chunk.append(Mux(cur_par, hreg[0][e - I], hreg[1][e - I]))
+                    chunk.append(Array(hreg[b][e - I] for b in range(len(hreg)))[cur_bank ^ 1])
                 else:
                     chunk.append(0)
                 is_h.append(int(I <= e < I + H))
@@ -481,11 +513,11 @@ class RecurrentCell(wiring.Component):
         m.d.comb += out.eq(Cat(*elems))
         return out
 
-    def _walker(self, m, sch, p, done, slot, par, sos, st):
+    def _walker(self, m, sch, p, done, slot, bank, sos, st):
         """Post-processor ``p``'s row walker: on ``done`` it takes slot ``slot``'s queue
         (:meth:`model.cycles.Schedule.queues`) and hands over one row per cycle from the next cycle on
         (as :class:`rtl.serializer.Serializer` does for one post-processor).  Returns ``(valid, lane, row,
-        unit, gate, local, par, sos)``; ``local`` is the unit's index among the post-processor's own."""
+        unit, gate, local, bank, sos)``; ``local`` is the unit's index among the post-processor's own."""
         P = sch.posts
         queues = [sch.queues(s)[p] for s in range(sch.slots)]
         width = max(1, max(len(q) for q in queues))
@@ -494,8 +526,8 @@ class RecurrentCell(wiring.Component):
                    for s, q in enumerate(queues)]
         flat = [e for q in entries for e in q]
         busy, idx = Signal(name=f"pbusy{p}"), Signal(range(max(width, 2)), name=f"pidx{p}")
-        slot_r, par_r, sos_r = (Signal(range(max(sch.slots, 2)), name=f"pslot{p}"), Signal(name=f"ppar{p}"),
-                                Signal(name=f"psos{p}"))
+        slot_r, bank_r, sos_r = (Signal(range(max(sch.slots, 2)), name=f"pslot{p}"),
+                                 Signal.like(bank, name=f"pbank{p}"), Signal(name=f"psos{p}"))
         n = Array(len(q) for q in queues)
         k = slot_r * width + idx
         lane, row, unit, gate = (Signal(range(max(hi, 2)), name=f"{nm}{p}") for nm, hi in
@@ -510,19 +542,21 @@ class RecurrentCell(wiring.Component):
             with m.If(idx == n[slot_r] - 1):
                 m.d.sync += busy.eq(0)
         with m.If(done):
-            m.d.sync += [busy.eq(n[slot] != 0), idx.eq(0), slot_r.eq(slot), par_r.eq(par), sos_r.eq(sos)]
+            m.d.sync += [busy.eq(n[slot] != 0), idx.eq(0), slot_r.eq(slot), bank_r.eq(bank), sos_r.eq(sos)]
             with m.If(busy & (idx != n[slot_r] - 1)):
                 m.d.sync += st.err_overrun.eq(1)
-        return busy, lane, row, unit, gate, local, par_r, sos_r
+        return busy, lane, row, unit, gate, local, bank_r, sos_r
 
 
 
 class _StatePort:
-    """The write side of a post-processor's own state registers, shaped like a memory write port (the
-    post-processor drives ``addr`` (a unit), ``data`` and ``en``)."""
+    """The write side of a post-processor's unit state (the state memory or its own registers), shaped
+    like a memory write port: the post-processor drives ``addr`` (a unit), ``bank`` (the row's h bank,
+    whose sequence the state belongs to), ``data`` and ``en``."""
 
-    def __init__(self, hidden: int, width: int, post: int):
+    def __init__(self, hidden: int, banks: int, width: int, post: int):
         self.addr = Signal(range(max(hidden, 2)), name=f"state_w_addr{post}")
+        self.bank = Signal(range(banks), name=f"state_w_bank{post}")
         self.data = Signal(signed(width), name=f"state_w_data{post}")
         self.en = Signal(name=f"state_w_en{post}")
 

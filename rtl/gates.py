@@ -3,8 +3,9 @@
 The shared pipeline hands every weight row to the kind's post-processor
 (:mod:`rtl.kinds`, found through the kind's ``gateware``) at stage P1 as a
 :class:`Row`; the post-processor returns each unit's new hidden value as an
-:class:`HOut` at stage ``cfg.cell.row_to_h``, drives the state memory's write
-port and sets its status bits.
+:class:`HOut` at stage ``cfg.cell.row_to_h``, drives the state write port
+(``addr`` the unit, ``bank`` the row's bank, ``data``, ``en``; the cell finds the
+sequence's state from the bank) and sets its status bits.
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ class Row:
     acc_x: Signal | None
     gate: Signal
     unit: Signal
-    par: Signal
+    bank: Signal
     bias: object
     aux: object
     prev: Signal
@@ -41,18 +42,18 @@ class Row:
 
 @dataclass
 class HOut:
-    """A unit's hidden value at stage ``row_to_h``: valid, value, unit index and h bank parity."""
+    """A unit's hidden value at stage ``row_to_h``: valid, value, unit index and h bank (:class:`Row`)."""
     valid: Signal
     h: Signal
     unit: Signal
-    par: Signal
+    bank: Signal
 
 
 @dataclass
 class Extra:
     """Resources only some kinds use: the pass-2 operand memory's write port and its ready flags.
 
-    ``op_ready[p]``: every operand of the step with h-bank parity ``p`` is written.
+    ``op_ready[b]``: every operand of the step with h bank ``b`` is written.
     """
     op_write: object = None
     op_ready: object = None
@@ -104,10 +105,10 @@ def requant(m, cfg, st, value, frac: int, point: str, tensor: str, valid):
     return out
 
 
-def hidden_out(m, stages, cfg, dp, st, value, v, unit, par) -> HOut:
-    """[hidden] requantize ``value`` (at ``dp.out_frac``; ``value``, ``v``, ``unit`` and ``par`` belong to
+def hidden_out(m, stages, cfg, dp, st, value, v, unit, bank) -> HOut:
+    """[hidden] requantize ``value`` (at ``dp.out_frac``; ``value``, ``v``, ``unit`` and ``bank`` belong to
     one stage); h is registered one stage later, the post-processor's last (``row_to_h``)."""
     s = stages.stage_of(value) + 1
     h = stages.reg(requant(m, cfg, st, value, dp.out_frac, "hidden", "hidden", v), s, "h_out",
                    signed(cfg.fmt("hidden").width))
-    return HOut(stages.at(v, s), h, stages.at(unit, s), stages.at(par, s))
+    return HOut(stages.at(v, s), h, stages.at(unit, s), stages.at(bank, s))

@@ -19,17 +19,17 @@ class Serializer(wiring.Component):
 
     Ports
     -----
-    done : In(1), slot : In(range(slots)), par : In(1), sos : In(1)
+    done : In(1), slot : In(range(slots)), bank : In(range(2 * interleave)), sos : In(1)
         A slot's accumulators are ready (the lanes' ``hold``), which slot it was, and the step's
-        h-bank parity and sequence-start flag.
+        h bank (:class:`rtl.gates.Row`) and sequence-start flag.
     valid : Out(1)
         A row is being handed over this cycle.
     lane : Out(range(lanes))
         The lane holding it (``hold[lane]``).
     row, unit, gate : Out
         Its hardware row, unit and hardware gate index (the bias and auxiliary addresses).
-    row_par, row_sos : Out(1)
-        The parity and sequence-start flag of the step it belongs to.
+    row_bank : Out(range(2 * interleave)), row_sos : Out(1)
+        The h bank and sequence-start flag of the step it belongs to.
     overrun : Out(1)
         A pulse when a slot finishes before the previous slot's rows were all handed over
         (never in a valid config: a slot lasts ``input + hidden >= lanes`` cycles).
@@ -43,10 +43,11 @@ class Serializer(wiring.Component):
         self._sch = sch = Schedule.for_config(config)
         L, R = config.lanes, config.rows
         super().__init__({
-            "done": In(1), "slot": In(range(max(sch.slots, 2))), "par": In(1), "sos": In(1),
+            "done": In(1), "slot": In(range(max(sch.slots, 2))), "bank": In(range(2 * config.interleave)),
+            "sos": In(1),
             "valid": Out(1), "lane": Out(range(max(L, 2))), "row": Out(range(max(R, 2))),
             "unit": Out(range(max(sch.hidden, 2))), "gate": Out(range(max(sch.gates, 2))),
-            "row_par": Out(1), "row_sos": Out(1), "overrun": Out(1),
+            "row_bank": Out(range(2 * config.interleave)), "row_sos": Out(1), "overrun": Out(1),
         })
 
     def elaborate(self, platform):
@@ -73,7 +74,7 @@ class Serializer(wiring.Component):
             if n != L:
                 slot_n = Mux(self.slot == k, n, slot_n)
         with m.If(self.done):
-            m.d.sync += [busy.eq(1), q.eq(0), nrows.eq(slot_n), self.row_par.eq(self.par),
+            m.d.sync += [busy.eq(1), q.eq(0), nrows.eq(slot_n), self.row_bank.eq(self.bank),
                          self.row_sos.eq(self.sos)]
             m.d.comb += self.overrun.eq(busy & (q != nrows - 1))
         return m

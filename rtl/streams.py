@@ -12,10 +12,13 @@ so ``hls`` can use it.
 word   fields (low bits first)
 =====  ==========================================================================
 ``i``  ``data`` (``formats.input``), ``last`` (element ``input_size - 1``),
-       ``first`` (element 0 of a sequence's first vector: the state restarts)
+       ``first`` (element 0 of a sequence's first vector: the state restarts),
+       and with ``interleave > 1`` ``seq`` (the sequence, ``0 .. interleave - 1``,
+       the same on every element of a vector)
 ``o``  ``data`` (``formats.hidden``), ``last`` (element ``hidden_size - 1``),
        ``first`` (element 0 of a sequence's first h: passes ``i``'s ``first``
-       on, so one cell's ``o`` can drive the next cell's ``i``)
+       on, so one cell's ``o`` can drive the next cell's ``i``), and with
+       ``interleave > 1`` ``seq`` (the sequence the h belongs to)
 ``w``  ``addr`` (region << offset_bits | offset), ``data`` (raw, signed, the
        widest of the weight, bias and auxiliary words; see :mod:`rtl.layout`)
 =====  ==========================================================================
@@ -102,12 +105,29 @@ class Word:
                 for f in self.fields]
 
 
+def _seq(cfg: Config) -> tuple:
+    """The ``seq`` field of an interleaved cell's words (none without interleave)."""
+    return (Field("seq", (cfg.interleave - 1).bit_length()),) if cfg.interleave > 1 else ()
+
+
 def input_word(cfg: Config) -> Word:
-    return Word((Field("data", cfg.fmt("input").width, True), Field("last", 1), Field("first", 1)))
+    return Word((Field("data", cfg.fmt("input").width, True), Field("last", 1), Field("first", 1), *_seq(cfg)))
 
 
 def output_word(cfg: Config) -> Word:
-    return Word((Field("data", cfg.fmt("hidden").width, True), Field("last", 1), Field("first", 1)))
+    return Word((Field("data", cfg.fmt("hidden").width, True), Field("last", 1), Field("first", 1), *_seq(cfg)))
+
+
+def interleaved_order(cfg: Config, lengths) -> list[tuple[int, int]]:
+    """``(sequence, step)`` in the order an interleaved cell takes sequences of ``lengths`` steps: sequence
+    ``n`` on ``seq = n % interleave``; the sequences of one group (``interleave`` consecutive ones) take
+    turns a step each, and a group starts once the group before it has sent its last step.  Without
+    interleave: every step of sequence 0, then of sequence 1, ..."""
+    N, out = cfg.interleave, []
+    for g in range(0, len(lengths), N):
+        group = range(g, min(g + N, len(lengths)))
+        out += [(n, t) for t in range(max(lengths[n] for n in group)) for n in group if t < lengths[n]]
+    return out
 
 
 def layer_word(fmt) -> Word:
@@ -132,13 +152,17 @@ def write_word(cfg: Config) -> Word:
 def sequence_words(cfg: Config, x, h) -> tuple[list[int], list[int]]:
     """The ``i`` words that send sequences ``x`` (raw, ``(seqs, steps, input)``) and the ``o`` words
     expected back for their hidden states ``h`` (``(seqs, steps, hidden)``), each sequence from the
-    zero state."""
+    zero state, in :func:`interleaved_order`."""
     iw, ow = input_word(cfg), output_word(cfg)
-    I, H = cfg.input_size, cfg.hidden_size
-    ipay = [iw.pack(data=v, last=int(e == I - 1), first=int(t == 0 and e == 0))
-            for seq in x for t, vec in enumerate(seq) for e, v in enumerate(vec)]
-    opay = [ow.pack(data=v, last=int(e == H - 1), first=int(t == 0 and e == 0))
-            for seq in h for t, vec in enumerate(seq) for e, v in enumerate(vec)]
+    seq = {"seq": None} if cfg.interleave > 1 else {}
+
+    def words(word, vecs, n, t):
+        return [word.pack(data=v, last=int(e == len(vecs[t]) - 1), first=int(t == 0 and e == 0),
+                          **{k: n % cfg.interleave for k in seq}) for e, v in enumerate(vecs[t])]
+
+    order = interleaved_order(cfg, [len(s) for s in x])
+    ipay = [w for n, t in order for w in words(iw, x[n], n, t)]
+    opay = [w for n, t in order for w in words(ow, h[n], n, t)]
     return ipay, opay
 
 

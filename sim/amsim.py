@@ -17,6 +17,7 @@ from model.config import Config
 from model.cycles import CycleModel
 from model.params import QParams
 from rtl.cell import RecurrentCell, status_bits
+from rtl.streams import interleaved_order
 
 
 class Harness(Elaboratable):
@@ -90,6 +91,8 @@ class SimResult:
     out_cycles: list         # cycle of each h(t) element handshake, flat
     last_flags: list
     first_flags: list = field(default_factory=list)
+    seq_flags: list = field(default_factory=list)   # ``seq`` of each h element (interleave > 1)
+    out_seqs: list = field(default_factory=list)    # the sequence (index into ``seqs``) of each h element
     status: dict = field(default_factory=dict)
     cycles: int = 0
     write_cycles: list = field(default_factory=list)  # cycle of each w write, flat
@@ -98,6 +101,11 @@ class SimResult:
         """Cycles between the last elements of consecutive h(t) vectors."""
         ends = np.array(self.out_cycles[hidden - 1::hidden])
         return np.diff(ends)
+
+    def sequence_step_cycles(self, hidden: int, seq: int) -> np.ndarray:
+        """Cycles between the last elements of sequence ``seq``'s consecutive h(t) vectors."""
+        ends = [c for k, (c, n) in enumerate(zip(self.out_cycles, self.out_seqs)) if n == seq and k % hidden == hidden - 1]
+        return np.diff(np.array(ends))
 
 
 class Deadline(RuntimeError):
@@ -130,7 +138,8 @@ def run(cfg: Config, q: QParams | None, seqs: list, *, seed: int = 0, in_idle: f
         out_stall: float = 0.0, max_stall: int = 8, writes: list | None = None,
         vcd: str | None = None, out_gap=None, dut: RecurrentCell | None = None,
         max_cycles: int | None = None, pauses=(), resets=()) -> SimResult:
-    """Stream ``seqs`` (list of (steps, input) raw int arrays) through an :class:`RecurrentCell`.
+    """Stream ``seqs`` (list of (steps, input) raw int arrays) through an :class:`RecurrentCell`, in
+    :func:`rtl.streams.interleaved_order` (one after another without interleave).
 
     ``in_idle`` / ``out_stall`` are the probabilities of an idle input cycle or a
     low ``ready`` before each element (up to ``max_stall`` cycles each).  ``writes``
@@ -145,12 +154,12 @@ def run(cfg: Config, q: QParams | None, seqs: list, *, seed: int = 0, in_idle: f
     :class:`ProtocolViolation` naming each violation.
     """
     dut = dut if dut is not None else RecurrentCell(cfg, q)
-    order = sorted(pauses, key=lambda p: p.at)
-    batches = [list(writes or [])] + [list(p.writes) for p in order]
+    paused = sorted(pauses, key=lambda p: p.at)
+    batches = [list(writes or [])] + [list(p.writes) for p in paused]
     resets = {r.seq: r for r in resets}
     if max_cycles is None:
         max_cycles = (budget(cfg, seqs, max_stall, out_gap) + 4 * sum(len(b) for b in batches)
-                      + 4 * sum(p.delay for p in order) + 4 * sum(r.offset + r.hold for r in resets.values()))
+                      + 4 * sum(p.delay for p in paused) + 4 * sum(r.offset + r.hold for r in resets.values()))
     stalled, violations = [], []
     top = Harness(dut)
     H = cfg.hidden_size
@@ -158,6 +167,10 @@ def run(cfg: Config, q: QParams | None, seqs: list, *, seed: int = 0, in_idle: f
     res = SimResult([], [], [], [])
     res.cut = {}
     lengths = [len(x) * H for x in seqs]
+    order = interleaved_order(cfg, [len(x) for x in seqs])
+    N = cfg.interleave
+    if N > 1 and resets:
+        raise ValueError(f"resets apply to a cell without interleave, not interleave = {N}")
     seq_start = {}   # sequence -> cycle of its first accepted x element
     resets_done = []  # sequences whose reset has happened
 
@@ -195,62 +208,66 @@ def run(cfg: Config, q: QParams | None, seqs: list, *, seed: int = 0, in_idle: f
     async def driver(ctx):
         await ctx.tick().until(top.wdone >= 1)
         k = 0
-        pause_at = {p.at: (r, p) for r, p in enumerate(order, start=1)}
-        for n, x in enumerate(seqs):
-            if n in resets:
+        pause_at = {p.at: (r, p) for r, p in enumerate(paused, start=1)}
+        for n, t in order:
+            x = seqs[n]
+            if n in resets and t == 0:
                 ctx.set(dut.i.valid, 0)
                 while len(res.out_cycles) < sum(lengths[:n]) - sum(len(v) for v in res.cut.values()):
                     await ctx.tick()
-            for t, vec in enumerate(x):
-                for e, v in enumerate(vec):
-                    if k in pause_at:
-                        r, p = pause_at[k]
-                        ctx.set(dut.i.valid, 0)
-                        while len(res.out_cycles) < p.outputs:
-                            await ctx.tick()
-                        if p.delay:
-                            await ctx.tick().repeat(p.delay)
-                        ctx.set(top.wreq, r + 1)
-                        if not p.overlap:
-                            await ctx.tick().until(top.wdone >= r + 1)
-                    k += 1
-                    if n in resets and n in resets_done:
-                        continue  # the rest of a sequence cut by a reset is not sent
-                    if in_idle and rng.random() < in_idle:
-                        ctx.set(dut.i.valid, 0)
-                        await ctx.tick().repeat(int(rng.integers(1, max_stall + 1)))
-                    ctx.set(dut.i.payload, {"data": int(v), "last": int(e == len(vec) - 1),
-                                            "first": int(t == 0 and e == 0)})
-                    ctx.set(dut.i.valid, 1)
-                    cyc, accepted, rst = await ctx.tick().sample(top.cycle, dut.i.ready, top.rst).until(
-                        (dut.i.ready & ~top.rst) | top.rst | (top.cycle >= max_cycles))
-                    if rst:
-                        ctx.set(dut.i.valid, 0)
-                        await ctx.tick().until(~top.rst)
-                        continue
-                    if not accepted:
-                        return  # out of budget (the monitor reports it)
-                    seq_start.setdefault(n, cyc)
-                    res.in_cycles.append(cyc)
-            if n in resets:  # the reset comes before the next sequence starts
+            vec = x[t]
+            for e, v in enumerate(vec):
+                if k in pause_at:
+                    r, p = pause_at[k]
+                    ctx.set(dut.i.valid, 0)
+                    while len(res.out_cycles) < p.outputs:
+                        await ctx.tick()
+                    if p.delay:
+                        await ctx.tick().repeat(p.delay)
+                    ctx.set(top.wreq, r + 1)
+                    if not p.overlap:
+                        await ctx.tick().until(top.wdone >= r + 1)
+                k += 1
+                if n in resets and n in resets_done:
+                    continue  # the rest of a sequence cut by a reset is not sent
+                if in_idle and rng.random() < in_idle:
+                    ctx.set(dut.i.valid, 0)
+                    await ctx.tick().repeat(int(rng.integers(1, max_stall + 1)))
+                ctx.set(dut.i.payload, {"data": int(v), "last": int(e == len(vec) - 1),
+                                        "first": int(t == 0 and e == 0), **({"seq": n % N} if N > 1 else {})})
+                ctx.set(dut.i.valid, 1)
+                cyc, accepted, rst = await ctx.tick().sample(top.cycle, dut.i.ready, top.rst).until(
+                    (dut.i.ready & ~top.rst) | top.rst | (top.cycle >= max_cycles))
+                if rst:
+                    ctx.set(dut.i.valid, 0)
+                    await ctx.tick().until(~top.rst)
+                    continue
+                if not accepted:
+                    return  # out of budget (the monitor reports it)
+                seq_start.setdefault(n, cyc)
+                res.in_cycles.append(cyc)
+            if n in resets and t == len(x) - 1:  # the reset comes before the next sequence starts
                 ctx.set(dut.i.valid, 0)
                 while n not in resets_done:
                     await ctx.tick()
         ctx.set(dut.i.valid, 0)
 
     async def monitor(ctx):
-        got, flat = [], []
-        for n, want in enumerate(lengths):
-            mine = []
-            while len(mine) < want:
+        mine = [[] for _ in seqs]
+        for n, t in order:
+            if n in res.cut:
+                continue
+            while len(mine[n]) < (t + 1) * H:
                 if n in resets and n in resets_done:
+                    res.cut[n] = mine[n]
                     break
-                gap = out_gap(len(got)) if out_gap is not None else (
+                gap = out_gap(len(res.out_cycles)) if out_gap is not None else (
                     int(rng.integers(1, max_stall + 1)) if out_stall and rng.random() < out_stall else 0)
                 if gap:
                     ctx.set(dut.o.ready, 0)
                     await ctx.tick().repeat(gap)
                     if n in resets and n in resets_done:
+                        res.cut[n] = mine[n]
                         break
                 ctx.set(dut.o.ready, 1)
                 cyc, payload, valid, rst = await ctx.tick().sample(top.cycle, dut.o.payload, dut.o.valid,
@@ -265,16 +282,14 @@ def run(cfg: Config, q: QParams | None, seqs: list, *, seed: int = 0, in_idle: f
                     ctx.set(top.done, 1)
                     await ctx.tick().repeat(2)
                     return
-                got.append(payload.data)
-                mine.append(payload.data)
+                mine[n].append(payload.data)
                 res.last_flags.append(payload.last)
                 res.first_flags.append(payload.first)
+                res.seq_flags.append(payload.seq if N > 1 else 0)
+                res.out_seqs.append(n)
                 res.out_cycles.append(cyc)
-            if len(mine) < want:
-                res.cut[n] = mine
-            else:
-                flat.append(np.array(mine, dtype=np.int64).reshape(-1, H))
-            res.outputs.append(flat[-1] if len(mine) == want else None)
+        res.outputs = [None if n in res.cut else np.array(v, dtype=np.int64).reshape(-1, H)
+                       for n, v in enumerate(mine)]
         ctx.set(dut.o.ready, 0)
         res.status = {k: ctx.get(getattr(dut.status, k)) for k in status_bits(cfg)}
         res.cycles = ctx.get(top.cycle)

@@ -171,14 +171,15 @@ def test_weights_and_state_through_w(name, lanes, beat):
 
 # ---- the exported Verilog (cocotb) -----------------------------------------------------------------
 
-def variant_file(name, lanes, beat) -> Path:
-    """A copy of ``configs/<name>.toml`` with ``[hardware]`` lanes and beat replaced, under build/."""
-    out = ROOT / "build" / "beat" / f"{name}_l{lanes}_b{beat}.toml"
+def variant_file(name, lanes, beat, interleave=1) -> Path:
+    """A copy of ``configs/<name>.toml`` with ``[hardware]`` lanes, beat and interleave replaced, under build/."""
+    out = ROOT / "build" / "beat" / f"{name}_l{lanes}_b{beat}_i{interleave}.toml"
     out.parent.mkdir(parents=True, exist_ok=True)
     text = (CONFIGS / f"{name}.toml").read_text()
     head, _, tail = text.partition("[hardware]")
     rest = tail.split("\n[", 1)
-    out.write_text(f"{head}[hardware]\nlanes = {lanes}\nbeat = {beat}\n" + ("\n[" + rest[1] if len(rest) > 1 else ""))
+    out.write_text(f"{head}[hardware]\nlanes = {lanes}\nbeat = {beat}\ninterleave = {interleave}\n"
+                   + ("\n[" + rest[1] if len(rest) > 1 else ""))
     return out
 
 

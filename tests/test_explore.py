@@ -54,7 +54,7 @@ def test_default_lanes_are_powers_of_two_and_the_largest_accepted():
 def test_refused_values_are_skipped_with_the_reason():
     notes = []
     # lanes 1000 exceeds tiny's 16 weight rows, whatever else the gateware accepts
-    points = explore.plan(tiny(), lanes=(1, 1000, 2), beat=(1,), note=notes.append)
+    points = explore.plan(tiny(), lanes=(1, 1000, 2), beat=(1,), interleave=(1,), note=notes.append)
     assert [p.values["lanes"] for p in points] == [1, 2]
     assert [p.config.lanes for p in points] == [1, 2]
     (note,) = [n for n in notes if "lanes 1000" in n]
@@ -77,12 +77,22 @@ def test_cycle_columns_by_hand():
     # tiny: 4 gates x 4 units = 16 weight rows, z = 3 + 4 = 7 elements, one element per cycle:
     # a slot is 7 cycles, ceil(16 / lanes) slots; ideal = 16 * 7 / lanes
     for lanes, slots in ((1, 16), (2, 8)):
-        (p,) = explore.plan(tiny(), lanes=(lanes,), beat=(1,), note=lambda m: None)
+        (p,) = explore.plan(tiny(), lanes=(lanes,), beat=(1,), interleave=(1,), note=lambda m: None)
         r = explore.cycle_row(p)
         assert r["first_step_cycles"] == slots * 7
         assert r["ideal_cycles_per_step"] == 16 * 7 / lanes
         assert r["cycles_per_step"] >= r["first_step_cycles"]  # a steady step adds the wait on h(t-1)
         assert math.isclose(r["mac_utilization"], 16 * 7 / lanes / r["cycles_per_step"], abs_tol=1e-4)
+
+
+def test_interleave_columns_by_hand():
+    """tiny on 2 lanes: 8 slots of 7 cycles = 56 issue cycles, and a step alone waits 22 more for h(t-1)
+    (78 cycles); three sequences taking turns hide the wait: a round of 3 x 56 = 168 cycles, every MAC
+    busy (3 x 56 / 168)."""
+    points = explore.plan(tiny(), lanes=(2,), beat=(1,), interleave=(1, 3), note=lambda m: None)
+    rows = {p.values["interleave"]: explore.cycle_row(p) for p in points}
+    assert rows[1]["cycles_per_step"] == 56 + 22 and rows[3]["cycles_per_step"] == 168
+    assert rows[3]["mac_utilization"] == 1.0
 
 
 # ---- front and budget on hand-made rows ---------------------------------------------------------------------
@@ -123,7 +133,7 @@ def test_sweep_with_faked_synthesis(monkeypatch, tmp_path):
     monkeypatch.setattr(explore, "synthesize", fake)
     lines = []
     cfg = tiny()
-    points = explore.plan(cfg, lanes=(1, 2), beat=(1,), note=lines.append)
+    points = explore.plan(cfg, lanes=(1, 2), beat=(1,), interleave=(1,), note=lines.append)
     res = explore.explore(cfg, None, tmp_path, points, budget_us=2.0, log=lines.append)
     assert calls == [(1, "lanes1", ("ecp5",)), (2, "lanes2", ("ecp5",))]
     r1, r2 = res["rows"]
@@ -150,7 +160,7 @@ def test_sweep_with_faked_synthesis(monkeypatch, tmp_path):
 def test_budget_not_met_names_the_fastest(monkeypatch, tmp_path):
     monkeypatch.setattr(explore, "synthesize", lambda cfg, *a, **k: fake_report(10, cfg.lanes, 1, 1.0))
     cfg = tiny()
-    points = explore.plan(cfg, lanes=(1, 2), beat=(1,), note=lambda m: None)
+    points = explore.plan(cfg, lanes=(1, 2), beat=(1,), interleave=(1,), note=lambda m: None)
     res = explore.explore(cfg, None, tmp_path, points, budget_us=0.5, log=lambda m: None)
     fast = min(res["rows"], key=lambda r: r["us_per_step"])
     assert res["budget"]["cheapest"] is None
@@ -163,7 +173,7 @@ def test_synthesis_columns_through_rtl_synth_with_fake_tools(monkeypatch, tmp_pa
     monkeypatch.setattr(synth, "_run", tools)
     monkeypatch.setattr(synth, "source_digest", lambda: "sources")  # others' edits during the test: no matter
     cfg = tiny()
-    points = explore.plan(cfg, lanes=(1,), beat=(1,), note=lambda m: None)
+    points = explore.plan(cfg, lanes=(1,), beat=(1,), interleave=(1,), note=lambda m: None)
     q = explore.load_for_export(TINY)[1]
     res = explore.explore(cfg, q, tmp_path, points, log=lambda m: None)
     (r,) = res["rows"]
@@ -179,7 +189,7 @@ def test_synthesis_columns_through_rtl_synth_with_fake_tools(monkeypatch, tmp_pa
 
 def test_no_synth_run_writes_the_outputs(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(explore, "synthesize", no_synthesis)
-    assert explore.main(["--config", str(TINY), "--lanes", "1,2", "--beat", "1", "--no-synth",
+    assert explore.main(["--config", str(TINY), "--lanes", "1,2", "--beat", "1", "--interleave", "1", "--no-synth",
                          "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     folder = tmp_path / "tiny"

@@ -182,13 +182,13 @@ def test_serializer_hands_over_every_row_in_schedule_order(name):
         for k in range(sch.slots):
             ctx.set(dut.done, 1)
             ctx.set(dut.slot, k)
-            ctx.set(dut.par, k % 2)
+            ctx.set(dut.bank, k % 2)
             await ctx.tick()
             ctx.set(dut.done, 0)
             for _ in range(sch.slot_cycles - 1):
                 if ctx.get(dut.valid):
                     got.append((ctx.get(dut.lane), ctx.get(dut.row), ctx.get(dut.unit), ctx.get(dut.gate),
-                                ctx.get(dut.row_par)))
+                                ctx.get(dut.row_bank)))
                 await ctx.tick()
         # two full slots one cycle apart: the second arrives with the first still being handed over
         ctx.set(dut.done, 1)

@@ -66,6 +66,12 @@ class NetworkConfig:
     params: str | None = None
     outputs: str = "every"
 
+    def __post_init__(self):
+        for k, c in enumerate(self.layers):
+            if c.interleave != 1:
+                raise ConfigError(f"layer {k}: interleave = {c.interleave}: a network's layers take one sequence at a "
+                                  f"time; accepted: interleave = 1 (interleave is a single cell's option)")
+
     @property
     def num_layers(self) -> int:
         return len(self.layers)

@@ -46,8 +46,9 @@ def _h_sum(p, dp, omz, z, n, hprev):
 def _hidden(m, p, cfg, dp, st, hsum, v, row: Row, state_w) -> HOut:
     """h from ``hsum``; h(t) also goes to the state memory as next step's h(t-1)."""
     s = p.stage_of(hsum)
-    out = hidden_out(m, p, cfg, dp, st, hsum, p.at(v, s), p.at(row.unit, s, "u"), p.at(row.par, s, "pp"))
-    m.d.comb += [state_w.addr.eq(out.unit), state_w.data.eq(out.h), state_w.en.eq(out.valid)]
+    out = hidden_out(m, p, cfg, dp, st, hsum, p.at(v, s), p.at(row.unit, s, "u"), p.at(row.bank, s, "pp"))
+    m.d.comb += [state_w.addr.eq(out.unit), state_w.bank.eq(out.bank), state_w.data.eq(out.h),
+                 state_w.en.eq(out.valid)]
     assert p.stage_of(out.h) == cfg.cell.row_to_h, (p.stage_of(out.h), cfg.cell.row_to_h)
     return out
 
@@ -56,7 +57,7 @@ def post_process(m, cfg, dp, row: Row, st, state_w, extra: Extra) -> HOut:
     """Elaborate the GRU rows' arithmetic into ``m`` for the kind's reset placement; h(t) also goes to
     the state memory through ``state_w``; returns h at stage ``cfg.cell.row_to_h``."""
     p = Stages(m)
-    for sig in (row.valid, row.gate, row.unit, row.par):
+    for sig in (row.valid, row.gate, row.unit, row.bank):
         p.put(sig, S1)
     if cfg.cell.after:
         return _reset_after(m, p, cfg, dp, row, st, state_w)
@@ -153,7 +154,7 @@ def _reset_before(m, p, cfg, dp, row: Row, st, state_w, extra: Extra) -> HOut:
     rv = p.at(p.put(v & (hg == R_GATE), SG, "rv"), SP)
     rh = p.reg(requant(m, cfg, st, prh, dp.rh_frac, "gru_rh", "hidden", rv), SP + 1, "rh",
                signed(f["hidden"].width))
-    rv2, ru, rp = p.at(rv, SP + 1), p.at(u, SP + 1, "ru"), p.at(row.par, SP + 1, "rp")
+    rv2, ru, rp = p.at(rv, SP + 1), p.at(u, SP + 1, "ru"), p.at(row.bank, SP + 1, "rp")
     ow = extra.op_write
     m.d.comb += [ow.addr.eq(ru), ow.data.eq(rh), ow.en.eq(rv2)]
     with m.If(rv2 & (ru == H - 1)):

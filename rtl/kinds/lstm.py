@@ -38,7 +38,7 @@ def post_process(m, cfg, dp, row: Row, st, state_w, extra=None) -> HOut:
     c_new = kind.peephole_mode == "c_new"
     p = Stages(m)
     S1 = 1
-    for sig in (row.valid, row.gate, row.unit, row.par):
+    for sig in (row.valid, row.gate, row.unit, row.bank):
         p.put(sig, S1)
     # SR: the row's memory words registered before any arithmetic
     SR = S1 + 1
@@ -102,7 +102,8 @@ def post_process(m, cfg, dp, row: Row, st, state_w, extra=None) -> HOut:
     SM = SC + 1
     c_m = p.reg(cnew, SM, "c", signed(f["cell"].width))
     cv_m, u_m = p.at(cv, SM), p.at(row.unit, SM, "u")
-    m.d.comb += [state_w.addr.eq(u_m), state_w.data.eq(c_m), state_w.en.eq(cv_m),
+    m.d.comb += [state_w.addr.eq(u_m), state_w.bank.eq(p.at(row.bank, SM, "bm")), state_w.data.eq(c_m),
+                 state_w.en.eq(cv_m),
                  tnc.x.eq(c_m), tnc.valid_in.eq(cv_m)]
     tc = p.put(tnc.y, SM + A)
     if c_new:
@@ -121,6 +122,6 @@ def post_process(m, cfg, dp, row: Row, st, state_w, extra=None) -> HOut:
     # SO: o * tanh(c); SO+P: [hidden]; SO+P+1: h
     oc = p.product(o_final, tc, "oc")
     SO = p.stage_of(oc)
-    out = hidden_out(m, p, cfg, dp, st, oc, p.at(cv, SO), p.at(row.unit, SO, "u"), p.at(row.par, SO, "pp"))
+    out = hidden_out(m, p, cfg, dp, st, oc, p.at(cv, SO), p.at(row.unit, SO, "u"), p.at(row.bank, SO, "pp"))
     assert p.stage_of(out.h) == kind.row_to_h, (p.stage_of(out.h), kind.row_to_h)
     return out

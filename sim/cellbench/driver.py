@@ -6,14 +6,17 @@ from __future__ import annotations
 
 from cocotb.triggers import ClockCycles, Event, ReadOnly, RisingEdge, SimTimeoutError, with_timeout
 
+from rtl.streams import interleaved_order
+
 from .harness import PERIOD_NS
 from .report import BenchFailure
 from .stimulus import NO_STALLS, Drain, Pattern
 
 
 class InputDriver:
-    """Drives ``seqs`` element-serially on ``i``; ``first`` on element 0 of each sequence unless
-    ``first_flags`` says otherwise.  With ``stop_at = k`` it presents element k (valid high),
+    """Drives ``seqs`` element-serially on ``i``, in :func:`rtl.streams.interleaved_order` (an interleaved
+    cell's sequences take turns, ``seq`` = sequence index % interleave); ``first`` on element 0 of each
+    sequence unless ``first_flags`` says otherwise.  With ``stop_at = k`` it presents element k (valid high),
     sets ``stopped`` and returns without waiting for its handshake (for a reset mid-transfer)."""
 
     def __init__(self, bench, seqs, pattern: Pattern, rng, first_flags=None, stop_at: int | None = None):
@@ -24,8 +27,12 @@ class InputDriver:
         self.long_stalls = 0
         self.ready_stats = {}
         flags = first_flags or [1] * len(seqs)
-        self.words = [bench.iword.pack(data=v, last=int(e == len(vec) - 1), first=int(t == 0 and e == 0 and flags[s]))
-                      for s, x in enumerate(seqs) for t, vec in enumerate(x) for e, v in enumerate(vec)]
+        N = bench.cfg.interleave
+        tag = (lambda s: {"seq": s % N}) if N > 1 else (lambda s: {})
+        self.words = [bench.iword.pack(data=v, last=int(e == len(seqs[s][t]) - 1),
+                                       first=int(t == 0 and e == 0 and flags[s]), **tag(s))
+                      for s, t in interleaved_order(bench.cfg, [len(x) for x in seqs])
+                      for e, v in enumerate(seqs[s][t])]
 
     async def run(self):
         d = self.b.dut

@@ -1,8 +1,9 @@
 """The stepwise golden model: each x(t) the DUT accepted -> the ``o`` words expected for h(t).
 
-It carries the kind's state from step to step (``model.golden.run`` on one step with ``state=``)
-and restarts it where the cell does (``rtl/cell.py``): on a vector whose element 0 has ``first``,
-and on the first vector after a reset even without ``first`` (the cell then also sets ``o.first``).
+It carries the kind's state from step to step (``model.golden.run`` on one step with ``state=``),
+one per sequence of an interleaved cell (the vector's ``seq``), and restarts it where the cell does
+(``rtl/cell.py``): on a vector whose element 0 has ``first``, and on a sequence's first vector after a
+reset even without ``first`` (the cell then also sets ``o.first``).
 A reset of the DUT calls :meth:`StepModel.reset`.  Alongside it keeps the float reference on the
 dequantized parameters and the saturation counts since the last reset (the ``status`` bits).
 """
@@ -63,31 +64,32 @@ class StepModel:
         self.q, self.p = q, q.dequantize(self.cfg)
 
     def reset(self):
-        self.state = self.state_f = None
-        self.t = 0
-        self.restart = True  # the first vector after reset starts a sequence
+        self.running = {}    # seq -> {"state", "state_f", "t", "sequence"} of its running sequence
+        self.t = 0           # steps of the latest step's sequence so far
         self.saturated = {}  # requantization point -> saturations since reset
 
-    def step(self, x: np.ndarray, first: int) -> list[Expected]:
+    def step(self, x: np.ndarray, first: int, seq: int = 0) -> list[Expected]:
         cfg, H = self.cfg, self.cfg.hidden_size
-        start = bool(first) or self.restart
-        self.restart = False
+        start = bool(first) or seq not in self.running  # a sequence's first vector after reset starts it
         if start:
-            self.state = self.state_f = None
             self.sequence += 1
-            self.t = 0
-        prev = self.state if self.state is not None else golden.initial_state(cfg, 1)
-        r = golden.run(self.q, x[None, None], cfg, state=self.state, trace=True)
-        self.state = r.state
+            self.running[seq] = {"state": None, "state_f": None, "t": 0, "sequence": self.sequence}
+        cur = self.running[seq]
+        prev = cur["state"] if cur["state"] is not None else golden.initial_state(cfg, 1)
+        r = golden.run(self.q, x[None, None], cfg, state=cur["state"], trace=True)
+        cur["state"] = r.state
         for k, v in r.saturated.items():
             self.saturated[k] = self.saturated.get(k, 0) + v
-        self.state_f = reference.run_step(self.p, (x * cfg.fmt("input").resolution)[None], self.state_f)
-        st = Step(self.label, self.sequence, self.t, r.trace, {t: s for (_, t), s in zip(cfg.cell.state, prev)})
-        self.t += 1
+        cur["state_f"] = reference.run_step(self.p, (x * cfg.fmt("input").resolution)[None], cur["state_f"])
+        st = Step(self.label, cur["sequence"], cur["t"], r.trace,
+                  {t: s for (_, t), s in zip(cfg.cell.state, prev)})
+        cur["t"] += 1
+        self.t = cur["t"]
         self.steps += 1
-        h, ref = r.outputs[0, 0], self.state_f[0][0]
+        h, ref = r.outputs[0, 0], cur["state_f"][0][0]
+        tag = {"seq": seq} if cfg.interleave > 1 else {}
         out = []
         for e in range(H):
-            fields = {"data": int(h[e]), "last": int(e == H - 1), "first": int(start and e == 0)}
+            fields = {"data": int(h[e]), "last": int(e == H - 1), "first": int(start and e == 0), **tag}
             out.append(Expected(self.oword.pack(**fields), fields, float(ref[e]), st, e))
         return out

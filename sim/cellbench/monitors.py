@@ -27,13 +27,14 @@ async def watch(bench, name: str, on_transfer):
 
 class InputMonitor:
     """Every ``i`` handshake; each ``input_size`` accepted elements make one x(t), handed with the
-    ``first`` flag of its element 0 (as the cell reads it) to ``on_vector(x, first)``; an element
+    ``first`` flag and ``seq`` (0 without interleave) of its element 0 (as the cell reads them) to
+    ``on_vector(x, first, seq)``; an element
     with X/Z data hands ``x = None``.  :meth:`reset` drops a partly received vector."""
 
     def __init__(self, bench, on_vector):
         self.b, self.on_vector = bench, on_vector
         self.cycles: list[int] = []  # of every accepted element
-        self._elems, self._first = [], 0
+        self._elems, self._first, self._seq = [], 0, 0
 
     def reset(self):
         self._elems = []
@@ -46,11 +47,12 @@ class InputMonitor:
         f = self.b.iword.unpack(pv.to_unsigned()) if pv.is_resolvable else None
         if not self._elems:
             self._first = f["first"] if f else 0
+            self._seq = f.get("seq", 0) if f else 0
         self._elems.append(None if f is None else f["data"])
         if len(self._elems) == self.b.I:
             x = None if None in self._elems else np.array(self._elems, dtype=np.int64)
             self._elems = []
-            self.on_vector(x, self._first)
+            self.on_vector(x, self._first, self._seq)
 
 
 class OutputMonitor:

@@ -10,7 +10,7 @@ from collections import deque
 
 from cocotb.triggers import Event
 
-FLAGS = ("last", "first")
+FLAGS = ("last", "first", "seq")  # ``seq`` only on an interleaved cell's words
 
 
 class Scoreboard:
@@ -25,6 +25,7 @@ class Scoreboard:
         self.mismatches: list[dict] = []
         self.max_reports = max_reports
         self.cycles: list[int] = []    # of every expected transfer received
+        self.sequences: list[int] = []  # the sequence of each of them
         self.last = {}                 # sequence -> its latest h(t) as received
         self._fmax = self._fsq = 0.0
         self._fn = 0
@@ -54,7 +55,7 @@ class Scoreboard:
         self.n += 1
         self._arrived.set()
         data = None if got is None else got["data"]
-        flags = None if got is None else {k: got[k] for k in FLAGS}
+        flags = None if got is None else {k: got[k] for k in FLAGS if k in got}
         if not self.queue:
             self._bad({"kind": "extra", "index": self.n - 1, "got": data, "got_flags": flags, "cycle": cycle,
                        "text": f"unexpected extra h element {data} ({flags}) at cycle {cycle}: "
@@ -62,6 +63,7 @@ class Scoreboard:
             return
         x = self.queue.popleft()
         self.cycles.append(cycle)
+        self.sequences.append(x.step.sequence)
         if x.element == 0:
             self.last[x.step.sequence] = []
         self.last[x.step.sequence].append(data)
@@ -70,7 +72,7 @@ class Scoreboard:
             self._fmax, self._fsq, self._fn = max(self._fmax, abs(d)), self._fsq + d * d, self._fn + 1
         if got == x.fields:
             return
-        want_flags = {k: x.fields[k] for k in FLAGS}
+        want_flags = {k: x.fields[k] for k in FLAGS if k in x.fields}
         m = {"kind": "value" if data != x.fields["data"] else "flags", "label": x.step.label,
              "sequence": x.step.sequence, "step": x.step.step, "element": x.element, "expected": x.fields["data"],
              "got": data, "expected_flags": want_flags, "got_flags": flags, "expected_word": x.word, "cycle": cycle,

@@ -37,11 +37,11 @@ class CellTester:
         """Transfers received in the current phase."""
         return self.board.n - self._phase[1]
 
-    def _on_vector(self, x, first: int):
+    def _on_vector(self, x, first: int, seq: int):
         if x is None:
             self.b.violation("X/Z data accepted on i__payload: the model cannot follow")
             return
-        self.board.expect(self.model.step(x, first))
+        self.board.expect(self.model.step(x, first, seq))
 
     def _on_output(self, fields, cycle: int, raw: str):
         self.board.check(fields, cycle, raw)
