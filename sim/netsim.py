@@ -40,7 +40,8 @@ def input_words(ncfg: NetworkConfig, seqs) -> list:
 def run(dut, words: list, n_out: int, *, seed: int = 0, in_idle: float = 0.0, out_stall: float = 0.0,
         max_stall: int = 8, writes=(), max_cycles: int = 200_000, state_reads=()) -> StreamResult:
     """Send ``words`` into ``dut.i`` (after ``writes``, (addr, data) pairs on ``dut.w``), take ``n_out``
-    words from ``dut.o``, then read ``state_reads`` addresses on ``dut.state_addr`` / ``state_data``.
+    words from ``dut.o``, then read ``state_reads`` addresses on ``dut.state_addr`` / ``state_data`` (an
+    interleaved cell's as ``(seq, address)`` pairs, the sequence on ``dut.state_seq``).
     Works for a network and for a single cell (whose words have no ``end``).  :class:`~sim.amsim.Deadline` when they have not all come by ``max_cycles``;
     :class:`~sim.amsim.ProtocolViolation` when a stream rule is broken on ``i`` or ``o``."""
     top = Harness(dut)
@@ -85,6 +86,9 @@ def run(dut, words: list, n_out: int, *, seed: int = 0, in_idle: float = 0.0, ou
         ctx.set(dut.o.ready, 0)
         await ctx.tick().repeat(4)  # the last step's state written
         for a in state_reads:
+            if isinstance(a, tuple):
+                ctx.set(dut.state_seq, a[0])
+                a = a[1]
             ctx.set(dut.state_addr, a)
             await ctx.tick()
             res.state.append(ctx.get(dut.state_data))

@@ -203,3 +203,37 @@ def test_verilog_bit_exact_and_cycles(sim, name, lanes, beat, interleave):
     check_cycles(res, cfg)
     for t in res.report.values():
         assert t["mismatches"] == 0 and not t["violations"] and t["compared"] > 0
+
+
+@pytest.mark.parametrize("name,changes", [("tiny", {"lanes": 2, "interleave": 3}),
+                                          ("gru_small", {"lanes": 7, "beat": 4, "interleave": 2})])
+def test_initial_state_shared_final_state_per_sequence(name, changes):
+    """An initial state written through ``w`` starts every sequence; sequences of unequal lengths, taking
+    turns, then each one's final state read back through ``state_seq`` / ``state_addr``: all equal the
+    golden model run on each sequence alone from that state (the beat-4 GRU keeps h(t-1) and its state in
+    registers, the LSTM in memories)."""
+    from rtl.cell import RecurrentCell
+    from rtl.layout import state_stream, write_stream
+    from sim import netsim
+    cfg = load(name, **changes)
+    q = quantize(CellParams.for_config(cfg, seed=3, scale=1.0), cfg)
+    rng = np.random.default_rng(4)
+    init = tuple(rng.integers(cfg.fmt(t).min_int // 2, cfg.fmt(t).max_int // 2 + 1, size=cfg.hidden_size)
+                 for _, t in cfg.cell.state)
+    seqs = sequences(cfg, (2, 3, 1)[:cfg.interleave], 5)
+    runs = [golden.run(q, x[None], cfg, state=tuple(np.asarray(v)[None] for v in init)) for x in seqs]
+    order = interleaved_order(cfg, [len(x) for x in seqs])
+    words = [{"data": int(v), "last": int(e == cfg.input_size - 1), "first": int(t == 0 and e == 0), "seq": n}
+             for n, t in order for e, v in enumerate(seqs[n][t])]
+    want = [int(v) for n, t in order for v in runs[n].outputs[0, t]]
+    H = cfg.hidden_size
+    reads = [(n, a) for n in range(len(seqs)) for a in range(2 * H)]
+    res = netsim.run(RecurrentCell(cfg), words, len(want), writes=write_stream(cfg, q) + state_stream(cfg, init),
+                     state_reads=reads)
+    assert [w["data"] for w in res.outputs] == want
+    assert [w["seq"] for w in res.outputs] == [n for n, _ in order for _ in range(H)]
+    k = next(j for j, (_, t) in enumerate(cfg.cell.state) if t == cfg.cell.unit_state)
+    for n, r in enumerate(runs):
+        final = [int(v) for s in r.state for v in s[0]]
+        assert res.state[n * 2 * H:(n + 1) * 2 * H] == final[:H] + final[k * H:(k + 1) * H], n
+    assert not res.status["err_addr"] and not res.status["err_busy"]
