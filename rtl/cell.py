@@ -219,9 +219,9 @@ class RecurrentCell(wiring.Component):
         # ---- sequencer ----------------------------------------------------------------------
         s, j = Signal(range(max(S, 2))), Signal(range(max(K, 2)))
         waddr = Signal(range(max(lay.lane_depth, 2)))
-        # the issuing step's h bank and the one before it (any sequence's), its sequence start; per
-        # sequence, the parity of its last step and whether it has started since reset
-        bank, prev_bank, sos = Signal(range(NB), name="bank"), Signal(range(NB), name="prev_bank"), Signal()
+        # the issuing step's h bank and its sequence start; per sequence, the parity of its last step
+        # and whether it has started since reset
+        bank, sos = Signal(range(NB), name="bank"), Signal()
         seq_par = Array(Signal(name=f"seq_par{n}") for n in range(N))
         need_first = Array(Signal(name=f"need_first{n}", init=1) for n in range(N))
         # h_done[b]: the last step with h bank b has written all of h (none pending at reset)
@@ -238,21 +238,25 @@ class RecurrentCell(wiring.Component):
         # the issuing step's bank and sequence start (a step's first issue sets both registers)
         cur_bank, cur_sos = Mux(at_start, new_bank, bank), Mux(at_start, new_sos, sos)
         issue = Signal()
-        # the first chunk with an h element waits for its sequence's h(t-1); a sequence start does not,
-        # unless the last slot's rows may still be queued (model.cycles: seq_waits): then it waits for
-        # the step before it, of any sequence, too
-        h_ok = cur_sos | h_done[cur_bank ^ 1]
-        if self._cm.seq_waits:
-            h_ok = h_done[cur_bank ^ 1] & (h_done[Mux(at_start, bank, prev_bank)] if N > 1 else 1)
-        ready_h = Mux(at_h, h_ok, 1)
+        # the first chunk with an h element waits for its sequence's h(t-1); a sequence start does not
+        ready_h = Mux(at_h, cur_sos | h_done[cur_bank ^ 1], 1)
         if two_pass:  # pass 2 waits for every r*h(t-1), at a sequence start too (r*h0)
             p2 = sch.pass_slots[0]
             ready_h = Mux((s == p2) & (j == sch.h_chunk), extra.op_ready[bank], ready_h)
         # a step starts only when its bank's last step (its sequence's step two before) is complete:
         # after a sequence start, which does not wait for h, that one may still be in flight; nor in a
         # cycle with a write on w (a write never splits a step)
-        m.d.comb += issue.eq(Mux(at_start, inbuf.full & (credits >= H) & h_done[new_bank] & ~self.w.valid, 1)
-                             & ready_h)
+        go = Mux(at_start, inbuf.full & (credits >= H) & h_done[new_bank] & ~self.w.valid, 1) & ready_h
+        if self._cm.drain:
+            # after a step's last chunk the issue pauses until the last slot's queues are no longer
+            # than a slot (model.cycles: drain), so the next sums never overtake a queued row
+            pause = Signal(range(self._cm.drain + 1), name="pause")
+            with m.If(pause != 0):
+                m.d.sync += pause.eq(pause - 1)
+            with m.If(issue & (s == S - 1) & (j == K - 1)):
+                m.d.sync += pause.eq(self._cm.drain)
+            go = go & (pause == 0)
+        m.d.comb += issue.eq(go)
         pop = self.o.valid & self.o.ready
         m.d.sync += credits.eq(credits - Mux(issue & at_start, H, 0) + pop)
         with m.If(issue):
@@ -262,7 +266,7 @@ class RecurrentCell(wiring.Component):
                 m.d.sync += j.eq(j + 1)
             m.d.sync += waddr.eq(Mux((s == S - 1) & (j == K - 1), 0, waddr + 1))
             with m.If(at_start):
-                m.d.sync += [bank.eq(new_bank), prev_bank.eq(bank), sos.eq(new_sos), need_first[nseq].eq(0),
+                m.d.sync += [bank.eq(new_bank), sos.eq(new_sos), need_first[nseq].eq(0),
                              seq_par[nseq].eq(~seq_par[nseq]), h_done[new_bank].eq(0),
                              step_sos[new_bank].eq(new_sos)]
                 if two_pass:

@@ -142,7 +142,9 @@ def test_a_vector_naming_two_sequences_is_a_framing_error():
 POINTS = [("tiny", {"lanes": 1, "interleave": 2}), ("tiny", {"lanes": 2, "interleave": 3}),
           ("tiny", {"lanes": 8, "interleave": 3}), ("tiny", {"lanes": 5, "beat": 2, "interleave": 2}),
           ("gru_small", {"lanes": 4, "interleave": 2}),
-          ("gru_before_small", {"lanes": 3, "interleave": 2})]
+          ("gru_before_small", {"lanes": 3, "interleave": 2}),
+          ("tiny", {"lanes": 16, "beat": 7, "interleave": 3}),  # fully parallel: a drain pause after every step
+          ("gru_small", {"lanes": 33, "beat": 4, "interleave": 4})]
 
 
 @pytest.mark.parametrize("name,changes", POINTS, ids=lambda v: v if isinstance(v, str) else
