@@ -48,7 +48,7 @@ Word layouts are defined once in :mod:`rtl.streams`.
 from __future__ import annotations
 
 from amaranth import Array, Cat, Module, Mux, Signal, signed
-from amaranth.lib import data, fifo, memory, stream, wiring
+from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from model import cycles, latency
@@ -62,6 +62,7 @@ from .input_buffer import InputBuffer
 from .kinds import post_processor
 from .layout import Layout, aux_format, init_regions, memory_images
 from .mac_lane import MacLane
+from .ram import small_memory
 from .serializer import Serializer
 from .stages import Stages
 from .write_port import WriteDecoder, regions
@@ -193,26 +194,26 @@ class RecurrentCell(wiring.Component):
         if wide:
             hreg = [[Signal(hshape, name=f"h{b}_{u}") for u in range(H)] for b in range(NB)]
         else:
-            m.submodules.hmem = hmem = memory.Memory(shape=hshape, depth=NB * H, init=[])
+            m.submodules.hmem = hmem = small_memory(shape=hshape, depth=NB * H, init=[])
             hw_, hr = hmem.write_port(), hmem.read_port()
         state_fmt = f[cfg.cell.unit_state]
         if P > 1:
             sreg = [[Signal(signed(state_fmt.width), name=f"state{n}_{u}") for u in range(H)] for n in range(N)]
         else:
-            m.submodules.smem = smem = memory.Memory(shape=signed(state_fmt.width), depth=N * H, init=[])
+            m.submodules.smem = smem = small_memory(shape=signed(state_fmt.width), depth=N * H, init=[])
             sw, sr = smem.write_port(), smem.read_port()
         # the initial state of every sequence: h0 (the z path's h part at a sequence start) and the unit
         # state (h0 itself for a kind whose unit state is h)
         inits = init_regions(cfg)
         init_mem = {}
         for _, name, tensor in inits:
-            init_mem[name] = memory.Memory(shape=signed(f[tensor].width), depth=H, init=img[name])
+            init_mem[name] = small_memory(shape=signed(f[tensor].width), depth=H, init=img[name])
             m.submodules[f"{name}mem"] = init_mem[name]
         h0mem, s0mem = init_mem[inits[0][1]], init_mem[inits[-1][1]]
         extra = Extra()
         if two_pass:
             # pass 2 operand r*h(t-1), written by the gate math
-            m.submodules.opmem = opmem = memory.Memory(shape=signed(f["hidden"].width), depth=H, init=[])
+            m.submodules.opmem = opmem = small_memory(shape=signed(f["hidden"].width), depth=H, init=[])
             extra.op_write, opr = opmem.write_port(), opmem.read_port()
             extra.op_ready = Array(Signal(name=f"op_ready{b}") for b in range(NB))  # per h bank
 
@@ -353,7 +354,7 @@ class RecurrentCell(wiring.Component):
             walkers = [self._walker(m, sch, p, done, stages.at(slot1, SD), stages.at(bank1, SD),
                                     stages.at(sos1, SD), st) for p in range(P)]
 
-        m.submodules.bmem = bmem = memory.Memory(shape=signed(f["bias"].width), depth=R, init=img["bias"])
+        m.submodules.bmem = bmem = small_memory(shape=signed(f["bias"].width), depth=R, init=img["bias"])
         bw = bmem.write_port()
         wen_of = {region: wen[k] for k, (region, _) in enumerate(regions(cfg))}
         m.d.comb += [bw.addr.eq(woff), bw.data.eq(wdec.data), bw.en.eq(wen_of[L])]
@@ -362,7 +363,7 @@ class RecurrentCell(wiring.Component):
             m.d.comb += [port.addr.eq(woff), port.data.eq(wdec.data), port.en.eq(wen_of[region])]
         if lay.aux:
             afmt = aux_format(cfg)
-            m.submodules.amem = amem = memory.Memory(shape=signed(afmt.width), depth=lay.aux_depth, init=img["aux"])
+            m.submodules.amem = amem = small_memory(shape=signed(afmt.width), depth=lay.aux_depth, init=img["aux"])
             aw = amem.write_port()
             m.d.comb += [aw.addr.eq(woff), aw.data.eq(wdec.data), aw.en.eq(wen_of[L + 1])]
 
