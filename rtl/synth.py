@@ -793,6 +793,15 @@ def format_kinds(rows: list, target: str) -> str:
     return "\n".join(lines)
 
 
+def describe(cfg) -> str:
+    """What a cell or network config builds, one layer after the other: ``lstm 13->100 (16 lanes)``, or
+    ``lstm 13->32 x2 (8 lanes); lstm 64->32 (8 lanes); head 10 classes`` (`` x2``: a bidirectional layer)."""
+    net = NetworkConfig.from_cell(cfg) if not isinstance(cfg, NetworkConfig) else cfg
+    return "; ".join(f"{c.variant} {c.input_size}->{c.hidden_size}{' x2' if d == 2 else ''} ({c.lanes} lanes)"
+                     for c, d in zip(net.layers, net.directions)) + (f"; head {net.head.classes} classes"
+                                                                     if net.head else "")
+
+
 def _progress(msg: str) -> None:
     print(msg, flush=True)
 
@@ -852,13 +861,7 @@ def main(argv=None) -> int:
         print(f"\nerror: {e}", file=sys.stderr)
         return 1
     print()
-    if isinstance(cfg, NetworkConfig):
-        print(f"network {cfg.name}: " + "; ".join(
-            f"{c.variant} {c.input_size}->{c.hidden_size}{' x2' if d == 2 else ''} ({c.lanes} lanes)"
-            for c, d in zip(cfg.layers, cfg.directions)) + (f"; head {cfg.head.classes} classes" if cfg.head else ""))
-    else:
-        print(f"config {cfg.name}: {cfg.variant}, input {cfg.input_size}, hidden {cfg.hidden_size}, "
-              f"lanes {cfg.lanes}")
+    print(f"{'network' if isinstance(cfg, NetworkConfig) else 'config'} {cfg.name}: {describe(cfg)}")
     print(format_table(report))
     failed = "nextpnr_error" in report
     if args.compare_kinds:

@@ -476,3 +476,12 @@ def test_bram_efficiency_by_hand():
     banked = {"memories": [{"name": "lane0.wmem0", "depth": 1024, "width": 16},
                            {"name": "lane0.wmem1", "depth": 1024, "width": 16}]}
     assert "32,768 bits" in synth.bram_efficiency("ecp5", 2, banked)
+
+
+def test_describe_names_kind_sizes_and_lanes_per_layer():
+    from model.network.config import NetworkConfig
+    assert synth.describe(tiny()) == "lstm 3->4 (2 lanes)"
+    net = NetworkConfig.load(ROOT / "configs" / "networks" / "stack_small.toml")
+    assert synth.describe(net) == "lstm 3->4 (2 lanes); gru (reset-after) 4->5 (3 lanes); head 3 classes"
+    bi = NetworkConfig.load(ROOT / "configs" / "networks" / "tiny_net.toml")
+    assert synth.describe(bi).startswith("lstm 3->4 x2 (2 lanes); lstm 8->4 x2 (2 lanes)")
