@@ -382,7 +382,6 @@ class RecurrentCell(wiring.Component):
             if split_x:
                 ax1 = Signal(acc_shape, name=f"ax1_{p}")
                 m.d.sync += ax1.eq(hold_x[q])
-            prev1 = Signal(signed(state_fmt.width), name=f"prev1_{p}")
             state_w = _StatePort(H, NB, state_fmt.width, p)
             if P == 1:
                 if N > 1:
@@ -391,19 +390,19 @@ class RecurrentCell(wiring.Component):
                 else:
                     m.d.comb += [sr.addr.eq(unit), sw.addr.eq(state_w.addr)]
                 m.d.comb += [sw.data.eq(state_w.data), sw.en.eq(state_w.en)]
-                m.d.comb += prev1.eq(Mux(ps1, s0r.data, sr.data))
+                prev1 = sr.data
                 pm = m
             else:  # the post-processor's own units' state registers, per sequence
                 own = [sreg[n][p::P] for n in range(N)]
-                held = Signal(signed(state_fmt.width), name=f"sprev1_{p}")
-                m.d.sync += held.eq(Array(Array(o) for o in own)[pp_bank >> 1][local])
-                m.d.comb += prev1.eq(Mux(ps1, s0r.data, held))
+                prev1 = Signal(signed(state_fmt.width), name=f"sprev1_{p}")
+                m.d.sync += prev1.eq(Array(Array(o) for o in own)[pp_bank >> 1][local])
                 for n in range(N):
                     for u, reg in zip(range(p, H, P), own[n]):
                         with m.If(state_w.en & (state_w.addr == u) & ((state_w.bank >> 1) == n)):
                             m.d.sync += reg.eq(state_w.data)
                 pm = _Scoped(m, f"post{p}_")
-            row = Row(pv1, a1, ax1, hg1, u1, pp1, br.data, aux_data, prev1)
+            # the unit's previous state and, for a sequence start, its initial state (gates.prev_state)
+            row = Row(pv1, a1, ax1, hg1, u1, pp1, br.data, aux_data, prev1, s0r.data, ps1)
             outs.append(post_processor(cfg.cell)(pm, cfg, dp, row, st, state_w, extra))
 
         # ---- h(t) (next step's h(t-1)), output FIFOs (o words), h_done ------------------------------
