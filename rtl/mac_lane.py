@@ -44,17 +44,19 @@ class MacLane(wiring.Component):
     Ports
     -----
     rd_addr : In(range(lane_depth))
-        Stage 0: the weight word to use (the z chunk for it arrives at stage ``OPERANDS``, 3).  A word holds the
+        Stage 0: the weight word to use (the z chunk for it arrives at stage ``OPERANDS``, 4).  A word holds the
         ``beat`` weights of one z chunk, element ``b`` in bits ``b * w ..`` (``w`` the weight width).
     wr_addr, wr_data, wr_en : In
         Run-time write of one weight: ``wr_addr = word << beat_bits | element``
         (:attr:`rtl.layout.Layout.beat_bits`), ``formats.weight`` raw in the low bits of ``wr_data``;
         the memory's write port has one enable per weight, so the word's other weights keep their value.
+        A write never shares a cycle with a chunk's ``rd_addr`` (the cell writes only while no step is in
+        flight).
     z : In(signed(beat * zw))
-        Stage ``OPERANDS`` (3): the chunk's operands (x or h elements, raw, ``zw`` bits each, element ``b`` in bits
+        Stage ``OPERANDS`` (4): the chunk's operands (x or h elements, raw, ``zw`` bits each, element ``b`` in bits
         ``b * zw ..``), already registered.
     valid, first, is_x, x_end, last : In
-        Stage ``OPERANDS + 1`` (4) controls: a chunk's products are there; the row's first chunk (the sum restarts);
+        Stage ``OPERANDS + 1`` (5) controls: a chunk's products are there; the row's first chunk (the sum restarts);
         ``is_x`` (``beat`` bits): element ``b`` is an x element (shift ``x_shift``, else ``h_shift``);
         the chunk holds the row's last x element; the row's last chunk.
     hold : Out(signed(acc_width))
@@ -65,11 +67,16 @@ class MacLane(wiring.Component):
 
     Latency
     -------
-    ``model.latency.lane(beat)`` cycles from ``rd_addr`` of a row's last chunk to ``hold``: memory read
-    (1), read data registers (2: the block RAM's clock-to-output gets a cycle of its own), operand
-    registers (3: the word of the bank addressed), product registers (4),
+    ``model.latency.lane(beat)`` cycles from ``rd_addr`` of a row's last chunk to ``hold``: the lane's
+    read address register (1), memory read (2), read data registers (3: the block RAM's clock-to-output
+    gets a cycle of its own), operand registers (4: the word of the bank addressed), product registers (5),
     ``model.latency.tree(beat)`` adder-tree levels (one register each), accumulate.  One product per
-    cycle (``beat = 1``) has no tree: ``model.latency.LANE`` = 5.
+    cycle (``beat = 1``) has no tree: ``model.latency.LANE`` = 6.
+
+    Every lane registers the read address itself, so the register that drives a lane's block RAMs'
+    addresses drives only that lane's, not every lane's; the copy holds during a write to the lane
+    (``wr_en``, never in a cycle with a chunk), which keeps synthesis from merging the lanes' copies
+    back into one register.
 
     The memory is split into banks of :func:`bank_depth` words (:func:`banks`), each one block RAM
     with its own read data register, so no multiplexer between cascaded block RAMs follows a read in
@@ -78,12 +85,12 @@ class MacLane(wiring.Component):
 
     ::
 
-        wmem_n[rd_addr] --> rd2_n --(bank)--> w3[b] --x--> prod[b] --(shift by is_x[b])--> tree (levels) --> acc --> hold
-                                z[b] -----'                                               \\--> x-only tree --> hold_x
+        rd_addr --> ra --> wmem_n[ra] --> rd3_n --(bank)--> w4[b] --x--> prod[b] --(shift by is_x[b])--> tree (levels) --> acc --> hold
+                                              z[b] -----'                                               \\--> x-only tree --> hold_x
     """
 
     #: Register stages from the read to the hold register with one product per cycle.
-    STAGES = 5
+    STAGES = 6
     #: The stage of the registered multiplier operands: ``z`` arrives here, the controls one stage later.
     OPERANDS = STAGES - 2
 
@@ -123,11 +130,16 @@ class MacLane(wiring.Component):
         dp, k, ww, zw = self._dp, self._beat, self._wfmt.width, self._zw
         bb = self._lay.beat_bits
         shape = signed(ww) if k == 1 else unsigned(k * ww)
+        # stage 1: the lane's own copy of the read address (held during a write to the lane, which never
+        # meets a chunk: the enable tells the lanes' copies apart, so synthesis keeps one per lane)
+        ra = Signal.like(self.rd_addr, name="ra1")
+        with m.If(~self.wr_en):
+            m.d.sync += ra.eq(self.rd_addr)
         # one memory per bank, each its own block RAM: no multiplexer between cascaded block RAMs sits
         # before a register; the bank is chosen between the read data registers and the weight register
         words, depths = self._words(), banks(self._lay.lane_depth, k * ww)
         lo = (depths[0] - 1).bit_length() if len(depths) > 1 else len(self.rd_addr)
-        rd2 = []
+        rd3 = []
         for n, d in enumerate(depths):
             mem = memory.Memory(shape=shape, depth=d, init=words[n * depths[0]:n * depths[0] + d])
             m.submodules[f"wmem{n}" if len(depths) > 1 else "wmem"] = mem
@@ -135,31 +147,31 @@ class MacLane(wiring.Component):
             wp = mem.write_port(granularity=ww if k > 1 else None)
             # the memory reads every cycle (no enable to fan out from the issue logic): a word read in a
             # cycle without a chunk meets no ``valid`` and is never summed
-            m.d.comb += rp.addr.eq(self.rd_addr[:lo])
+            m.d.comb += rp.addr.eq(ra[:lo])
             here = self.wr_en & (self.wr_addr[bb + lo:] == n) if len(depths) > 1 else self.wr_en
             if k == 1:
                 m.d.comb += [wp.addr.eq(self.wr_addr[:lo]), wp.data.eq(self.wr_data), wp.en.eq(here)]
             else:
                 m.d.comb += [wp.addr.eq(self.wr_addr[bb:bb + lo]), wp.data.eq(self.wr_data[:ww].replicate(k)),
                              wp.en.eq(Mux(here, 1 << self.wr_addr[:bb], 0))]
-            # stage 2: each bank's read data registered
-            r = Signal(shape, name=f"rd2_{n}" if len(depths) > 1 else "rd2")
+            # stage 3: each bank's read data registered
+            r = Signal(shape, name=f"rd3_{n}" if len(depths) > 1 else "rd3")
             m.d.sync += r.eq(rp.data)
-            rd2.append(r)
-        # the bank of the word read: its address bits above the bank's, registered with the read (stage 1)
-        # and with the read data (stage 2); stage 3 takes that bank's word into the weight registers
-        word2 = rd2[0]
+            rd3.append(r)
+        # the bank of the word read: its address bits above the bank's, registered with the read (stage 2)
+        # and with the read data (stage 3); stage 4 takes that bank's word into the weight registers
+        word3 = rd3[0]
         if len(depths) > 1:
-            sel1, sel2 = (Signal(range(len(depths)), name=f"bank{t}") for t in (1, 2))
-            m.d.sync += [sel1.eq(self.rd_addr[lo:]), sel2.eq(sel1)]
-            word2 = Array(rd2)[sel2]
-        # stage 3: the weights; stage 4: the products, shifted into the accumulator's fraction
+            sel2, sel3 = (Signal(range(len(depths)), name=f"bank{t}") for t in (2, 3))
+            m.d.sync += [sel2.eq(ra[lo:]), sel3.eq(sel2)]
+            word3 = Array(rd3)[sel3]
+        # stage 4: the weights; stage 5: the products, shifted into the accumulator's fraction
         terms, xterms = [], []
         for b in range(k):
-            w3 = Signal(signed(ww), name=f"w3_{b}")
-            prod = Signal(signed(ww + zw), name=f"prod4_{b}")
+            w4 = Signal(signed(ww), name=f"w4_{b}")
+            prod = Signal(signed(ww + zw), name=f"prod5_{b}")
             z = self.z[b * zw:(b + 1) * zw].as_signed()
-            m.d.sync += [w3.eq(word2[b * ww:(b + 1) * ww].as_signed()), prod.eq(w3 * z)]
+            m.d.sync += [w4.eq(word3[b * ww:(b + 1) * ww].as_signed()), prod.eq(w4 * z)]
             term = Mux(self.is_x[b], prod << dp.x_shift, prod << dp.h_shift)
             terms.append(term)
             xterms.append(Mux(self.is_x[b], prod << dp.x_shift, 0))
