@@ -303,9 +303,10 @@ class RecurrentCell(wiring.Component):
         row1 = (v1, first1, last1, isx1, xend1, bank1, sos1, slot1)
         for sig in row1:
             stages.put(sig, 1)
-        # stage MacLane.OPERANDS: registered multiplier operands (z here, the weights in each lane)
+        # stage MacLane.OPERANDS: registered multiplier operands (z and the weights, each lane its own copy;
+        # z reaches the lanes one stage before)
         SO = MacLane.OPERANDS
-        zop = stages.at(stages.reg(z1, 2, "z"), SO)
+        zop = stages.at(stages.reg(z1, 2, "z"), SO - 1)
         # the next stage: products; the lanes' adder trees (latency.tree(beat) levels) and accumulators follow
         vp, firstp, lastp, isxp, xendp = (stages.at(sig, SO + 1) for sig in row1[:5])
         SD = SO + 1 + latency.tree(B)  # the stage the lanes' sums meet the accumulators

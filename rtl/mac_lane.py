@@ -44,7 +44,7 @@ class MacLane(wiring.Component):
     Ports
     -----
     rd_addr : In(range(lane_depth))
-        Stage 0: the weight word to use (the z chunk for it arrives at stage ``OPERANDS``, 4).  A word holds the
+        Stage 0: the weight word to use (the z chunk for it arrives at stage ``OPERANDS - 1``, 3).  A word holds the
         ``beat`` weights of one z chunk, element ``b`` in bits ``b * w ..`` (``w`` the weight width).
     wr_addr, wr_data, wr_en : In
         Run-time write of one weight: ``wr_addr = word << beat_bits | element``
@@ -53,8 +53,8 @@ class MacLane(wiring.Component):
         A write never shares a cycle with a chunk's ``rd_addr`` (the cell writes only while no step is in
         flight).
     z : In(signed(beat * zw))
-        Stage ``OPERANDS`` (4): the chunk's operands (x or h elements, raw, ``zw`` bits each, element ``b`` in bits
-        ``b * zw ..``), already registered.
+        Stage ``OPERANDS - 1`` (3): the chunk's operands (x or h elements, raw, ``zw`` bits each, element ``b`` in
+        bits ``b * zw ..``), registered; the lane registers them again, next to its weights (stage ``OPERANDS``).
     valid, first, is_x, x_end, last : In
         Stage ``OPERANDS + 1`` (5) controls: a chunk's products are there; the row's first chunk (the sum restarts);
         ``is_x`` (``beat`` bits): element ``b`` is an x element (shift ``x_shift``, else ``h_shift``);
@@ -73,10 +73,10 @@ class MacLane(wiring.Component):
     ``model.latency.tree(beat)`` adder-tree levels (one register each), accumulate.  One product per
     cycle (``beat = 1``) has no tree: ``model.latency.LANE`` = 6.
 
-    Every lane registers the read address itself, so the register that drives a lane's block RAMs'
-    addresses drives only that lane's, not every lane's; the copy holds during a write to the lane
-    (``wr_en``, never in a cycle with a chunk), which keeps synthesis from merging the lanes' copies
-    back into one register.
+    Every lane registers the read address and the operands itself, so the registers that drive a lane's
+    block RAMs' addresses and its multipliers' ``z`` inputs drive only that lane's, not every lane's;
+    the copies hold during a write to the lane (``wr_en``, which never meets a chunk in the lane),
+    which keeps synthesis from merging the lanes' copies back into one register.
 
     The memory is split into banks of :func:`bank_depth` words (:func:`banks`), each one block RAM
     with its own read data register, so no multiplexer between cascaded block RAMs follows a read in
@@ -86,12 +86,13 @@ class MacLane(wiring.Component):
     ::
 
         rd_addr --> ra --> wmem_n[ra] --> rd3_n --(bank)--> w4[b] --x--> prod[b] --(shift by is_x[b])--> tree (levels) --> acc --> hold
-                                              z[b] -----'                                               \\--> x-only tree --> hold_x
+                                                 z[b] --> z4[b] ---'                                      \\--> x-only tree --> hold_x
     """
 
     #: Register stages from the read to the hold register with one product per cycle.
     STAGES = 6
-    #: The stage of the registered multiplier operands: ``z`` arrives here, the controls one stage later.
+    #: The stage of the registered multiplier operands (``z`` arrives one stage before, the controls one
+    #: stage after).
     OPERANDS = STAGES - 2
 
     def __init__(self, config: Config, init: list):
@@ -165,12 +166,16 @@ class MacLane(wiring.Component):
             sel2, sel3 = (Signal(range(len(depths)), name=f"bank{t}") for t in (2, 3))
             m.d.sync += [sel2.eq(ra[lo:]), sel3.eq(sel2)]
             word3 = Array(rd3)[sel3]
-        # stage 4: the weights; stage 5: the products, shifted into the accumulator's fraction
+        # stage 4: the weights and the lane's own copy of the operands (held during a write, as ``ra``);
+        # stage 5: the products, shifted into the accumulator's fraction
+        z4 = Signal.like(self.z, name="z4")
+        with m.If(~self.wr_en):
+            m.d.sync += z4.eq(self.z)
         terms, xterms = [], []
         for b in range(k):
             w4 = Signal(signed(ww), name=f"w4_{b}")
             prod = Signal(signed(ww + zw), name=f"prod5_{b}")
-            z = self.z[b * zw:(b + 1) * zw].as_signed()
+            z = z4[b * zw:(b + 1) * zw].as_signed()
             m.d.sync += [w4.eq(word3[b * ww:(b + 1) * ww].as_signed()), prod.eq(w4 * z)]
             term = Mux(self.is_x[b], prod << dp.x_shift, prod << dp.h_shift)
             terms.append(term)
