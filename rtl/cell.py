@@ -280,9 +280,10 @@ class RecurrentCell(wiring.Component):
         m.d.sync += [v1.eq(issue), first1.eq(j == 0), last1.eq(j == K - 1), xend1.eq(j == sch.x_end_chunk),
                      zero1.eq(cur_sos), slot1.eq(s), bank1.eq(cur_bank), sos1.eq(cur_sos)]
         m.d.sync += [isx1[b].eq(j < -(-(I - b) // B)) for b in range(B)]
+        # z's memories (h0, h(t-1), r*h(t-1)) read every cycle, as the lanes' do (no enable to fan out from the
+        # issue logic): a word read in a cycle without a chunk meets no valid in the lanes
         h0r = [h0mem.read_port() for _ in range(B)]
         m.d.comb += [port.addr.eq(j * B + b - I) for b, port in enumerate(h0r)]
-        m.d.comb += [port.en.eq(issue) for port in h0r]
         # stage 2: every memory's word registered apart and chosen after the registers (on the way into
         # the next z register), so no cycle holds a memory read and the choice
         if wide:
@@ -292,7 +293,7 @@ class RecurrentCell(wiring.Component):
             hbase = Signal(range(NB * H), name="h_base")
             with m.If(issue & at_start):
                 m.d.sync += hbase.eq(Array((b ^ 1) * H for b in range(NB))[new_bank])
-            m.d.comb += [hr.addr.eq(hbase + j - I), hr.en.eq(issue)]
+            m.d.comb += hr.addr.eq(hbase + j - I)
             x2, h2, h02 = (Signal.like(w, name=n) for w, n in ((inbuf.rd_data, "zx2"), (hr.data, "zh2"),
                                                                 (h0r[0].data, "zh0_2")))
             isx2, zero2 = Signal(name="isx2"), Signal(name="zero2")
@@ -303,7 +304,7 @@ class RecurrentCell(wiring.Component):
                 pass2_1, pass2_2 = Signal(name="pass2_1"), Signal(name="pass2_2")
                 op2 = Signal.like(opr.data, name="zop2")
                 m.d.sync += [pass2_1.eq(s >= p2), pass2_2.eq(pass2_1), op2.eq(opr.data)]
-                m.d.comb += [opr.addr.eq(j - I), opr.en.eq(issue)]
+                m.d.comb += opr.addr.eq(j - I)
                 hpart = Mux(pass2_2, op2, hpart)
             z2 = Mux(isx2, x2, hpart)
         stages = Stages(m)
