@@ -16,7 +16,7 @@ KINDS   ?= 0
 SOAK_STEPS ?= 100000
 FORMAL_DEPTH ?= 40
 
-.PHONY: venv iverilog gxx lz4 test sim soak bench verilog ip bitstream board-sim synth explore hls vectors train quant qat mixed hls4ml-compare mutate formal clean
+.PHONY: venv iverilog gxx lz4 test sim soak bench verilog ip bitstream board-sim synth explore fmax hls vectors train quant qat mixed hls4ml-compare mutate formal clean
 
 venv: $(STAMP)
 
@@ -94,6 +94,13 @@ explore: $(STAMP)
 	$(PY) -m rtl.explore --config "$(CONFIG)" $(if $(LANES),--lanes "$(LANES)") $(if $(BEAT),--beat "$(BEAT)") \
 	  $(if $(INTERLEAVE),--interleave "$(INTERLEAVE)") $(if $(BUDGET),--budget-us "$(BUDGET)") \
 	  $(if $(filter 0,$(SYNTH)),--no-synth) $(if $(OUT),--out "$(OUT)")
+
+# ECP5 Fmax of every shipped config (configs/, configs/studies/ aside) against its clock target: 125 MHz for the
+# default LSTM and GRUs, 110 MHz for the others (python -m rtl.fmax; docs/gateware.md#clock). Cached synthesis per
+# config into build/fmax/<config name>/ (1-8 minutes each when not cached), a table, build/fmax/fmax.md and
+# fmax.json; fails when a config misses its target. CONFIGS=a.toml,b.toml measures those alone.
+fmax: $(STAMP)
+	$(PY) -m rtl.fmax $(if $(CONFIGS),--configs "$(CONFIGS)")
 
 # g++ builds the C++ reference's testbench; installed only when missing and apt-get can run as root.
 gxx:

@@ -4,6 +4,7 @@ accepted, before any work starts."""
 from __future__ import annotations
 
 import argparse
+import math
 import re
 from pathlib import Path
 
@@ -45,6 +46,19 @@ def positive_int(name: str, make_var: str | None = None):
 
 def nonneg_int(name: str, make_var: str | None = None):
     return int_option(name, make_var, 0)
+
+
+def positive_number(name: str, make_var: str | None = None):
+    """An argparse type accepting a finite number > 0 (a float); the error names the option and its make variable."""
+    def parse(text):
+        try:
+            v = float(text)
+        except ValueError:
+            v = None
+        if v is None or not math.isfinite(v) or v <= 0:
+            raise argparse.ArgumentTypeError(f"{_label(name, make_var)} must be a positive number, not {text!r}")
+        return v
+    return parse
 
 
 def config_file(name: str = "--config", make_var: str | None = "CONFIG", networks: bool = False):

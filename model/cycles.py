@@ -31,9 +31,10 @@ registered ``row_to_h`` cycles after its last row entered.  Step ``t + 1`` strea
 its ``x`` chunks at once, but its first chunk with an ``h`` element waits until
 all of ``h(t)`` is written (``h_wait``); a reset-before GRU's pass 2 may also wait
 for ``r*h`` (``rh_wait``).  Those waits are the only overhead in a steady stream.
-When a step's last slot overfills a queue (``seq_waits``) a sequence's first step
-waits for the previous step's h too (its sums would otherwise overtake rows still
-queued).  A step also starts only once the step two before it is complete; that
+When a step's last slot overfills a queue (longer than ``slot_cycles``), the issue
+pauses ``drain`` cycles after the step's last chunk, so that the next step's sums
+do not replace the lanes' hold registers before the post-processors have taken
+every row of that slot.  A step also starts only once the step two before it is complete; that
 wait (``start_wait``, non-zero only when a step's slots are shorter than the
 post-processing drain) is hidden by the h wait, except when two sequence starts
 follow each other: the second then takes ``first_step_cycles + start_wait``.
@@ -47,10 +48,8 @@ two h banks and unit state; a step waits only for its own sequence's previous
 step.  With the sequences taking turns a step each (``rtl.streams.interleaved_order``),
 each sequence advances one step per *round* of ``cycles_per_step`` cycles:
 ``max(N * issue, issue + h_wait, N * hidden, N * input)`` where ``issue`` is a step's
-``slots * slot_cycles + rh_wait`` issue cycles; the h wait is hidden as soon as the
-other ``N - 1`` sequences' issue covers it.  When ``seq_waits``, every step waits
-for the step before it (any sequence's), and a round is ``N * (issue + h_wait)``.
-MAC utilization is then ``N * ideal / cycles_per_step``.  The ``N * input`` bound
+``slots * slot_cycles + rh_wait + drain`` cycles; the h wait is hidden as soon as the
+other ``N - 1`` sequences' issue covers it.  MAC utilization is then ``N * ideal / cycles_per_step``.  The ``N * input`` bound
 (x arrives one element per cycle) is a bound, not an exact figure, when it is the
 largest term.
 """
@@ -213,12 +212,11 @@ def x_to_h(cfg, unit: int) -> int:
     return max(written(v) + (unit - v) for v in range(unit + 1)) + latency.FIFO
 
 
-def round_cycles(issue: int, h_wait: int, hidden: int, input_size: int, n: int, seq_waits: bool) -> int:
+def round_cycles(issue: int, h_wait: int, hidden: int, input_size: int, n: int) -> int:
     """Cycles of a round (every one of ``n`` interleaved sequences one step; see the module docstring) for
-    steps of ``issue`` issue cycles that wait ``h_wait`` for h(t-1); the output stream takes one element
-    per cycle, the input stream one."""
-    rounds = n * (issue + h_wait) if seq_waits else max(n * issue, issue + h_wait)
-    return max(rounds, n * hidden, n * input_size)
+    steps of ``issue`` cycles that wait ``h_wait`` for h(t-1); the output stream takes one element per
+    cycle, the input stream one."""
+    return max(n * issue, issue + h_wait, n * hidden, n * input_size)
 
 
 @dataclass(frozen=True)
@@ -237,7 +235,7 @@ class CycleModel:
     ideal_cycles_per_step: float
     beat: int
     posts: int
-    seq_waits: bool
+    drain: int
     hidden: int
     input: int
     interleave: int = 1
@@ -254,7 +252,7 @@ class CycleModel:
     def with_interleave(self, n: int) -> "CycleModel":
         """The same pipeline with ``n`` sequences interleaved (what ``for_config`` gives for ``interleave = n``)."""
         return replace(self, interleave=n, cycles_per_step=round_cycles(
-            self.slots * self.slot_cycles + self.rh_wait, self.h_wait, self.hidden, self.input, n, self.seq_waits))
+            self.slots * self.slot_cycles + self.rh_wait + self.drain, self.h_wait, self.hidden, self.input, n))
 
     @classmethod
     def for_config(cls, cfg) -> "CycleModel":
@@ -263,20 +261,21 @@ class CycleModel:
         # cycle 0 = a step's last issue; h(t) is complete (flag seen) one cycle after its last unit is written
         h_done = max((sch.slot_of(sch.unit_done_row(u))[0] - (S - 1)) * k + _h_written(cfg, sch, u)
                      for u in range(sch.hidden)) + 1
-        h_wait = max(0, h_done - (1 + sch.h_chunk))
         rh = rh_wait(cfg)  # pass 2's first h element waits for the last r row's r*h
-        seq_waits = sch.longest_queue(S - 1) > k
-        first_step = S * k + rh + (h_wait if seq_waits else 0)
+        # the issue pauses until the last slot's queues are no longer than a slot
+        drain = max(0, sch.longest_queue(S - 1) - k)
+        h_wait = max(0, h_done - (1 + drain + sch.h_chunk))
+        first_step = S * k + rh + drain
         # a step starts only once the step two before it is complete; only a sequence's first
         # step (which skips the h wait) can leave that one in flight
-        start_wait = max(0, h_done - 1 - first_step)
+        start_wait = max(0, h_done - 1 - drain - first_step)
         # first output: unit 0's last row; the first step of a sequence never waits
         first = cfg.input_size - 1 + x_to_h(cfg, 0)
         H, N = sch.hidden, cfg.interleave
-        cycles = round_cycles(S * k + rh, h_wait, H, cfg.input_size, N, seq_waits)
+        cycles = round_cycles(first_step, h_wait, H, cfg.input_size, N)
         return cls(rows=sch.rows, slots=S, slot_cycles=k, last_slot_rows=sch.slot_rows[-1], h_wait=h_wait,
                    rh_wait=rh, start_wait=start_wait, cycles_per_step=cycles, interleave=N, hidden=H,
                    input=cfg.input_size,
                    first_step_cycles=max(first_step, H), first_output_latency=first,
                    ideal_cycles_per_step=sch.rows * (cfg.input_size + H) / (cfg.lanes * sch.beat),
-                   beat=sch.beat, posts=sch.posts, seq_waits=seq_waits)
+                   beat=sch.beat, posts=sch.posts, drain=drain)

@@ -48,7 +48,7 @@ Word layouts are defined once in :mod:`rtl.streams`.
 from __future__ import annotations
 
 from amaranth import Array, Cat, Module, Mux, Signal, signed
-from amaranth.lib import data, fifo, memory, stream, wiring
+from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from model import cycles, latency
@@ -62,6 +62,7 @@ from .input_buffer import InputBuffer
 from .kinds import post_processor
 from .layout import Layout, aux_format, init_regions, memory_images
 from .mac_lane import MacLane
+from .ram import small_memory
 from .serializer import Serializer
 from .stages import Stages
 from .write_port import WriteDecoder, regions
@@ -193,35 +194,35 @@ class RecurrentCell(wiring.Component):
         if wide:
             hreg = [[Signal(hshape, name=f"h{b}_{u}") for u in range(H)] for b in range(NB)]
         else:
-            m.submodules.hmem = hmem = memory.Memory(shape=hshape, depth=NB * H, init=[])
+            m.submodules.hmem = hmem = small_memory(shape=hshape, depth=NB * H, init=[])
             hw_, hr = hmem.write_port(), hmem.read_port()
         state_fmt = f[cfg.cell.unit_state]
         if P > 1:
             sreg = [[Signal(signed(state_fmt.width), name=f"state{n}_{u}") for u in range(H)] for n in range(N)]
         else:
-            m.submodules.smem = smem = memory.Memory(shape=signed(state_fmt.width), depth=N * H, init=[])
+            m.submodules.smem = smem = small_memory(shape=signed(state_fmt.width), depth=N * H, init=[])
             sw, sr = smem.write_port(), smem.read_port()
         # the initial state of every sequence: h0 (the z path's h part at a sequence start) and the unit
         # state (h0 itself for a kind whose unit state is h)
         inits = init_regions(cfg)
         init_mem = {}
         for _, name, tensor in inits:
-            init_mem[name] = memory.Memory(shape=signed(f[tensor].width), depth=H, init=img[name])
+            init_mem[name] = small_memory(shape=signed(f[tensor].width), depth=H, init=img[name])
             m.submodules[f"{name}mem"] = init_mem[name]
         h0mem, s0mem = init_mem[inits[0][1]], init_mem[inits[-1][1]]
         extra = Extra()
         if two_pass:
             # pass 2 operand r*h(t-1), written by the gate math
-            m.submodules.opmem = opmem = memory.Memory(shape=signed(f["hidden"].width), depth=H, init=[])
+            m.submodules.opmem = opmem = small_memory(shape=signed(f["hidden"].width), depth=H, init=[])
             extra.op_write, opr = opmem.write_port(), opmem.read_port()
             extra.op_ready = Array(Signal(name=f"op_ready{b}") for b in range(NB))  # per h bank
 
         # ---- sequencer ----------------------------------------------------------------------
         s, j = Signal(range(max(S, 2))), Signal(range(max(K, 2)))
         waddr = Signal(range(max(lay.lane_depth, 2)))
-        # the issuing step's h bank and the one before it (any sequence's), its sequence start; per
-        # sequence, the parity of its last step and whether it has started since reset
-        bank, prev_bank, sos = Signal(range(NB), name="bank"), Signal(range(NB), name="prev_bank"), Signal()
+        # the issuing step's h bank and its sequence start; per sequence, the parity of its last step
+        # and whether it has started since reset
+        bank, sos = Signal(range(NB), name="bank"), Signal()
         seq_par = Array(Signal(name=f"seq_par{n}") for n in range(N))
         need_first = Array(Signal(name=f"need_first{n}", init=1) for n in range(N))
         # h_done[b]: the last step with h bank b has written all of h (none pending at reset)
@@ -238,21 +239,25 @@ class RecurrentCell(wiring.Component):
         # the issuing step's bank and sequence start (a step's first issue sets both registers)
         cur_bank, cur_sos = Mux(at_start, new_bank, bank), Mux(at_start, new_sos, sos)
         issue = Signal()
-        # the first chunk with an h element waits for its sequence's h(t-1); a sequence start does not,
-        # unless the last slot's rows may still be queued (model.cycles: seq_waits): then it waits for
-        # the step before it, of any sequence, too
-        h_ok = cur_sos | h_done[cur_bank ^ 1]
-        if self._cm.seq_waits:
-            h_ok = h_done[cur_bank ^ 1] & (h_done[Mux(at_start, bank, prev_bank)] if N > 1 else 1)
-        ready_h = Mux(at_h, h_ok, 1)
+        # the first chunk with an h element waits for its sequence's h(t-1); a sequence start does not
+        ready_h = Mux(at_h, cur_sos | h_done[cur_bank ^ 1], 1)
         if two_pass:  # pass 2 waits for every r*h(t-1), at a sequence start too (r*h0)
             p2 = sch.pass_slots[0]
             ready_h = Mux((s == p2) & (j == sch.h_chunk), extra.op_ready[bank], ready_h)
         # a step starts only when its bank's last step (its sequence's step two before) is complete:
         # after a sequence start, which does not wait for h, that one may still be in flight; nor in a
         # cycle with a write on w (a write never splits a step)
-        m.d.comb += issue.eq(Mux(at_start, inbuf.full & (credits >= H) & h_done[new_bank] & ~self.w.valid, 1)
-                             & ready_h)
+        go = Mux(at_start, inbuf.full & (credits >= H) & h_done[new_bank] & ~self.w.valid, 1) & ready_h
+        if self._cm.drain:
+            # after a step's last chunk the issue pauses until the last slot's queues are no longer
+            # than a slot (model.cycles: drain), so the next sums never overtake a queued row
+            pause = Signal(range(self._cm.drain + 1), name="pause")
+            with m.If(pause != 0):
+                m.d.sync += pause.eq(pause - 1)
+            with m.If(issue & (s == S - 1) & (j == K - 1)):
+                m.d.sync += pause.eq(self._cm.drain)
+            go = go & (pause == 0)
+        m.d.comb += issue.eq(go)
         pop = self.o.valid & self.o.ready
         m.d.sync += credits.eq(credits - Mux(issue & at_start, H, 0) + pop)
         with m.If(issue):
@@ -262,7 +267,7 @@ class RecurrentCell(wiring.Component):
                 m.d.sync += j.eq(j + 1)
             m.d.sync += waddr.eq(Mux((s == S - 1) & (j == K - 1), 0, waddr + 1))
             with m.If(at_start):
-                m.d.sync += [bank.eq(new_bank), prev_bank.eq(bank), sos.eq(new_sos), need_first[nseq].eq(0),
+                m.d.sync += [bank.eq(new_bank), sos.eq(new_sos), need_first[nseq].eq(0),
                              seq_par[nseq].eq(~seq_par[nseq]), h_done[new_bank].eq(0),
                              step_sos[new_bank].eq(new_sos)]
                 if two_pass:
@@ -359,7 +364,7 @@ class RecurrentCell(wiring.Component):
             walkers = [self._walker(m, sch, p, done, stages.at(slot1, SD), stages.at(bank1, SD),
                                     stages.at(sos1, SD), st) for p in range(P)]
 
-        m.submodules.bmem = bmem = memory.Memory(shape=signed(f["bias"].width), depth=R, init=img["bias"])
+        m.submodules.bmem = bmem = small_memory(shape=signed(f["bias"].width), depth=R, init=img["bias"])
         bw = bmem.write_port()
         wen_of = {region: wen[k] for k, (region, _) in enumerate(regions(cfg))}
         m.d.comb += [bw.addr.eq(woff), bw.data.eq(wdec.data), bw.en.eq(wen_of[L])]
@@ -368,7 +373,7 @@ class RecurrentCell(wiring.Component):
             m.d.comb += [port.addr.eq(woff), port.data.eq(wdec.data), port.en.eq(wen_of[region])]
         if lay.aux:
             afmt = aux_format(cfg)
-            m.submodules.amem = amem = memory.Memory(shape=signed(afmt.width), depth=lay.aux_depth, init=img["aux"])
+            m.submodules.amem = amem = small_memory(shape=signed(afmt.width), depth=lay.aux_depth, init=img["aux"])
             aw = amem.write_port()
             m.d.comb += [aw.addr.eq(woff), aw.data.eq(wdec.data), aw.en.eq(wen_of[L + 1])]
 

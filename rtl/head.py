@@ -3,12 +3,13 @@ the logits and the index of the largest one."""
 from __future__ import annotations
 
 from amaranth import Array, Module, Mux, Signal, signed
-from amaranth.lib import memory, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from model.network.head import HeadConfig, QHead
 
 from . import streams
+from .ram import small_memory
 from .requant import requantize
 
 #: Head write regions: weights (``class * features + feature``), then biases (by class).
@@ -72,9 +73,9 @@ class Head(wiring.Component):
             m.d.sync += self.sat.eq(0)
         wimg = [int(v) for v in q.weight.reshape(-1)] if q is not None else []
         bimg = [int(v) for v in q.bias] if q is not None else []
-        m.submodules.ymem = ymem = memory.Memory(shape=signed(hc.in_fmt.width), depth=F, init=[])
-        m.submodules.wmem = wmem = memory.Memory(shape=signed(hc.formats["weight"].width), depth=C * F, init=wimg)
-        m.submodules.bmem = bmem = memory.Memory(shape=signed(hc.formats["bias"].width), depth=C, init=bimg)
+        m.submodules.ymem = ymem = small_memory(shape=signed(hc.in_fmt.width), depth=F, init=[])
+        m.submodules.wmem = wmem = small_memory(shape=signed(hc.formats["weight"].width), depth=C * F, init=wimg)
+        m.submodules.bmem = bmem = small_memory(shape=signed(hc.formats["bias"].width), depth=C, init=bimg)
         yw, yr = ymem.write_port(), ymem.read_port()
         ww, wr = wmem.write_port(), wmem.read_port()
         bw, br = bmem.write_port(), bmem.read_port()

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from amaranth import Array, Module, Mux, Signal, signed
-from amaranth.lib import memory, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from model.config import Config
 
 from . import streams
+from .ram import small_memory
 
 
 class InputBuffer(wiring.Component):
@@ -62,7 +63,7 @@ class InputBuffer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         I = self._cfg.input_size
-        m.submodules.xmem = xmem = memory.Memory(shape=signed(self._cfg.fmt("input").width), depth=2 * I, init=[])
+        m.submodules.xmem = xmem = small_memory(shape=signed(self._cfg.fmt("input").width), depth=2 * I, init=[])
         xw, xr = xmem.write_port(), xmem.read_port()
         bank_full = Array(Signal(name=f"x_full{b}") for b in range(2))
         bank_sos = Array(Signal(name=f"x_sos{b}") for b in range(2))

@@ -14,7 +14,7 @@ small FIFO of per-step flags, so the head knows a sequence's last step.
 from __future__ import annotations
 
 from amaranth import Cat, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, fifo, memory, stream, wiring
+from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from model.config import Config
@@ -25,6 +25,7 @@ from . import streams
 from .cell import RecurrentCell, status_bits
 from .head import HEAD_REGIONS, Head, head_offset_bits
 from .layout import Layout, state_stream, write_stream
+from .ram import small_memory
 
 #: Steps a layer can hold between accepting a vector's last element and emitting its h(t): the
 #: input buffer's two vectors, two steps in flight and the output queue's steps, with margin.
@@ -340,9 +341,9 @@ class BiLayer(wiring.Component):
         cfg, T_max = self._cfg, self._max
         I, H = cfg.input_size, cfg.hidden_size
         m.submodules.fwd, m.submodules.rev = fwd, rev = self.fwd, self.rev
-        m.submodules.xmem = xmem = memory.Memory(shape=signed(cfg.fmt("input").width), depth=T_max * I, init=[])
-        m.submodules.fmem = fmem = memory.Memory(shape=signed(cfg.fmt("hidden").width), depth=T_max * H, init=[])
-        m.submodules.rmem = rmem = memory.Memory(shape=signed(cfg.fmt("hidden").width), depth=T_max * H, init=[])
+        m.submodules.xmem = xmem = small_memory(shape=signed(cfg.fmt("input").width), depth=T_max * I, init=[])
+        m.submodules.fmem = fmem = small_memory(shape=signed(cfg.fmt("hidden").width), depth=T_max * H, init=[])
+        m.submodules.rmem = rmem = small_memory(shape=signed(cfg.fmt("hidden").width), depth=T_max * H, init=[])
         xw, xf, xr = xmem.write_port(), xmem.read_port(), xmem.read_port()
         fw, fr = fmem.write_port(), fmem.read_port()
         rw, rr = rmem.write_port(), rmem.read_port()

@@ -113,10 +113,11 @@ from .cell import top_name
 from .export import add_common_args, load_for_export, load_network_for_export, write_verilog
 from .source import source_digest
 
-#: Yosys synthesis command per target (run after ``read_verilog; hierarchy -top; proc; flatten``).
+#: Yosys synthesis command per target (run after ``read_verilog; hierarchy -top; proc; flatten``).  iCE40 has
+#: no LUT RAM: its script drops the ``ram_style`` marks of :mod:`rtl.ram` (Yosys refuses a style a family lacks).
 TARGETS = {
     "ecp5": {"family": "Lattice ECP5", "synth": "synth_ecp5 -top {top} -json ecp5.json"},
-    "ice40": {"family": "Lattice iCE40 (UltraPlus DSPs)", "synth": "synth_ice40 -dsp -top {top}"},
+    "ice40": {"family": "Lattice iCE40 (UltraPlus DSPs)", "synth": "attrmap -remove ram_style; synth_ice40 -dsp -top {top}"},
     "xilinx": {"family": "Xilinx 7-series", "synth": "synth_xilinx -family xc7 -flatten -noiopad -noclkbuf -top {top}"},
 }
 
@@ -395,6 +396,21 @@ def compact_names(names) -> str:
     return ", ".join(parts)
 
 
+_LANE_WEIGHTS = re.compile(r"lane\d+\.wmem")
+
+
+def bram_efficiency(target: str, brams: int, rtl: dict) -> str | None:
+    """The block-RAM bits a target used against the lane weight memories' bits (``depth x width`` of every
+    ``lane<n>.wmem*`` in the RTL census), or None without block RAM or weight memories."""
+    part = LARGEST_PART[target]
+    per = part["bram_bits"] // part["brams"]
+    wbits = sum(m["depth"] * m["width"] for m in rtl.get("memories", []) if _LANE_WEIGHTS.match(m["name"]))
+    if not brams or not wbits:
+        return None
+    return (f"block RAM bits: {brams} x {per:,} = {brams * per:,}, {brams * per / wbits:.3f}x the lane weight "
+            f"memories' {wbits:,} bits")
+
+
 def describe_rtl(rtl: dict) -> str:
     """Memories (grouped by shape) and multipliers before mapping, in two lines."""
     shapes = {}
@@ -588,6 +604,9 @@ def format_table(report: dict) -> str:
         lines.append(f"{t}: block RAM ({r['bram_cell']}) {'yes' if r['bram_inferred'] else 'no'}, "
                      f"DSP ({r['dsp_cell']}) {'yes' if r['dsp_inferred'] else 'no'}: "
                      f"{r['summary']['dsps']} DSP blocks for {nmul} multipliers")
+        eff = bram_efficiency(t, r["summary"]["brams"], rtl)
+        if eff:
+            lines.append(f"  {eff}")
         if r.get("over_part"):
             lines.append(f"  does not fit: {r['over_part']}")
         if srcs:
@@ -774,6 +793,15 @@ def format_kinds(rows: list, target: str) -> str:
     return "\n".join(lines)
 
 
+def describe(cfg) -> str:
+    """What a cell or network config builds, one layer after the other: ``lstm 13->100 (16 lanes)``, or
+    ``lstm 13->32 x2 (8 lanes); lstm 64->32 (8 lanes); head 10 classes`` (`` x2``: a bidirectional layer)."""
+    net = NetworkConfig.from_cell(cfg) if not isinstance(cfg, NetworkConfig) else cfg
+    return "; ".join(f"{c.variant} {c.input_size}->{c.hidden_size}{' x2' if d == 2 else ''} ({c.lanes} lanes)"
+                     for c, d in zip(net.layers, net.directions)) + (f"; head {net.head.classes} classes"
+                                                                     if net.head else "")
+
+
 def _progress(msg: str) -> None:
     print(msg, flush=True)
 
@@ -833,13 +861,7 @@ def main(argv=None) -> int:
         print(f"\nerror: {e}", file=sys.stderr)
         return 1
     print()
-    if isinstance(cfg, NetworkConfig):
-        print(f"network {cfg.name}: " + "; ".join(
-            f"{c.variant} {c.input_size}->{c.hidden_size}{' x2' if d == 2 else ''} ({c.lanes} lanes)"
-            for c, d in zip(cfg.layers, cfg.directions)) + (f"; head {cfg.head.classes} classes" if cfg.head else ""))
-    else:
-        print(f"config {cfg.name}: {cfg.variant}, input {cfg.input_size}, hidden {cfg.hidden_size}, "
-              f"lanes {cfg.lanes}")
+    print(f"{'network' if isinstance(cfg, NetworkConfig) else 'config'} {cfg.name}: {describe(cfg)}")
     print(format_table(report))
     failed = "nextpnr_error" in report
     if args.compare_kinds:

@@ -54,6 +54,7 @@ def _main(module):
     ("rtl.export", ["--config", str(TINY), "--seed", "-1"], "error: --seed must be an integer >= 0, not '-1'"),
     ("rtl.synth", ["--config", str(TINY), "--seed", "-1"], "error: --seed must be an integer >= 0, not '-1'"),
     ("rtl.synth", ["--config", str(TINY), "--pnr-seed", "-2"], "error: --pnr-seed must be an integer >= 0, not '-2'"),
+    ("rtl.fmax", ["--timeout", "0"], "error: --timeout must be a positive number, not '0'"),
     ("hls.vectors", ["--config", str(TINY), "--seqs", "0"], "error: --seqs (SEQS) must be a positive integer, not '0'"),
     ("hls.cpp", ["--config", str(TINY), "--param-seed", "-3"],
      "error: --param-seed (PARAM_SEED) must be an integer >= 0, not '-3'"),

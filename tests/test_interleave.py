@@ -142,7 +142,9 @@ def test_a_vector_naming_two_sequences_is_a_framing_error():
 POINTS = [("tiny", {"lanes": 1, "interleave": 2}), ("tiny", {"lanes": 2, "interleave": 3}),
           ("tiny", {"lanes": 8, "interleave": 3}), ("tiny", {"lanes": 5, "beat": 2, "interleave": 2}),
           ("gru_small", {"lanes": 4, "interleave": 2}),
-          ("gru_before_small", {"lanes": 3, "interleave": 2})]
+          ("gru_before_small", {"lanes": 3, "interleave": 2}),
+          ("tiny", {"lanes": 16, "beat": 7, "interleave": 3}),  # fully parallel: a drain pause after every step
+          ("gru_small", {"lanes": 33, "beat": 4, "interleave": 4})]
 
 
 @pytest.mark.parametrize("name,changes", POINTS, ids=lambda v: v if isinstance(v, str) else
@@ -185,12 +187,12 @@ def test_with_interleave_is_the_config_with_it(name, changes):
 # ---- the exported Verilog (cocotb) -----------------------------------------------------------------
 
 @pytest.mark.parametrize("sim,name,lanes,beat,interleave", [("icarus", "tiny", 2, 1, 3),
-                                                             ("verilator", "gru_small", 7, 2, 2)])
+                                                             ("verilator", "tiny", 5, 2, 2)])
 def test_verilog_bit_exact_and_cycles(sim, name, lanes, beat, interleave):
     """The cocotb bench's quick mode (test_cycles: whole groups of sequences taking turns, every step
     cycle-exact; test_stalls: random valid/ready with long stalls, sequences of random lengths) on
-    three sequences of the tiny LSTM on Icarus, and two of the small GRU with beat 2 and two
-    post-processors on Verilator: every element bit-exact, its ``seq`` checked."""
+    three sequences of the tiny LSTM on Icarus, and two with 5 lanes of beat 2 on Verilator: every element
+    bit-exact, its ``seq`` checked."""
     from sim import runner
     from test_beat import variant_file
     from test_cocotb import check_cycles, need

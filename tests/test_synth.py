@@ -388,6 +388,10 @@ def test_real_yosys_smoke_parallel_equals_serial_and_cached(monkeypatch, tmp_pat
     assert "$scopeinfo" not in e["cells"]
     assert {"lane0.wmem", "lane1.wmem", "bmem", "inbuf.xmem", "hmem", "smem"} <= set(e["memories"])
     mems = {m["name"]: m for m in js["rtl"]["memories"]}
+    # every memory but the lanes' weights, the output FIFO and the activation tables (read-only) is small
+    # here: LUT RAM (rtl.ram)
+    small = [n for n in e["memories"] if not n.startswith("lane") and "fifo" not in n and "table" not in n]
+    assert len(small) >= 5 and all(e["memories"][n]["kind"] == "LUT RAM" for n in small), e["memories"]
     lay = Layout.for_config(cfg)
     assert (mems["lane0.wmem"]["depth"], mems["lane0.wmem"]["width"]) == (lay.lane_depth, cfg.fmt("weight").width)
     assert (mems["bmem"]["depth"], mems["bmem"]["width"]) == (cfg.rows, cfg.fmt("bias").width)
@@ -459,3 +463,25 @@ def test_kind_table_ratios_to_the_first_registered_kind():
     assert "ratios to the lstm" in text and "300 (1.50)" in text and "150 (0.75)" in text
     peep_first = [row("peephole-lstm (c_prev)", 0, 400), row("lstm", 0, 200)]
     assert "ratios to the peephole-lstm (c_prev)" in synth.format_kinds(peep_first, "ecp5")
+
+
+def test_bram_efficiency_by_hand():
+    """The default LSTM on ECP5: 16 lane memories of 2,825 words x 16 bits = 723,200 bits; 49 DP16KD of
+    18,432 bits = 903,168 bits, 1.249x.  Other memories do not count as weights; no block RAM, no line."""
+    rtl = {"memories": [{"name": f"lane{n}.wmem", "depth": 2825, "width": 16} for n in range(16)]
+           + [{"name": "bmem", "depth": 400, "width": 16}]}
+    assert synth.bram_efficiency("ecp5", 49, rtl) == (
+        "block RAM bits: 49 x 18,432 = 903,168, 1.249x the lane weight memories' 723,200 bits")
+    assert synth.bram_efficiency("ecp5", 0, rtl) is None
+    banked = {"memories": [{"name": "lane0.wmem0", "depth": 1024, "width": 16},
+                           {"name": "lane0.wmem1", "depth": 1024, "width": 16}]}
+    assert "32,768 bits" in synth.bram_efficiency("ecp5", 2, banked)
+
+
+def test_describe_names_kind_sizes_and_lanes_per_layer():
+    from model.network.config import NetworkConfig
+    assert synth.describe(tiny()) == "lstm 3->4 (2 lanes)"
+    net = NetworkConfig.load(ROOT / "configs" / "networks" / "stack_small.toml")
+    assert synth.describe(net) == "lstm 3->4 (2 lanes); gru (reset-after) 4->5 (3 lanes); head 3 classes"
+    bi = NetworkConfig.load(ROOT / "configs" / "networks" / "tiny_net.toml")
+    assert synth.describe(bi).startswith("lstm 3->4 x2 (2 lanes); lstm 8->4 x2 (2 lanes)")

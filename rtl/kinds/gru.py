@@ -23,11 +23,11 @@ Reset-before (gate-major: all r rows, all z rows, then the n rows of pass 2)::
 from __future__ import annotations
 
 from amaranth import Cat, Mux, Signal, signed, unsigned
-from amaranth.lib import memory
 
 from model import latency
 
 from ..gates import Extra, HOut, Row, activation_units, hidden_out, one_minus, prev_state, requant, shape_of
+from ..ram import small_memory
 from ..stages import Stages
 
 R_GATE, Z_GATE, N_GATE = 0, 1, 2
@@ -143,7 +143,7 @@ def _reset_before(m, p, cfg, dp, row: Row, st, state_w, extra: Extra) -> HOut:
     gw = f["gate"].width
     omz_w = Signal(signed(gw + 2), name="omz_w")
     m.d.comb += omz_w.eq(one_minus(cfg, y))
-    m.submodules.zmem = zmem = memory.Memory(shape=unsigned(2 * gw + 2), depth=H, init=[])
+    m.submodules.zmem = zmem = small_memory(shape=unsigned(2 * gw + 2), depth=H, init=[])
     zw = zmem.write_port()
     zr = zmem.read_port(transparent_for=(zw,))
     m.d.comb += [zw.addr.eq(u), zw.data.eq(Cat(y, omz_w)), zw.en.eq(v & (hg == Z_GATE)),

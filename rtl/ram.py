@@ -1,0 +1,30 @@
+"""Which of the gateware's memories go to LUT RAM: every one but the lane weight memories, when small.
+
+The lane weight memories (:mod:`rtl.mac_lane`) hold the weights, the bulk of the parameters, and are
+laid out for block RAM.  Every other memory (bias, auxiliary, h, unit state, initial state, the z and
+``r*h`` operands, the input buffer, a head's, a network's sequence buffers) holds a few hundred words;
+left to the synthesis tool's cost model each of them takes a whole block RAM (an ECP5 DP16KD stores
+18,432 bits), so the default LSTM's 100-word memories cost as many block RAMs as 16 lanes' weights
+would in five.  A memory of at most :data:`LUT_RAM_MAX_BITS` bits is marked
+``ram_style = "distributed"``, which Yosys's ``memory_libmap`` and Vivado both read, and goes to LUT
+RAM (ECP5 ``TRELLIS_DPR16X4``, 64 bits each, plus a read multiplexer); a larger one is left to the
+tool.  LUT RAM also reads faster than a block RAM's clock-to-output, so these memories' read ports are
+off the clock's critical paths.
+"""
+from __future__ import annotations
+
+from amaranth import Shape
+from amaranth.lib import memory
+
+__all__ = ["LUT_RAM_MAX_BITS", "small_memory"]
+
+#: The largest memory, in bits, that goes to LUT RAM: under half a DP16KD.
+LUT_RAM_MAX_BITS = 8192
+
+
+def small_memory(*, shape, depth: int, init=()) -> memory.Memory:
+    """A :class:`amaranth.lib.memory.Memory` of ``depth`` words of ``shape``, in LUT RAM when it holds
+    at most :data:`LUT_RAM_MAX_BITS` bits."""
+    bits = Shape.cast(shape).width * depth
+    attrs = {"ram_style": "distributed"} if bits <= LUT_RAM_MAX_BITS else None
+    return memory.Memory(shape=shape, depth=depth, init=list(init), attrs=attrs)
