@@ -5,8 +5,9 @@ A change here is followed by every consumer: the gateware builds its delay lines
 from these numbers and asserts each component's own ``latency`` against them.
 """
 
-#: Issue -> weight/z memory read -> read data register -> operand registers -> product register -> accumulator (and hold).
-LANE = 5
+#: Issue -> the lane's read address register -> weight/z memory read -> read data register -> operand
+#: registers -> product register -> accumulator (and hold).
+LANE = 6
 
 
 def tree(beat: int) -> int:

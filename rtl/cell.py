@@ -285,32 +285,42 @@ class RecurrentCell(wiring.Component):
         m.d.sync += [v1.eq(issue), first1.eq(j == 0), last1.eq(j == K - 1), xend1.eq(j == sch.x_end_chunk),
                      zero1.eq(cur_sos), slot1.eq(s), bank1.eq(cur_bank), sos1.eq(cur_sos)]
         m.d.sync += [isx1[b].eq(j < -(-(I - b) // B)) for b in range(B)]
+        # z's memories (h0, h(t-1), r*h(t-1)) read every cycle, as the lanes' do (no enable to fan out from the
+        # issue logic): a word read in a cycle without a chunk meets no valid in the lanes
         h0r = [h0mem.read_port() for _ in range(B)]
         m.d.comb += [port.addr.eq(j * B + b - I) for b, port in enumerate(h0r)]
-        m.d.comb += [port.en.eq(issue) for port in h0r]
+        # stage 2: every memory's word registered apart and chosen after the registers (on the way into
+        # the next z register), so no cycle holds a memory read and the choice
         if wide:
-            z1 = self._z_registers(m, cfg, inbuf, release, hreg, h0r, j, cur_bank, zero1, zw)
+            z2 = self._z_registers(m, cfg, inbuf, release, hreg, h0r, j, cur_bank, zero1, zw)
         else:
             # the h(t-1) bank's base address, set as a step starts
             hbase = Signal(range(NB * H), name="h_base")
             with m.If(issue & at_start):
                 m.d.sync += hbase.eq(Array((b ^ 1) * H for b in range(NB))[new_bank])
-            m.d.comb += [hr.addr.eq(hbase + j - I), hr.en.eq(issue)]
-            hpart = Mux(zero1, h0r[0].data, hr.data)
+            m.d.comb += hr.addr.eq(hbase + j - I)
+            x2, h2, h02 = (Signal.like(w, name=n) for w, n in ((inbuf.rd_data, "zx2"), (hr.data, "zh2"),
+                                                                (h0r[0].data, "zh0_2")))
+            isx2, zero2 = Signal(name="isx2"), Signal(name="zero2")
+            m.d.sync += [x2.eq(inbuf.rd_data), h2.eq(hr.data), h02.eq(h0r[0].data), isx2.eq(isx1[0]),
+                         zero2.eq(zero1)]
+            hpart = Mux(zero2, h02, h2)
             if two_pass:  # pass 2 reads r*h(t-1), from h0 too at a sequence start
-                pass2_1 = Signal(name="pass2_1")
-                m.d.sync += pass2_1.eq(s >= p2)
-                m.d.comb += [opr.addr.eq(j - I), opr.en.eq(issue)]
-                hpart = Mux(pass2_1, opr.data, hpart)
-            z1 = Signal(signed(zw))
-            m.d.comb += z1.eq(Mux(isx1[0], inbuf.rd_data, hpart))
+                pass2_1, pass2_2 = Signal(name="pass2_1"), Signal(name="pass2_2")
+                op2 = Signal.like(opr.data, name="zop2")
+                m.d.sync += [pass2_1.eq(s >= p2), pass2_2.eq(pass2_1), op2.eq(opr.data)]
+                m.d.comb += opr.addr.eq(j - I)
+                hpart = Mux(pass2_2, op2, hpart)
+            z2 = Mux(isx2, x2, hpart)
         stages = Stages(m)
         row1 = (v1, first1, last1, isx1, xend1, bank1, sos1, slot1)
         for sig in row1:
             stages.put(sig, 1)
-        # stage MacLane.OPERANDS: registered multiplier operands (z here, the weights in each lane)
+        # stage MacLane.OPERANDS: registered multiplier operands (z and the weights, each lane its own copy;
+        # z reaches the lanes one stage before)
         SO = MacLane.OPERANDS
-        zop = stages.at(stages.reg(z1, 2, "z"), SO)
+        assert SO - 1 > 2, "z is chosen at stage 2 and registered before it reaches the lanes"
+        zop = stages.at(stages.put(z2, 2, "z2"), SO - 1, "z")
         # the next stage: products; the lanes' adder trees (latency.tree(beat) levels) and accumulators follow
         vp, firstp, lastp, isxp, xendp = (stages.at(sig, SO + 1) for sig in row1[:5])
         SD = SO + 1 + latency.tree(B)  # the stage the lanes' sums meet the accumulators
@@ -387,7 +397,6 @@ class RecurrentCell(wiring.Component):
             if split_x:
                 ax1 = Signal(acc_shape, name=f"ax1_{p}")
                 m.d.sync += ax1.eq(hold_x[q])
-            prev1 = Signal(signed(state_fmt.width), name=f"prev1_{p}")
             state_w = _StatePort(H, NB, state_fmt.width, p)
             if P == 1:
                 if N > 1:
@@ -396,19 +405,19 @@ class RecurrentCell(wiring.Component):
                 else:
                     m.d.comb += [sr.addr.eq(unit), sw.addr.eq(state_w.addr)]
                 m.d.comb += [sw.data.eq(state_w.data), sw.en.eq(state_w.en)]
-                m.d.comb += prev1.eq(Mux(ps1, s0r.data, sr.data))
+                prev1 = sr.data
                 pm = m
             else:  # the post-processor's own units' state registers, per sequence
                 own = [sreg[n][p::P] for n in range(N)]
-                held = Signal(signed(state_fmt.width), name=f"sprev1_{p}")
-                m.d.sync += held.eq(Array(Array(o) for o in own)[pp_bank >> 1][local])
-                m.d.comb += prev1.eq(Mux(ps1, s0r.data, held))
+                prev1 = Signal(signed(state_fmt.width), name=f"sprev1_{p}")
+                m.d.sync += prev1.eq(Array(Array(o) for o in own)[pp_bank >> 1][local])
                 for n in range(N):
                     for u, reg in zip(range(p, H, P), own[n]):
                         with m.If(state_w.en & (state_w.addr == u) & ((state_w.bank >> 1) == n)):
                             m.d.sync += reg.eq(state_w.data)
                 pm = _Scoped(m, f"post{p}_")
-            row = Row(pv1, a1, ax1, hg1, u1, pp1, br.data, aux_data, prev1)
+            # the unit's previous state and, for a sequence start, its initial state (gates.prev_state)
+            row = Row(pv1, a1, ax1, hg1, u1, pp1, br.data, aux_data, prev1, s0r.data, ps1)
             outs.append(post_processor(cfg.cell)(pm, cfg, dp, row, st, state_w, extra))
 
         # ---- h(t) (next step's h(t-1)), output FIFOs (o words), h_done ------------------------------
@@ -477,9 +486,10 @@ class RecurrentCell(wiring.Component):
         return m
 
     def _z_registers(self, m, cfg, inbuf, release, hreg, h0r, j, cur_bank, zero1, zw):
-        """Chunk ``j`` of z at stage 1 from registers: x(t) (a copy of the input buffer's banks, written as
-        it accepts elements and read from the bank it reads) and h(t-1) (bank ``cur_bank ^ 1``); at a sequence
-        start the h elements come from h0's read ports (``h0r``, one per element of the chunk)."""
+        """Chunk ``j`` of z at stage 2 from registers: x(t) (a copy of the input buffer's banks, written as
+        it accepts elements and read from the bank it reads) and h(t-1) (bank ``cur_bank ^ 1``), registered at
+        stage 1; at a sequence start the h elements come from h0's read ports (``h0r``, one per element of the
+        chunk), whose words are registered at stage 2 before the choice."""
         I, H, B = cfg.input_size, cfg.hidden_size, cfg.beat
         K = self._lay.slot_cycles
         xshape = signed(cfg.fmt("input").width)
@@ -496,7 +506,7 @@ class RecurrentCell(wiring.Component):
                 m.d.sync += wi.eq(wi + 1)
         with m.If(release):
             m.d.sync += rb.eq(~rb)
-        z1 = []
+        z2 = []
         for b in range(B):
             chunk, is_h = [], []
             for c in range(K):
@@ -511,10 +521,13 @@ class RecurrentCell(wiring.Component):
             zr = Signal(signed(zw), name=f"zr1_{b}")
             h1 = Signal(name=f"zh1_{b}")
             m.d.sync += [zr.eq(Array(chunk)[j]), h1.eq(Array(is_h)[j])]
-            z1.append(Mux(h1 & zero1, h0r[b].data, zr))
-        elems = [Signal(signed(zw), name=f"z1_{b}") for b in range(B)]
-        m.d.comb += [e.eq(v) for e, v in zip(elems, z1)]
-        out = Signal(signed(B * zw), name="z1")
+            zr2, h02, h0_2 = (Signal(signed(zw), name=f"zr2_{b}"), Signal.like(h0r[b].data, name=f"zh0_2_{b}"),
+                              Signal(name=f"zsel2_{b}"))
+            m.d.sync += [zr2.eq(zr), h02.eq(h0r[b].data), h0_2.eq(h1 & zero1)]
+            z2.append(Mux(h0_2, h02, zr2))
+        elems = [Signal(signed(zw), name=f"z2_{b}") for b in range(B)]
+        m.d.comb += [e.eq(v) for e, v in zip(elems, z2)]
+        out = Signal(signed(B * zw), name="z2")
         m.d.comb += out.eq(Cat(*elems))
         return out
 

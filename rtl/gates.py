@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth import Const, Signal, signed, unsigned
+from amaranth import Const, Mux, Signal, signed, unsigned
 
 from model import latency
 from model.activations import make_activation
@@ -27,7 +27,8 @@ class Row:
     ``acc`` is the lane's dot product; ``acc_x`` its ``x`` part alone (reset-after
     GRU only); ``gate`` the hardware gate index; ``bias`` and ``aux`` the memory
     words of the row (``aux`` per the kind's :attr:`model.kinds.CellKind.aux`); ``prev`` the
-    unit's state from the previous step (c(t-1) or h(t-1)), zero at a sequence start.
+    unit's state from the previous step (c(t-1) or h(t-1)) and ``prev0`` its initial state, the one to
+    use when ``sos`` (the row's step starts a sequence): :func:`prev_state` chooses.
     """
     valid: Signal
     acc: Signal
@@ -38,6 +39,8 @@ class Row:
     bias: object
     aux: object
     prev: Signal
+    prev0: Signal
+    sos: Signal
 
 
 @dataclass
@@ -57,6 +60,15 @@ class Extra:
     """
     op_write: object = None
     op_ready: object = None
+
+
+def prev_state(p, row: Row, stage: int, name: str):
+    """The unit's previous state at ``stage`` (the row's memory words' stage, P2): ``row.prev``, or
+    ``row.prev0`` at a sequence start.  Both memory words are registered at ``stage`` and chosen after
+    their registers (on the way into the next stage's), so no cycle holds a memory read and the choice."""
+    mem, init, sos = (p.reg(v, stage, f"{name}_{t}")
+                      for v, t in ((row.prev, "mem"), (row.prev0, "init"), (row.sos, "sos")))
+    return p.put(Mux(sos, init, mem), stage, name)
 
 
 def shape_of(fmt):

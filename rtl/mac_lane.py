@@ -1,7 +1,7 @@
 """One multiply-accumulate lane: its slice of the weight rows in its own memory, ``beat`` products per cycle."""
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth import Array, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -10,6 +10,24 @@ from model.config import Config
 from model.datapath import Datapath
 
 from .layout import Layout
+
+#: The ECP5 block RAM's (DP16KD, PDPW16KD) configurations, ``(width, depth)``, narrowest first.
+BLOCK_RAM_SHAPES = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512))
+
+
+def bank_depth(width: int) -> int:
+    """Words of ``width`` bits one block RAM holds in its deepest configuration that fits the word
+    (a wider word than 36 bits is split over block RAMs side by side, 512 words deep)."""
+    if not (isinstance(width, int) and width > 0):
+        raise ValueError(f"width must be a positive integer, not {width!r}")
+    return next((d for w, d in BLOCK_RAM_SHAPES if width <= w), BLOCK_RAM_SHAPES[-1][1])
+
+
+def banks(depth: int, width: int) -> list[int]:
+    """The depths of the banks a lane memory of ``depth`` words of ``width`` bits is split into: full
+    banks of :func:`bank_depth` words, then the rest."""
+    bd = bank_depth(width)
+    return [min(bd, depth - a) for a in range(0, max(depth, 1), bd)]
 
 
 class MacLane(wiring.Component):
@@ -26,17 +44,19 @@ class MacLane(wiring.Component):
     Ports
     -----
     rd_addr : In(range(lane_depth))
-        Stage 0: the weight word to use (the z chunk for it arrives at stage ``OPERANDS``, 3).  A word holds the
+        Stage 0: the weight word to use (the z chunk for it arrives at stage ``OPERANDS - 1``, 3).  A word holds the
         ``beat`` weights of one z chunk, element ``b`` in bits ``b * w ..`` (``w`` the weight width).
     wr_addr, wr_data, wr_en : In
         Run-time write of one weight: ``wr_addr = word << beat_bits | element``
         (:attr:`rtl.layout.Layout.beat_bits`), ``formats.weight`` raw in the low bits of ``wr_data``;
         the memory's write port has one enable per weight, so the word's other weights keep their value.
+        A write never shares a cycle with a chunk's ``rd_addr`` (the cell writes only while no step is in
+        flight).
     z : In(signed(beat * zw))
-        Stage ``OPERANDS`` (3): the chunk's operands (x or h elements, raw, ``zw`` bits each, element ``b`` in bits
-        ``b * zw ..``), already registered.
+        Stage ``OPERANDS - 1`` (3): the chunk's operands (x or h elements, raw, ``zw`` bits each, element ``b`` in
+        bits ``b * zw ..``), registered; the lane registers them again, next to its weights (stage ``OPERANDS``).
     valid, first, is_x, x_end, last : In
-        Stage ``OPERANDS + 1`` (4) controls: a chunk's products are there; the row's first chunk (the sum restarts);
+        Stage ``OPERANDS + 1`` (5) controls: a chunk's products are there; the row's first chunk (the sum restarts);
         ``is_x`` (``beat`` bits): element ``b`` is an x element (shift ``x_shift``, else ``h_shift``);
         the chunk holds the row's last x element; the row's last chunk.
     hold : Out(signed(acc_width))
@@ -47,21 +67,32 @@ class MacLane(wiring.Component):
 
     Latency
     -------
-    ``model.latency.lane(beat)`` cycles from ``rd_addr`` of a row's last chunk to ``hold``: memory read
-    (1), read data register (2: the block RAM's clock-to-output and the multiplexer between cascaded
-    block RAMs get a cycle of their own), operand registers (3), product registers (4),
+    ``model.latency.lane(beat)`` cycles from ``rd_addr`` of a row's last chunk to ``hold``: the lane's
+    read address register (1), memory read (2), read data registers (3: the block RAM's clock-to-output
+    gets a cycle of its own), operand registers (4: the word of the bank addressed), product registers (5),
     ``model.latency.tree(beat)`` adder-tree levels (one register each), accumulate.  One product per
-    cycle (``beat = 1``) has no tree: ``model.latency.LANE`` = 5.
+    cycle (``beat = 1``) has no tree: ``model.latency.LANE`` = 6.
+
+    Every lane registers the read address and the operands itself, so the registers that drive a lane's
+    block RAMs' addresses and its multipliers' ``z`` inputs drive only that lane's, not every lane's;
+    the copies hold during a write to the lane (``wr_en``, which never meets a chunk in the lane),
+    which keeps synthesis from merging the lanes' copies back into one register.
+
+    The memory is split into banks of :func:`bank_depth` words (:func:`banks`), each one block RAM
+    with its own read data register, so no multiplexer between cascaded block RAMs follows a read in
+    the same cycle; the address bits above a bank's, registered twice, select the bank's word on its
+    way into the weight registers.
 
     ::
 
-        wmem[rd_addr] --> rd2 --> w3[b] --x--> prod[b] --(shift by is_x[b])--> tree (levels) --> acc --> hold
-                      z[b] -----'                                               \\--> x-only tree --> hold_x
+        rd_addr --> ra --> wmem_n[ra] --> rd3_n --(bank)--> w4[b] --x--> prod[b] --(shift by is_x[b])--> tree (levels) --> acc --> hold
+                                                 z[b] --> z4[b] ---'                                      \\--> x-only tree --> hold_x
     """
 
     #: Register stages from the read to the hold register with one product per cycle.
-    STAGES = 5
-    #: The stage of the registered multiplier operands: ``z`` arrives here, the controls one stage later.
+    STAGES = 6
+    #: The stage of the registered multiplier operands (``z`` arrives one stage before, the controls one
+    #: stage after).
     OPERANDS = STAGES - 2
 
     def __init__(self, config: Config, init: list):
@@ -100,28 +131,52 @@ class MacLane(wiring.Component):
         dp, k, ww, zw = self._dp, self._beat, self._wfmt.width, self._zw
         bb = self._lay.beat_bits
         shape = signed(ww) if k == 1 else unsigned(k * ww)
-        m.submodules.wmem = wm = memory.Memory(shape=shape, depth=self._lay.lane_depth, init=self._words())
-        rp = wm.read_port()
-        wp = wm.write_port(granularity=ww if k > 1 else None)
-        # the memory reads every cycle (no enable to fan out from the issue logic): a word read in a
-        # cycle without a chunk meets no ``valid`` and is never summed
-        m.d.comb += rp.addr.eq(self.rd_addr)
-        if k == 1:
-            m.d.comb += [wp.addr.eq(self.wr_addr), wp.data.eq(self.wr_data), wp.en.eq(self.wr_en)]
-        else:
-            elem = self.wr_addr[:bb]
-            m.d.comb += [wp.addr.eq(self.wr_addr[bb:]), wp.data.eq(self.wr_data[:ww].replicate(k)),
-                         wp.en.eq(self.wr_en << elem)]
-        # stage 2: the read data registered; stage 3: the weights; stage 4: the products, shifted into
-        # the accumulator's fraction
-        rd2 = Signal(shape, name="rd2")
-        m.d.sync += rd2.eq(rp.data)
+        # stage 1: the lane's own copy of the read address (held during a write to the lane, which never
+        # meets a chunk: the enable tells the lanes' copies apart, so synthesis keeps one per lane)
+        ra = Signal.like(self.rd_addr, name="ra1")
+        with m.If(~self.wr_en):
+            m.d.sync += ra.eq(self.rd_addr)
+        # one memory per bank, each its own block RAM: no multiplexer between cascaded block RAMs sits
+        # before a register; the bank is chosen between the read data registers and the weight register
+        words, depths = self._words(), banks(self._lay.lane_depth, k * ww)
+        lo = (depths[0] - 1).bit_length() if len(depths) > 1 else len(self.rd_addr)
+        rd3 = []
+        for n, d in enumerate(depths):
+            mem = memory.Memory(shape=shape, depth=d, init=words[n * depths[0]:n * depths[0] + d])
+            m.submodules[f"wmem{n}" if len(depths) > 1 else "wmem"] = mem
+            rp = mem.read_port()
+            wp = mem.write_port(granularity=ww if k > 1 else None)
+            # the memory reads every cycle (no enable to fan out from the issue logic): a word read in a
+            # cycle without a chunk meets no ``valid`` and is never summed
+            m.d.comb += rp.addr.eq(ra[:lo])
+            here = self.wr_en & (self.wr_addr[bb + lo:] == n) if len(depths) > 1 else self.wr_en
+            if k == 1:
+                m.d.comb += [wp.addr.eq(self.wr_addr[:lo]), wp.data.eq(self.wr_data), wp.en.eq(here)]
+            else:
+                m.d.comb += [wp.addr.eq(self.wr_addr[bb:bb + lo]), wp.data.eq(self.wr_data[:ww].replicate(k)),
+                             wp.en.eq(Mux(here, 1 << self.wr_addr[:bb], 0))]
+            # stage 3: each bank's read data registered
+            r = Signal(shape, name=f"rd3_{n}" if len(depths) > 1 else "rd3")
+            m.d.sync += r.eq(rp.data)
+            rd3.append(r)
+        # the bank of the word read: its address bits above the bank's, registered with the read (stage 2)
+        # and with the read data (stage 3); stage 4 takes that bank's word into the weight registers
+        word3 = rd3[0]
+        if len(depths) > 1:
+            sel2, sel3 = (Signal(range(len(depths)), name=f"bank{t}") for t in (2, 3))
+            m.d.sync += [sel2.eq(ra[lo:]), sel3.eq(sel2)]
+            word3 = Array(rd3)[sel3]
+        # stage 4: the weights and the lane's own copy of the operands (held during a write, as ``ra``);
+        # stage 5: the products, shifted into the accumulator's fraction
+        z4 = Signal.like(self.z, name="z4")
+        with m.If(~self.wr_en):
+            m.d.sync += z4.eq(self.z)
         terms, xterms = [], []
         for b in range(k):
-            w3 = Signal(signed(ww), name=f"w3_{b}")
-            prod = Signal(signed(ww + zw), name=f"prod4_{b}")
-            z = self.z[b * zw:(b + 1) * zw].as_signed()
-            m.d.sync += [w3.eq(rd2[b * ww:(b + 1) * ww].as_signed()), prod.eq(w3 * z)]
+            w4 = Signal(signed(ww), name=f"w4_{b}")
+            prod = Signal(signed(ww + zw), name=f"prod5_{b}")
+            z = z4[b * zw:(b + 1) * zw].as_signed()
+            m.d.sync += [w4.eq(word3[b * ww:(b + 1) * ww].as_signed()), prod.eq(w4 * z)]
             term = Mux(self.is_x[b], prod << dp.x_shift, prod << dp.h_shift)
             terms.append(term)
             xterms.append(Mux(self.is_x[b], prod << dp.x_shift, 0))

@@ -86,12 +86,12 @@ def test_cycle_columns_by_hand():
 
 
 def test_interleave_columns_by_hand():
-    """tiny on 2 lanes: 8 slots of 7 cycles = 56 issue cycles, and a step alone waits 22 more for h(t-1)
-    (78 cycles); three sequences taking turns hide the wait: a round of 3 x 56 = 168 cycles, every MAC
+    """tiny on 2 lanes: 8 slots of 7 cycles = 56 issue cycles, and a step alone waits 23 more for h(t-1)
+    (79 cycles); three sequences taking turns hide the wait: a round of 3 x 56 = 168 cycles, every MAC
     busy (3 x 56 / 168)."""
     points = explore.plan(tiny(), lanes=(2,), beat=(1,), interleave=(1, 3), note=lambda m: None)
     rows = {p.values["interleave"]: explore.cycle_row(p) for p in points}
-    assert rows[1]["cycles_per_step"] == 56 + 22 and rows[3]["cycles_per_step"] == 168
+    assert rows[1]["cycles_per_step"] == 56 + 23 and rows[3]["cycles_per_step"] == 168
     assert rows[3]["mac_utilization"] == 1.0
 
 

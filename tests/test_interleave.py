@@ -38,24 +38,24 @@ def sequences(cfg, lengths, seed):
 
 def test_interleave_hides_the_h_wait_by_hand():
     """Default LSTM 13->100, 16 lanes: 25 slots of 113 cycles = 2,825 issue cycles; alone a step also
-    waits h_wait = 26 cycles for h(t-1) (2,851 cycles, utilization 2,825 / 2,851).  With two sequences
+    waits h_wait = 27 cycles for h(t-1) (2,852 cycles, utilization 2,825 / 2,852).  With two sequences
     the other one's 2,825 issue cycles cover the wait: a round of both is 2 x 2,825 = 5,650 cycles,
     each sequence advances a step per round, and every MAC is busy (utilization 2 x 2,825 / 5,650 = 1)."""
     one = CycleModel.for_config(load("default"))
     two = CycleModel.for_config(load("default", interleave=2))
-    assert (one.slots * one.slot_cycles, one.h_wait, one.cycles_per_step) == (2825, 26, 2851)
+    assert (one.slots * one.slot_cycles, one.h_wait, one.cycles_per_step) == (2825, 27, 2852)
     assert two.cycles_per_step == 5650
     assert two.mac_utilization == pytest.approx(1.0)
     assert two.steps_per_cycle == pytest.approx(2 / 5650)
 
 
 def test_a_short_issue_needs_more_sequences_by_hand():
-    """tiny (input 3, hidden 4) with 8 lanes: 2 slots of 7 cycles = 14 issue cycles and h_wait 24, so a
-    single sequence's step is 38 cycles.  Two sequences: a round is max(2 x 14, 14 + 24) = 38 (the wait
-    still shows); three: max(42, 38) = 42, the wait hidden, utilization 3 x 14 / 42 = 1."""
+    """tiny (input 3, hidden 4) with 8 lanes: 2 slots of 7 cycles = 14 issue cycles and h_wait 25, so a
+    single sequence's step is 39 cycles.  Two sequences: a round is max(2 x 14, 14 + 25) = 39 (the wait
+    still shows); three: max(42, 39) = 42, the wait hidden, utilization 3 x 14 / 42 = 1."""
     cms = [CycleModel.for_config(load("tiny", lanes=8, interleave=n)) for n in (1, 2, 3)]
-    assert (cms[0].slots * cms[0].slot_cycles, cms[0].h_wait) == (14, 24)
-    assert [c.cycles_per_step for c in cms] == [38, 38, 42]
+    assert (cms[0].slots * cms[0].slot_cycles, cms[0].h_wait) == (14, 25)
+    assert [c.cycles_per_step for c in cms] == [39, 39, 42]
     assert cms[2].mac_utilization == pytest.approx(1.0)
 
 

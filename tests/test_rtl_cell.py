@@ -125,39 +125,39 @@ def test_gru_reset_before_pass2_waits_for_rh():
     """Reset-before GRU, input 1, hidden 6, 7 lanes: slots of K = 7 cycles, pass 1 (12 r/z rows)
     takes 2 slots, pass 2 (6 n rows) 1 slot.  Row r5 (the last r row) is lane 5 of slot 0:
     counting from the step's first issue, slot 0's last issue is cycle 6, r5 enters the
-    post-processor at 6 + 5 (lanes) + 5 = 16 and r*h is complete at 16 + 12 = 28, but pass 2
-    wants its first h element at 2*7 + 1 = 15: a 13-cycle wait.  h(t) is done at
-    5 + 6 - 1 + 14 + 1 = 25 cycles after the step's last issue; the next step wants it after
-    1 + 1 = 2: a 23-cycle wait.  Steady state 3*7 + 13 + 23 = 57 cycles per step, the first
-    step of a sequence 3*7 + 13 = 34 (it waits for r*h0, computed from the initial state, but not
+    post-processor at 6 + 6 (lanes) + 5 = 17 and r*h is complete at 17 + 12 = 29, but pass 2
+    wants its first h element at 2*7 + 1 = 15: a 14-cycle wait.  h(t) is done at
+    6 + 6 - 1 + 14 + 1 = 26 cycles after the step's last issue; the next step wants it after
+    1 + 1 = 2: a 24-cycle wait.  Steady state 3*7 + 14 + 24 = 59 cycles per step, the first
+    step of a sequence 3*7 + 14 = 35 (it waits for r*h0, computed from the initial state, but not
     for h)."""
     cfg = load("gru_before_small").replace(input_size=1, hidden_size=6, lanes=7)
     cm = CycleModel.for_config(cfg)
-    assert (cm.rh_wait, cm.h_wait, cm.cycles_per_step, cm.first_step_cycles) == (13, 23, 57, 34)
+    assert (cm.rh_wait, cm.h_wait, cm.cycles_per_step, cm.first_step_cycles) == (14, 24, 59, 35)
     q = quantize(CellParams.for_config(cfg, seed=3, scale=1.0), cfg)
     seqs = sequences(cfg, (4, 3), seed=2)
     res = amsim.run(cfg, q, seqs)
     assert_matches_golden(cfg, q, seqs, res)
-    assert res.step_cycles(cfg.hidden_size).tolist() == [57, 57, 57, 34, 57, 57]
+    assert res.step_cycles(cfg.hidden_size).tolist() == [59, 59, 59, 35, 59, 59]
 
 
 def test_step_waits_for_the_step_two_before():
     """Reset-before GRU, input 2, hidden 2, 4 lanes: 2 slots of K = 4 cycles (pass 1: 4 r/z rows,
-    pass 2: 2 n rows), so a step issues in 8 cycles plus the r*h wait of 15 at pass 2 (a sequence's
-    first step has it too: r*h0); its last h is done 5 (lanes) + 2 - 1 + 14 + 1 = 21 cycles after
+    pass 2: 2 n rows), so a step issues in 8 cycles plus the r*h wait of 16 at pass 2 (a sequence's
+    first step has it too: r*h0); its last h is done 6 (lanes) + 2 - 1 + 14 + 1 = 22 cycles after
     its last issue.  A sequence's first step skips the h wait; the step after it would wait at its
-    start for the step two before, 21 - 1 - 23 < 0 cycles: not at all.  Sequences of 1, 1 and 4
-    steps, between consecutive last h elements: 23 cycles to the second sequence and 23 to the
-    third (each a sequence start: 8 + 15), then the steady 41 (8 + h wait 21 - 1 - 2 = 18 + r*h
-    wait 15).  Bit-exact throughout (a step starting early would read a stale h bank or r*h)."""
+    start for the step two before, 22 - 1 - 24 < 0 cycles: not at all.  Sequences of 1, 1 and 4
+    steps, between consecutive last h elements: 24 cycles to the second sequence and 24 to the
+    third (each a sequence start: 8 + 16), then the steady 43 (8 + h wait 22 - 1 - 2 = 19 + r*h
+    wait 16).  Bit-exact throughout (a step starting early would read a stale h bank or r*h)."""
     cfg = load("gru_before_small").replace(input_size=2, hidden_size=2, lanes=4)
     cm = CycleModel.for_config(cfg)
-    assert (cm.first_step_cycles, cm.start_wait, cm.h_wait, cm.rh_wait, cm.cycles_per_step) == (23, 0, 18, 15, 41)
+    assert (cm.first_step_cycles, cm.start_wait, cm.h_wait, cm.rh_wait, cm.cycles_per_step) == (24, 0, 19, 16, 43)
     q = quantize(CellParams.for_config(cfg, seed=1, scale=1.0), cfg)
     seqs = sequences(cfg, (1, 1, 4), seed=3)
     res = amsim.run(cfg, q, seqs)
     assert_matches_golden(cfg, q, seqs, res)
-    assert res.step_cycles(cfg.hidden_size).tolist() == [23, 23, 41, 41, 41]
+    assert res.step_cycles(cfg.hidden_size).tolist() == [24, 24, 43, 43, 43]
     assert res.out_cycles[0] - res.in_cycles[0] == cm.first_output_latency
 
 

@@ -146,8 +146,8 @@ def test_mac_lane_sums_rows_exactly(name):
         for t in range(n + 7):
             if t < n:                                            # stage 0: the weight read
                 ctx.set(dut.rd_addr, t)
-            if 0 <= t - op < n:                                  # the operand stage
-                ctx.set(dut.z, int(z[t - op]))
+            if 0 <= t - op + 1 < n:                              # the operands, a stage before theirs
+                ctx.set(dut.z, int(z[t - op + 1]))
             u = t - op - 1                                       # the controls' stage
             on = 0 <= u < n
             j = u % K

@@ -26,7 +26,7 @@ from amaranth import Cat, Mux, Signal, signed, unsigned
 
 from model import latency
 
-from ..gates import Extra, HOut, Row, activation_units, hidden_out, one_minus, requant, shape_of
+from ..gates import Extra, HOut, Row, activation_units, hidden_out, one_minus, prev_state, requant, shape_of
 from ..ram import small_memory
 from ..stages import Stages
 
@@ -71,7 +71,7 @@ def _reset_after(m, p, cfg, dp, row: Row, st, state_w) -> HOut:
     SR = S1 + 1
     acc, accx, bias, aux = (p.reg(row.acc, SR, "acc"), p.reg(row.acc_x, SR, "accx"), p.reg(row.bias, SR, "bias"),
                             p.reg(row.aux, SR, "aux"))
-    acch, hprev = p.reg(row.acc - row.acc_x, SR, "acch"), p.reg(row.prev, SR, "hp")
+    acch, hprev = p.reg(row.acc - row.acc_x, SR, "acch"), prev_state(p, row, SR, "hp")
     is_n = p.at(row.gate, SR, "hg") == N_GATE
     # S2: [pre] for r and z rows, [gru_hn] for the n row's h part
     S2 = SR + 1
@@ -122,7 +122,7 @@ def _reset_before(m, p, cfg, dp, row: Row, st, state_w, extra: Extra) -> HOut:
     H = cfg.hidden_size
     # SR: the row's memory words registered
     SR = S1 + 1
-    acc, bias, hprev = p.reg(row.acc, SR, "acc"), p.reg(row.bias, SR, "bias"), p.reg(row.prev, SR, "hp")
+    acc, bias, hprev = p.reg(row.acc, SR, "acc"), p.reg(row.bias, SR, "bias"), prev_state(p, row, SR, "hp")
     # S2: [pre]
     S2 = SR + 1
     sum2 = p.reg(acc + (bias << dp.b_shift), S2, "sum", signed(dp.acc_width + 1))

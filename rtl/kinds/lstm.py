@@ -23,7 +23,7 @@ from model import latency
 from model.activations import make_activation
 
 from ..activation import ActivationUnit
-from ..gates import HOut, Row, activation_units, hidden_out, one_minus, requant, shape_of
+from ..gates import HOut, Row, activation_units, hidden_out, one_minus, prev_state, requant, shape_of
 from ..stages import Stages
 
 
@@ -43,7 +43,7 @@ def post_process(m, cfg, dp, row: Row, st, state_w, extra=None) -> HOut:
     # SR: the row's memory words registered before any arithmetic
     SR = S1 + 1
     acc, bias = p.reg(row.acc, SR, "acc"), p.reg(row.bias, SR, "bias")
-    prev = p.reg(row.prev, SR, "prev")  # c(t-1)
+    prev = prev_state(p, row, SR, "prev")  # c(t-1)
     if kind.peep_rows:
         # c_new: o gets its peephole term from c(t) later
         skip = (row.gate == G) | (row.gate == O) if c_new else (row.gate == G)
