@@ -1,4 +1,4 @@
-"""Where the gateware's memories go (rtl.ram): LUT RAM up to 8,192 bits, the tool's choice above."""
+"""Where the gateware's memories go (rtl.ram): LUT RAM up to 2,048 bits, the tool's choice above."""
 from pathlib import Path
 
 from model.config import Config
@@ -10,11 +10,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_the_boundary_by_hand():
-    """512 words of 16 bits = 8,192 bits: LUT RAM; 513 words, or 512 of 17 bits, are left to the tool."""
-    assert LUT_RAM_MAX_BITS == 8192
-    assert small_memory(shape=16, depth=512).attrs == {"ram_style": "distributed"}
-    assert not small_memory(shape=16, depth=513).attrs
-    assert not small_memory(shape=17, depth=512).attrs
+    """128 words of 16 bits = 2,048 bits: LUT RAM; 129 words, or 128 of 17 bits, are left to the tool."""
+    assert LUT_RAM_MAX_BITS == 2048
+    assert small_memory(shape=16, depth=128).attrs == {"ram_style": "distributed"}
+    assert not small_memory(shape=16, depth=129).attrs
+    assert not small_memory(shape=17, depth=128).attrs
 
 
 def test_the_small_memories_are_marked_and_the_lanes_are_not():
