@@ -140,6 +140,8 @@ class MacLane(wiring.Component):
         # before a register; the bank is chosen between the read data registers and the weight register
         words, depths = self._words(), banks(self._lay.lane_depth, k * ww)
         lo = (depths[0] - 1).bit_length() if len(depths) > 1 else len(self.rd_addr)
+        addr = Signal(lo, name="addr2")
+        m.d.comb += addr.eq(Mux(self.wr_en, self.wr_addr[bb:bb + lo], ra[:lo]))
         rd3 = []
         for n, d in enumerate(depths):
             mem = memory.Memory(shape=shape, depth=d, init=words[n * depths[0]:n * depths[0] + d])
@@ -147,16 +149,18 @@ class MacLane(wiring.Component):
             rp = mem.read_port()
             wp = mem.write_port(granularity=ww if k > 1 else None)
             # the memory reads every cycle (no enable to fan out from the issue logic): a word read in a
-            # cycle without a chunk meets no ``valid`` and is never summed
-            m.d.comb += rp.addr.eq(ra[:lo])
+            # cycle without a chunk meets no ``valid`` and is never summed.  Reads and writes share one
+            # address (the write's during a write, which never meets a chunk), so the block RAM's one
+            # port serves both and no logic decides what a read sees when a write hits its word
             here = self.wr_en & (self.wr_addr[bb + lo:] == n) if len(depths) > 1 else self.wr_en
+            m.d.comb += [rp.addr.eq(addr), wp.addr.eq(addr)]
             if k == 1:
-                m.d.comb += [wp.addr.eq(self.wr_addr[:lo]), wp.data.eq(self.wr_data), wp.en.eq(here)]
+                m.d.comb += [wp.data.eq(self.wr_data), wp.en.eq(here)]
             else:
-                m.d.comb += [wp.addr.eq(self.wr_addr[bb:bb + lo]), wp.data.eq(self.wr_data[:ww].replicate(k)),
-                             wp.en.eq(Mux(here, 1 << self.wr_addr[:bb], 0))]
-            # stage 3: each bank's read data registered
-            r = Signal(shape, name=f"rd3_{n}" if len(depths) > 1 else "rd3")
+                m.d.comb += [wp.data.eq(self.wr_data[:ww].replicate(k)), wp.en.eq(Mux(here, 1 << self.wr_addr[:bb], 0))]
+            # stage 3: each bank's read data registered, without a reset (its value before the first
+            # chunk meets no ``valid``), so synthesis can make it the block RAM's own output register
+            r = Signal(shape, name=f"rd3_{n}" if len(depths) > 1 else "rd3", reset_less=True)
             m.d.sync += r.eq(rp.data)
             rd3.append(r)
         # the bank of the word read: its address bits above the bank's, registered with the read (stage 2)
@@ -174,7 +178,9 @@ class MacLane(wiring.Component):
         terms, xterms = [], []
         for b in range(k):
             w4 = Signal(signed(ww), name=f"w4_{b}")
-            prod = Signal(signed(ww + zw), name=f"prod5_{b}")
+            # the product register without a reset (its value before the first chunk meets no ``valid``),
+            # so synthesis can make it the DSP block's own output register (rtl.outreg)
+            prod = Signal(signed(ww + zw), name=f"prod5_{b}", reset_less=True)
             z = z4[b * zw:(b + 1) * zw].as_signed()
             m.d.sync += [w4.eq(word3[b * ww:(b + 1) * ww].as_signed()), prod.eq(w4 * z)]
             term = Mux(self.is_x[b], prod << dp.x_shift, prod << dp.h_shift)

