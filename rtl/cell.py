@@ -230,20 +230,31 @@ class RecurrentCell(wiring.Component):
         # step_sos[b]: the step with h bank b starts a sequence (its h(t) carries o.first)
         step_sos = Array(Signal(name=f"step_sos{b}") for b in range(NB))
         credits = Signal(range(self.out_depth + 1), init=self.out_depth)
-        at_start = (s == 0) & (j == 0)
-        at_h = (s == 0) & (j == sch.h_chunk)
+        issue = Signal()
+        # the (slot, chunk) positions the issue logic tests, each a register kept with s and j (which
+        # move only on an issue), so no comparison of the counters sits on the issue's path
+        wrap_j, wrap_s = j == K - 1, s == S - 1
+        next_j, next_s = Mux(wrap_j, 0, j + 1), Mux(wrap_j, Mux(wrap_s, 0, s + 1), s)
+
+        def at(slot, chunk, name):
+            flag = Signal(name=name, init=int(slot == 0 and chunk == 0))
+            with m.If(issue):
+                m.d.sync += flag.eq((next_s == slot) & (next_j == chunk))
+            return flag
+
+        at_start, at_h = at(0, 0, "at_start"), at(0, sch.h_chunk, "at_h")
+        at_last, at_x_end = at(S - 1, K - 1, "at_last"), at(S - 1, sch.x_end_chunk, "at_x_end")
         # the next step: the input buffer's vector's sequence, that sequence's other bank
         nseq = inbuf.seq[:max(1, (N - 1).bit_length())] if N > 1 else 0
         new_bank = Cat(~seq_par[nseq], nseq) if N > 1 else ~seq_par[0]
         new_sos = inbuf.sos | need_first[nseq]
         # the issuing step's bank and sequence start (a step's first issue sets both registers)
         cur_bank, cur_sos = Mux(at_start, new_bank, bank), Mux(at_start, new_sos, sos)
-        issue = Signal()
         # the first chunk with an h element waits for its sequence's h(t-1); a sequence start does not
         ready_h = Mux(at_h, cur_sos | h_done[cur_bank ^ 1], 1)
         if two_pass:  # pass 2 waits for every r*h(t-1), at a sequence start too (r*h0)
             p2 = sch.pass_slots[0]
-            ready_h = Mux((s == p2) & (j == sch.h_chunk), extra.op_ready[bank], ready_h)
+            ready_h = Mux(at(p2, sch.h_chunk, "at_p2_h"), extra.op_ready[bank], ready_h)
         # a step starts only when its bank's last step (its sequence's step two before) is complete:
         # after a sequence start, which does not wait for h, that one may still be in flight; nor in a
         # cycle with a write on w (a write never splits a step)
@@ -254,25 +265,21 @@ class RecurrentCell(wiring.Component):
             pause = Signal(range(self._cm.drain + 1), name="pause")
             with m.If(pause != 0):
                 m.d.sync += pause.eq(pause - 1)
-            with m.If(issue & (s == S - 1) & (j == K - 1)):
+            with m.If(issue & at_last):
                 m.d.sync += pause.eq(self._cm.drain)
             go = go & (pause == 0)
         m.d.comb += issue.eq(go)
         pop = self.o.valid & self.o.ready
         m.d.sync += credits.eq(credits - Mux(issue & at_start, H, 0) + pop)
         with m.If(issue):
-            with m.If(j == K - 1):
-                m.d.sync += [j.eq(0), s.eq(Mux(s == S - 1, 0, s + 1))]
-            with m.Else():
-                m.d.sync += j.eq(j + 1)
-            m.d.sync += waddr.eq(Mux((s == S - 1) & (j == K - 1), 0, waddr + 1))
+            m.d.sync += [j.eq(next_j), s.eq(next_s), waddr.eq(Mux(at_last, 0, waddr + 1))]
             with m.If(at_start):
                 m.d.sync += [bank.eq(new_bank), sos.eq(new_sos), need_first[nseq].eq(0),
                              seq_par[nseq].eq(~seq_par[nseq]), h_done[new_bank].eq(0),
                              step_sos[new_bank].eq(new_sos)]
                 if two_pass:
                     m.d.sync += extra.op_ready[new_bank].eq(0)
-        release = issue & (s == S - 1) & (j == sch.x_end_chunk)
+        release = issue & at_x_end
         m.d.comb += [inbuf.release.eq(release), inbuf.rd_addr.eq(j), inbuf.rd_en.eq(issue)]
 
         # stage 1: memory data (chunk j: z elements j*B .. j*B + B - 1; element b is x below I)

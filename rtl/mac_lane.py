@@ -51,7 +51,8 @@ class MacLane(wiring.Component):
         (:attr:`rtl.layout.Layout.beat_bits`), ``formats.weight`` raw in the low bits of ``wr_data``;
         the memory's write port has one enable per weight, so the word's other weights keep their value.
         A write never shares a cycle with a chunk's ``rd_addr`` (the cell writes only while no step is in
-        flight).
+        flight).  The lane registers the write and the memory takes it a cycle later (the cycle after a
+        write may hold a chunk's ``rd_addr``: its read comes a cycle after that).
     z : In(signed(beat * zw))
         Stage ``OPERANDS - 1`` (3): the chunk's operands (x or h elements, raw, ``zw`` bits each, element ``b`` in
         bits ``b * zw ..``), registered; the lane registers them again, next to its weights (stage ``OPERANDS``).
@@ -140,8 +141,13 @@ class MacLane(wiring.Component):
         # before a register; the bank is chosen between the read data registers and the weight register
         words, depths = self._words(), banks(self._lay.lane_depth, k * ww)
         lo = (depths[0] - 1).bit_length() if len(depths) > 1 else len(self.rd_addr)
+        # the write registered before it meets the memory, so the port's choice between the write's
+        # address and the read's is a register's; a step's first read, two cycles after its issue (which
+        # a write's cycle never holds), comes after the write it follows
+        we, wa, wd = Signal(name="we1"), Signal.like(self.wr_addr, name="wa1"), Signal.like(self.wr_data, name="wd1")
+        m.d.sync += [we.eq(self.wr_en), wa.eq(self.wr_addr), wd.eq(self.wr_data)]
         addr = Signal(lo, name="addr2")
-        m.d.comb += addr.eq(Mux(self.wr_en, self.wr_addr[bb:bb + lo], ra[:lo]))
+        m.d.comb += addr.eq(Mux(we, wa[bb:bb + lo], ra[:lo]))
         rd3 = []
         for n, d in enumerate(depths):
             mem = memory.Memory(shape=shape, depth=d, init=words[n * depths[0]:n * depths[0] + d])
@@ -152,12 +158,12 @@ class MacLane(wiring.Component):
             # cycle without a chunk meets no ``valid`` and is never summed.  Reads and writes share one
             # address (the write's during a write, which never meets a chunk), so the block RAM's one
             # port serves both and no logic decides what a read sees when a write hits its word
-            here = self.wr_en & (self.wr_addr[bb + lo:] == n) if len(depths) > 1 else self.wr_en
+            here = we & (wa[bb + lo:] == n) if len(depths) > 1 else we
             m.d.comb += [rp.addr.eq(addr), wp.addr.eq(addr)]
             if k == 1:
-                m.d.comb += [wp.data.eq(self.wr_data), wp.en.eq(here)]
+                m.d.comb += [wp.data.eq(wd), wp.en.eq(here)]
             else:
-                m.d.comb += [wp.data.eq(self.wr_data[:ww].replicate(k)), wp.en.eq(Mux(here, 1 << self.wr_addr[:bb], 0))]
+                m.d.comb += [wp.data.eq(wd[:ww].replicate(k)), wp.en.eq(Mux(here, 1 << wa[:bb], 0))]
             # stage 3: each bank's read data registered, without a reset (its value before the first
             # chunk meets no ``valid``), so synthesis can make it the block RAM's own output register
             r = Signal(shape, name=f"rd3_{n}" if len(depths) > 1 else "rd3", reset_less=True)

@@ -144,10 +144,14 @@ def _reset_before(m, p, cfg, dp, row: Row, st, state_w, extra: Extra) -> HOut:
     omz_w = Signal(signed(gw + 2), name="omz_w")
     m.d.comb += omz_w.eq(one_minus(cfg, y))
     m.submodules.zmem = zmem = small_memory(shape=unsigned(2 * gw + 2), depth=H, init=[])
-    zw = zmem.write_port()
-    zr = zmem.read_port(transparent_for=(zw,))
+    zw, zr = zmem.write_port(), zmem.read_port()
     m.d.comb += [zw.addr.eq(u), zw.data.eq(Cat(y, omz_w)), zw.en.eq(v & (hg == Z_GATE)),
                  zr.addr.eq(p.at(row.unit, SG - 1, "zu")), zr.en.eq(1)]
+    # the read needs no view of a write in the same cycle: an n row (pass 2) reads its unit's z a whole
+    # lane pipeline after the z row (pass 1) wrote it.  Its data register has no reset, so the block
+    # RAM can hold it (rtl.outreg)
+    zd1 = p.put(Signal(zr.data.shape(), name="zd1", reset_less=True), SG + 1)
+    m.d.sync += zd1.eq(zr.data)
     # r row: SG r * h(t-1), SG+P [gru_rh], SG+P+1 into the operand memory
     prh = p.product(y, hp, "prh")
     SP = p.stage_of(prh)
@@ -162,7 +166,7 @@ def _reset_before(m, p, cfg, dp, row: Row, st, state_w, extra: Extra) -> HOut:
     assert SP + 2 == cfg.cell.op_ready, (SP + 2, cfg.cell.op_ready)  # the flag is seen one cycle later
     # n row: SG+1 {z, 1 - z} and n registered (Yosys may fold the z register into the block RAM),
     # SG+2 registered again, then (1 - z) * n + z * h(t-1)
-    zd1, n1 = p.reg(p.put(zr.data, SG), SG + 1, "zd"), p.reg(p.put(tnh.y, SG), SG + 1, "n")
+    n1 = p.reg(p.put(tnh.y, SG), SG + 1, "n")
     zd2 = p.at(zd1, SG + 2)
     z2 = p.put(zd2[:gw].as_signed() if f["gate"].signed else zd2[:gw], SG + 2, "z")
     omz = p.put(zd2[gw:].as_signed(), SG + 2, "omz")
