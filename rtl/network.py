@@ -17,6 +17,7 @@ from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from model import latency
 from model.config import Config
 from model.network.config import NetworkConfig
 from model.network.golden import QNetwork
@@ -274,20 +275,53 @@ def address_model(config: NetworkConfig) -> Network:
 
 
 class _Reader:
-    """Reads words out of a memory read port into a stream, one per cycle while the stream is ready:
-    ``issue`` (an address is presented) one cycle before the word is valid on the port."""
+    """Reads words out of memory read ports into a stream, one per cycle while the stream is ready.
 
-    def __init__(self, m, port, stream_, count, name):
-        self.valid = Signal(name=f"{name}_valid")
-        self.take = self.valid & stream_.ready
+    ``issue`` presents an address (``port.en``); the port reads it synchronously, and the caller registers
+    the port's data (and whatever it set on ``issue``) with :meth:`delay`: a plain register, with no reset
+    and no enable, so that a block RAM's output register can take it.  The caller builds :attr:`word`, the
+    payload, from those registers; the word is valid :data:`model.latency.BUFFER_READ` cycles after its
+    ``issue``.  The register follows the port on every cycle, so when the stream stalls on a word while the
+    port has read the next one, the word moves into a skid register (the stream's payload unchanged); at
+    most two words are between ``issue`` and the stream, which keeps one word per cycle without losing one.
+    ``left`` counts the words still to issue (the caller loads it); :attr:`idle` is high when no word is
+    left in flight after this cycle's transfer.
+    """
+
+    #: Issue -> the port's synchronous read -> the read data register.
+    LATENCY = 2
+
+    def __init__(self, m, ports, stream_, count, name):
+        assert self.LATENCY == latency.BUFFER_READ, "_Reader's stages must equal model.latency.BUFFER_READ"
+        self._m, self._name = m, name
         self.issue = Signal(name=f"{name}_issue")
         self.left = Signal(range(count + 1), name=f"{name}_left")
-        m.d.comb += [self.issue.eq((self.left != 0) & (~self.valid | stream_.ready)), port.en.eq(self.issue),
-                     stream_.valid.eq(self.valid)]
+        #: The payload held in the read data registers: the caller drives it from :meth:`delay` values.
+        self.word = Signal(stream_.payload.shape(), name=f"{name}_word")
+        skid = Signal(stream_.payload.shape(), name=f"{name}_skid", reset_less=True)
+        read = Signal(name=f"{name}_read")    # the port holds a word issued last cycle, not yet registered
+        rv = Signal(name=f"{name}_rv")        # the registers hold a word not yet taken
+        sv = Signal(name=f"{name}_sv")        # the skid register holds a word not yet taken (it goes first)
+        take = stream_.valid & stream_.ready
+        take_r = rv & ~sv & stream_.ready
+        save = rv & ~take_r & read            # the registers move on next cycle: keep their word
+        in_flight = read + rv + sv            # at most 2
+        self.idle = in_flight - take == 0
+        m.d.comb += [self.issue.eq((self.left != 0) & (in_flight - take < 2)),
+                     stream_.valid.eq(rv | sv), stream_.payload.eq(Mux(sv, skid, self.word))]
+        for port in ports:
+            m.d.comb += port.en.eq(self.issue)
+        m.d.sync += [read.eq(self.issue), rv.eq(read | (rv & ~take_r)), sv.eq(save | (sv & ~stream_.ready))]
+        with m.If(save):
+            m.d.sync += skid.eq(self.word)
         with m.If(self.issue):
-            m.d.sync += [self.valid.eq(1), self.left.eq(self.left - 1)]
-        with m.Elif(self.take):
-            m.d.sync += self.valid.eq(0)
+            m.d.sync += self.left.eq(self.left - 1)
+
+    def delay(self, value, name):
+        """``value`` one cycle later, in a register with no reset and no enable."""
+        reg = Signal.like(value, name=f"{self._name}_{name}_q", reset_less=True)
+        self._m.d.sync += reg.eq(value)
+        return reg
 
 
 class BiLayer(wiring.Component):
@@ -393,11 +427,11 @@ class BiLayer(wiring.Component):
         # ---- run: both cells read the buffer, each at one element per cycle -----------------------
         done_f, done_r = Signal(range(T_max * H + 1)), Signal(range(T_max * H + 1))
         for cell, port, name, reverse in ((fwd, xf, "f", False), (rev, xr, "r", True)):
-            rd = _Reader(m, port, cell.i, T_max * I, name)
+            rd = _Reader(m, [port], cell.i, T_max * I, name)
             a, e = Signal(range(T_max * I + 1), name=f"{name}_a"), Signal(range(max(I, 2)), name=f"{name}_e")
             first, last = Signal(name=f"{name}_first"), Signal(name=f"{name}_last")
-            m.d.comb += [port.addr.eq(a), cell.i.payload.data.eq(port.data),
-                         cell.i.payload.first.eq(first), cell.i.payload.last.eq(last)]
+            m.d.comb += [port.addr.eq(a), rd.word.data.eq(rd.delay(port.data, "data")),
+                         rd.word.first.eq(rd.delay(first, "first")), rd.word.last.eq(rd.delay(last, "last"))]
             with m.If(end):  # the reverse cell starts at the last vector: (steps - 1) * input
                 n = Mux(fits, xa + 1, xa)
                 m.d.sync += [rd.left.eq(n), a.eq(n - I if reverse else 0), e.eq(0)]
@@ -425,29 +459,26 @@ class BiLayer(wiring.Component):
             m.d.sync += phase.eq(2)
 
         # ---- out: forward h(t) then reverse h(t), step by step -------------------------------------
-        o_left = Signal(range(2 * T_max * H + 1))
-        o_all = Signal.like(o_left)
+        rd = _Reader(m, [fr, rr], self.o, 2 * T_max * H, "o")
+        o_all = Signal.like(rd.left)
         ob, ou = Signal(range(T_max * H + 1)), Signal(range(max(2 * H, 2)))
-        ovalid = Signal()
         ofirst, olast, oend, orev = Signal(), Signal(), Signal(), Signal()
-        oissue = (o_left != 0) & (~ovalid | self.o.ready)
         oaddr = ob + Mux(ou < H, ou, ou - H)
-        m.d.comb += [fr.addr.eq(oaddr), rr.addr.eq(oaddr), fr.en.eq(oissue), rr.en.eq(oissue),
-                     self.o.valid.eq(ovalid), self.o.payload.data.eq(Mux(orev, rr.data, fr.data)),
-                     self.o.payload.first.eq(ofirst), self.o.payload.last.eq(olast), self.o.payload.end.eq(oend)]
+        fq, rq = rd.delay(fr.data, "f"), rd.delay(rr.data, "r")
+        m.d.comb += [fr.addr.eq(oaddr), rr.addr.eq(oaddr), rd.word.data.eq(Mux(rd.delay(orev, "rev"), rq, fq)),
+                     rd.word.first.eq(rd.delay(ofirst, "first")), rd.word.last.eq(rd.delay(olast, "last")),
+                     rd.word.end.eq(rd.delay(oend, "end"))]
         with m.If(run_done):
             n_out = 2 * H if self._last_only else h_words << 1
-            m.d.sync += [o_left.eq(n_out), o_all.eq(n_out), ob.eq(last_hb if self._last_only else 0), ou.eq(0)]
-        with m.If(oissue):
-            m.d.sync += [ovalid.eq(1), o_left.eq(o_left - 1), ofirst.eq(o_left == o_all),
-                         olast.eq(ou == 2 * H - 1), oend.eq(o_left == 1), orev.eq(ou >= H)]
+            m.d.sync += [rd.left.eq(n_out), o_all.eq(n_out), ob.eq(last_hb if self._last_only else 0), ou.eq(0)]
+        with m.If(rd.issue):
+            m.d.sync += [ofirst.eq(rd.left == o_all), olast.eq(ou == 2 * H - 1), oend.eq(rd.left == 1),
+                         orev.eq(ou >= H)]
             with m.If(ou == 2 * H - 1):
                 m.d.sync += [ou.eq(0), ob.eq(ob + H)]
             with m.Else():
                 m.d.sync += ou.eq(ou + 1)
-        with m.Elif(self.o.valid & self.o.ready):
-            m.d.sync += ovalid.eq(0)
-        with m.If((phase == 2) & (o_left == 0) & (~ovalid | self.o.ready)):
+        with m.If((phase == 2) & (rd.left == 0) & rd.idle):
             m.d.sync += [phase.eq(0), done_f.eq(0), done_r.eq(0)]
         return m
 

@@ -171,6 +171,22 @@ def test_bidirectional_layer_holds_a_sequence_for_the_modelled_cycles():
     assert r.in_cycles[5 * 3] - r.in_cycles[0] == cm.bidirectional_cycles(0, 5)
 
 
+def test_bidirectional_buffer_reads_keep_every_word_under_one_cycle_stalls():
+    """A bidirectional layer registers its buffer reads (model.latency.BUFFER_READ), so a one-cycle stall
+    while the next word is already read must move the held word into the skid register: every word
+    arrives, in order and bit-exact, within twice the unstalled cycle count (a lost word hangs the stream,
+    an extra one shows as a mismatch)."""
+    ncfg = _cfg(TINY, "[network]\ndirections = 2\nmax_steps = 8\n")
+    cm = NetworkCycleModel.for_config(ncfg)
+    q = golden.quantize(_net(ncfg, 5), ncfg)
+    seqs = _seqs(ncfg, [4, 3], seed=6)
+    want = _expected(q, ncfg, seqs)
+    budget = 2 * sum(cm.bidirectional_cycles(0, len(x)) for x in seqs)
+    r = netsim.run(Network(ncfg, q), netsim.input_words(ncfg, seqs), len(want), seed=7, out_stall=0.5, max_stall=1,
+                   max_cycles=budget)
+    assert _got(ncfg, r.outputs) == want
+
+
 def test_sequence_longer_than_the_buffer_is_flagged():
     """Nothing is lost silently: the steps beyond max_steps are not stored and err_long says so."""
     ncfg = _cfg(TINY, "[network]\ndirections = 2\nmax_steps = 3\n")
