@@ -371,7 +371,8 @@ class RecurrentCell(wiring.Component):
             walkers = [self._walker(m, sch, p, done, stages.at(slot1, SD), stages.at(bank1, SD),
                                     stages.at(sos1, SD), st) for p in range(P)]
 
-        m.submodules.bmem = bmem = small_memory(shape=signed(f["bias"].width), depth=R, init=img["bias"])
+        m.submodules.bmem = bmem = small_memory(shape=signed(f["bias"].width), depth=R, init=img["bias"],
+                                                   collisions=False)  # written while idle
         bw = bmem.write_port()
         wen_of = {region: wen[k] for k, (region, _) in enumerate(regions(cfg))}
         m.d.comb += [bw.addr.eq(woff), bw.data.eq(wdec.data), bw.en.eq(wen_of[L])]
@@ -380,7 +381,8 @@ class RecurrentCell(wiring.Component):
             m.d.comb += [port.addr.eq(woff), port.data.eq(wdec.data), port.en.eq(wen_of[region])]
         if lay.aux:
             afmt = aux_format(cfg)
-            m.submodules.amem = amem = small_memory(shape=signed(afmt.width), depth=lay.aux_depth, init=img["aux"])
+            m.submodules.amem = amem = small_memory(shape=signed(afmt.width), depth=lay.aux_depth, init=img["aux"],
+                                                       collisions=False)  # written while idle
             aw = amem.write_port()
             m.d.comb += [aw.addr.eq(woff), aw.data.eq(wdec.data), aw.en.eq(wen_of[L + 1])]
 

@@ -375,9 +375,11 @@ class BiLayer(wiring.Component):
         cfg, T_max = self._cfg, self._max
         I, H = cfg.input_size, cfg.hidden_size
         m.submodules.fwd, m.submodules.rev = fwd, rev = self.fwd, self.rev
-        m.submodules.xmem = xmem = small_memory(shape=signed(cfg.fmt("input").width), depth=T_max * I, init=[])
-        m.submodules.fmem = fmem = small_memory(shape=signed(cfg.fmt("hidden").width), depth=T_max * H, init=[])
-        m.submodules.rmem = rmem = small_memory(shape=signed(cfg.fmt("hidden").width), depth=T_max * H, init=[])
+        # each buffer is written in one phase and read in the next (x: in, then run; h: run, then out)
+        hmem = dict(shape=signed(cfg.fmt("hidden").width), depth=T_max * H, init=[], collisions=False)
+        m.submodules.xmem = xmem = small_memory(shape=signed(cfg.fmt("input").width), depth=T_max * I, init=[],
+                                                collisions=False)
+        m.submodules.fmem, m.submodules.rmem = fmem, rmem = small_memory(**hmem), small_memory(**hmem)
         xw, xf, xr = xmem.write_port(), xmem.read_port(), xmem.read_port()
         fw, fr = fmem.write_port(), fmem.read_port()
         rw, rr = rmem.write_port(), rmem.read_port()

@@ -11,8 +11,9 @@ it.  Yosys's mapping takes neither register into the block (YosysHQ/yosys#5814),
 does, on the netlist ``synth_ecp5`` writes, before nextpnr places it.
 
 A register is taken in only when the block's output is used the way the fabric register would be,
-nothing more.  Each output bit that is used drives exactly one ``TRELLIS_FF`` (its ``DI``, nothing
-else, not a module port), clocked by one clock on the rising edge, always enabled, never reset
+nothing more, and never from a DP16KD in its 36-bit mode (a word leaves on both ports' outputs).
+Each output bit that is used drives exactly one ``TRELLIS_FF`` (its ``DI``, nothing else, not a
+module port), clocked by one clock on the rising edge, always enabled, never reset
 (``LSR`` tied low), global set/reset disabled, starting at 0 (``REGSET`` ``RESET``), as the block's
 register does.  A DP16KD port also needs its clock to be that clock (not inverted), its reset tied
 low and its output clock enable tied high; a MULT18X18D needs to use none of its registers yet (no
@@ -78,11 +79,18 @@ def _registers(cells: dict, bits_of: list, sinks: dict, outputs: set, clk: list 
     return regs or None
 
 
+def _wide(bram: dict) -> bool:
+    """The block RAM in its 36-bit mode (Yosys writes the width in binary): a word leaves on both
+    ports' outputs, so one port's register mode does not describe it."""
+    widths = (_param(bram, f"DATA_WIDTH_{side}", "") for side in "AB")
+    return any(w and set(w) <= {"0", "1"} and int(w, 2) > DATA_BITS for w in widths)
+
+
 def _port_registers(cells: dict, bram: dict, side: str, sinks: dict, outputs: set) -> dict | None:
     """The read data registers of port ``side`` of a DP16KD when it can take them in, else None."""
     conn = bram["connections"]
     clk = conn.get(f"CLK{side}")
-    if (_param(bram, f"REGMODE_{side}", "NOREG") != "NOREG" or not clk or not isinstance(clk[0], int)
+    if (_param(bram, f"REGMODE_{side}", "NOREG") != "NOREG" or _wide(bram) or not clk or not isinstance(clk[0], int)
             or _param(bram, f"CLK{side}MUX", f"CLK{side}") != f"CLK{side}"
             or not _tied(bram, f"RST{side}", "0") or _param(bram, f"RST{side}MUX", f"RST{side}") != f"RST{side}"
             or not _tied(bram, f"OCE{side}", "1") or _param(bram, f"OCE{side}MUX", f"OCE{side}") != f"OCE{side}"):

@@ -25,9 +25,18 @@ __all__ = ["LUT_RAM_MAX_BITS", "small_memory"]
 LUT_RAM_MAX_BITS = 2048
 
 
-def small_memory(*, shape, depth: int, init=()) -> memory.Memory:
+def small_memory(*, shape, depth: int, init=(), collisions: bool = True) -> memory.Memory:
     """A :class:`amaranth.lib.memory.Memory` of ``depth`` words of ``shape``, in LUT RAM when it holds
-    at most :data:`LUT_RAM_MAX_BITS` bits."""
+    at most :data:`LUT_RAM_MAX_BITS` bits.
+
+    ``collisions=False`` states that no read ever addresses the word a write port writes in the same
+    cycle (the memory is written only while nothing reads it, or the schedule keeps them apart).
+    The memory is then marked ``no_rw_check``: Yosys adds no logic after a block RAM to decide what
+    such a read sees (a read port and a write port of an ECP5 DP16KD do not define it), so its read
+    data can go straight into a register, which :mod:`rtl.outreg` makes the block RAM's own.
+    """
     bits = Shape.cast(shape).width * depth
-    attrs = {"ram_style": "distributed"} if bits <= LUT_RAM_MAX_BITS else None
-    return memory.Memory(shape=shape, depth=depth, init=list(init), attrs=attrs)
+    attrs = {"ram_style": "distributed"} if bits <= LUT_RAM_MAX_BITS else {}
+    if not collisions:
+        attrs["no_rw_check"] = 1
+    return memory.Memory(shape=shape, depth=depth, init=list(init), attrs=attrs or None)

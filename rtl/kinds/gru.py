@@ -69,8 +69,8 @@ def _reset_after(m, p, cfg, dp, row: Row, st, state_w) -> HOut:
     f = cfg.formats
     # SR: the row's memory words registered; the n row's h part (acc - acc_x) formed
     SR = S1 + 1
-    acc, accx, bias, aux = (p.reg(row.acc, SR, "acc"), p.reg(row.acc_x, SR, "accx"), p.reg(row.bias, SR, "bias"),
-                            p.reg(row.aux, SR, "aux"))
+    acc, accx = p.reg(row.acc, SR, "acc"), p.reg(row.acc_x, SR, "accx")
+    bias, aux = p.reg(row.bias, SR, "bias", reset_less=True), p.reg(row.aux, SR, "aux", reset_less=True)
     acch, hprev = p.reg(row.acc - row.acc_x, SR, "acch"), prev_state(p, row, SR, "hp")
     is_n = p.at(row.gate, SR, "hg") == N_GATE
     # S2: [pre] for r and z rows, [gru_hn] for the n row's h part
@@ -122,7 +122,7 @@ def _reset_before(m, p, cfg, dp, row: Row, st, state_w, extra: Extra) -> HOut:
     H = cfg.hidden_size
     # SR: the row's memory words registered
     SR = S1 + 1
-    acc, bias, hprev = p.reg(row.acc, SR, "acc"), p.reg(row.bias, SR, "bias"), prev_state(p, row, SR, "hp")
+    acc, bias, hprev = p.reg(row.acc, SR, "acc"), p.reg(row.bias, SR, "bias", reset_less=True), prev_state(p, row, SR, "hp")
     # S2: [pre]
     S2 = SR + 1
     sum2 = p.reg(acc + (bias << dp.b_shift), S2, "sum", signed(dp.acc_width + 1))
@@ -138,20 +138,23 @@ def _reset_before(m, p, cfg, dp, row: Row, st, state_w, extra: Extra) -> HOut:
     v, hg, u, hp = (p.at(row.valid, SG, "pv"), p.at(row.gate, SG, "hg"), p.at(row.unit, SG, "u"),
                     p.at(hprev, SG, "hp"))
     y = p.put(sig.y, SG)
-    # z memory: {z, 1 - z}, written by the z rows at SG, read by the n rows (address at SG-1, data at
-    # SG); holding 1 - z too keeps the subtraction away from the block RAM's slow read
+    # z memories: z and 1 - z, written by the z rows at SG, read by the n rows (address at SG-1, data
+    # at SG); holding 1 - z too keeps the subtraction away from the block RAM's slow read.  Two memories,
+    # each no wider than a block RAM port (18 bits): a block RAM in its 36-bit mode keeps its read
+    # register in the fabric (rtl.outreg)
     gw = f["gate"].width
     omz_w = Signal(signed(gw + 2), name="omz_w")
     m.d.comb += omz_w.eq(one_minus(cfg, y))
-    m.submodules.zmem = zmem = small_memory(shape=unsigned(2 * gw + 2), depth=H, init=[])
-    zw, zr = zmem.write_port(), zmem.read_port()
-    m.d.comb += [zw.addr.eq(u), zw.data.eq(Cat(y, omz_w)), zw.en.eq(v & (hg == Z_GATE)),
-                 zr.addr.eq(p.at(row.unit, SG - 1, "zu")), zr.en.eq(1)]
-    # the read needs no view of a write in the same cycle: an n row (pass 2) reads its unit's z a whole
-    # lane pipeline after the z row (pass 1) wrote it.  Its data register has no reset, so the block
-    # RAM can hold it (rtl.outreg)
-    zd1 = p.put(Signal(zr.data.shape(), name="zd1", reset_less=True), SG + 1)
-    m.d.sync += zd1.eq(zr.data)
+    zu = p.at(row.unit, SG - 1, "zu")
+    zd1 = p.put(Signal(2 * gw + 2, name="zd1", reset_less=True), SG + 1)
+    for name, word, part in (("zmem", y, zd1[:gw]), ("omzmem", omz_w, zd1[gw:])):
+        # the reads need no view of a write in the same cycle: an n row (pass 2) reads its unit's z a
+        # whole lane pipeline after the z row (pass 1) wrote it; the read data register has no reset,
+        # so the block RAM can hold it (rtl.outreg)
+        m.submodules[name] = mem = small_memory(shape=len(word), depth=H, init=[], collisions=False)
+        w, r = mem.write_port(), mem.read_port()
+        m.d.comb += [w.addr.eq(u), w.data.eq(word), w.en.eq(v & (hg == Z_GATE)), r.addr.eq(zu)]
+        m.d.sync += part.eq(r.data)
     # r row: SG r * h(t-1), SG+P [gru_rh], SG+P+1 into the operand memory
     prh = p.product(y, hp, "prh")
     SP = p.stage_of(prh)
@@ -164,8 +167,7 @@ def _reset_before(m, p, cfg, dp, row: Row, st, state_w, extra: Extra) -> HOut:
     with m.If(rv2 & (ru == H - 1)):
         m.d.sync += extra.op_ready[rp].eq(1)
     assert SP + 2 == cfg.cell.op_ready, (SP + 2, cfg.cell.op_ready)  # the flag is seen one cycle later
-    # n row: SG+1 {z, 1 - z} and n registered (Yosys may fold the z register into the block RAM),
-    # SG+2 registered again, then (1 - z) * n + z * h(t-1)
+    # n row: SG+1 {z, 1 - z} and n registered, SG+2 registered again, then (1 - z) * n + z * h(t-1)
     n1 = p.reg(p.put(tnh.y, SG), SG + 1, "n")
     zd2 = p.at(zd1, SG + 2)
     z2 = p.put(zd2[:gw].as_signed() if f["gate"].signed else zd2[:gw], SG + 2, "z")

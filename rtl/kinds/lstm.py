@@ -42,7 +42,7 @@ def post_process(m, cfg, dp, row: Row, st, state_w, extra=None) -> HOut:
         p.put(sig, S1)
     # SR: the row's memory words registered before any arithmetic
     SR = S1 + 1
-    acc, bias = p.reg(row.acc, SR, "acc"), p.reg(row.bias, SR, "bias")
+    acc, bias = p.reg(row.acc, SR, "acc"), p.reg(row.bias, SR, "bias", reset_less=True)
     prev = prev_state(p, row, SR, "prev")  # c(t-1)
     if kind.peep_rows:
         # c_new: o gets its peephole term from c(t) later
