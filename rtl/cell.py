@@ -194,7 +194,9 @@ class RecurrentCell(wiring.Component):
         if wide:
             hreg = [[Signal(hshape, name=f"h{b}_{u}") for u in range(H)] for b in range(NB)]
         else:
-            m.submodules.hmem = hmem = small_memory(shape=hshape, depth=NB * H, init=[])
+            # a step reads its h(t-1) bank only once that bank's step has written all of it, and that
+            # bank's next writer issues after the reader: no read meets a write of its word
+            m.submodules.hmem = hmem = small_memory(shape=hshape, depth=NB * H, init=[], collisions=False)
             hw_, hr = hmem.write_port(), hmem.read_port()
         state_fmt = f[cfg.cell.unit_state]
         if P > 1:
@@ -230,6 +232,9 @@ class RecurrentCell(wiring.Component):
         # step_sos[b]: the step with h bank b starts a sequence (its h(t) carries o.first)
         step_sos = Array(Signal(name=f"step_sos{b}") for b in range(NB))
         credits = Signal(range(self.out_depth + 1), init=self.out_depth)
+        # credits >= hidden as a register kept with the count, both outcomes of an issue compared
+        # apart from it, so the issue's path has no comparator and the register one choice after it
+        room = Signal(name="room", init=self.out_depth >= H)
         issue = Signal()
         # the (slot, chunk) positions the issue logic tests, each a register kept with s and j (which
         # move only on an issue), so no comparison of the counters sits on the issue's path
@@ -258,7 +263,7 @@ class RecurrentCell(wiring.Component):
         # a step starts only when its bank's last step (its sequence's step two before) is complete:
         # after a sequence start, which does not wait for h, that one may still be in flight; nor in a
         # cycle with a write on w (a write never splits a step)
-        go = Mux(at_start, inbuf.full & (credits >= H) & h_done[new_bank] & ~self.w.valid, 1) & ready_h
+        go = Mux(at_start, inbuf.full & room & h_done[new_bank] & ~self.w.valid, 1) & ready_h
         if self._cm.drain:
             # after a step's last chunk the issue pauses until the last slot's queues are no longer
             # than a slot (model.cycles: drain), so the next sums never overtake a queued row
@@ -270,7 +275,9 @@ class RecurrentCell(wiring.Component):
             go = go & (pause == 0)
         m.d.comb += issue.eq(go)
         pop = self.o.valid & self.o.ready
-        m.d.sync += credits.eq(credits - Mux(issue & at_start, H, 0) + pop)
+        kept, spent = credits + pop, credits + pop - H
+        m.d.sync += [credits.eq(Mux(issue & at_start, spent, kept)),
+                     room.eq(Mux(issue & at_start, spent >= H, kept >= H))]
         with m.If(issue):
             m.d.sync += [j.eq(next_j), s.eq(next_s), waddr.eq(Mux(at_last, 0, waddr + 1))]
             with m.If(at_start):
