@@ -275,9 +275,12 @@ class RecurrentCell(wiring.Component):
             go = go & (pause == 0)
         m.d.comb += issue.eq(go)
         pop = self.o.valid & self.o.ready
-        kept, spent = credits + pop, credits + pop - H
-        m.d.sync += [credits.eq(Mux(issue & at_start, spent, kept)),
-                     room.eq(Mux(issue & at_start, spent >= H, kept >= H))]
+        # credits + pop >= H and credits + pop - H >= H, each a comparison of the count alone with
+        # the late pop at its end
+        kept_room = (credits >= H) | (pop & (credits == H - 1))
+        spent_room = (credits >= 2 * H) | (pop & (credits == 2 * H - 1))
+        m.d.sync += [credits.eq(Mux(issue & at_start, credits + pop - H, credits + pop)),
+                     room.eq(Mux(issue & at_start, spent_room, kept_room))]
         with m.If(issue):
             m.d.sync += [j.eq(next_j), s.eq(next_s), waddr.eq(Mux(at_last, 0, waddr + 1))]
             with m.If(at_start):

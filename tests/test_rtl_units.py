@@ -38,6 +38,9 @@ REQUANT_CASES = [
     (signed(9), 0, "s8.0"),      # value one bit wider than the target, no shift
     (signed(9), 2, "s6.0"),      # one bit wider after the shift; rounding carries into overflow
     (signed(6), 9, "s2.0"),      # shift wider than the value
+    (signed(6), 6, "s2.0"),      # shift exactly the value's width
+    (signed(6), 5, "s2.0"),      # only the sign bit kept
+    (unsigned(4), 4, "u1.0"),    # unsigned, every bit dropped
     (unsigned(5), 8, "u1.1"),    # unsigned value shifted out entirely
     (signed(2), 1, "s2.0"),      # tiny
     (unsigned(1), 0, "u1.0"),    # 1-bit
