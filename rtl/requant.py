@@ -13,12 +13,8 @@ fixed-point format ``fmt`` in two steps, exactly as the golden model does:
      lowest kept bit, i.e. the parity of the truncated quotient, which turns an
      exact tie into "round to even" and leaves every other case as half_up.
 
-   Built as ``(v >> shift) + up``, the carry out of the dropped bits: ``up`` is
-   ``v[shift-1]`` for half_up, ``v[shift-1] & (v[:shift-1] != 0 | v[shift])`` for
-   half_even, so the adder is as wide as the result, not as the value (a
-   ``shift`` at least the value's width keeps the sums above).  Amaranth's ``+``
-   is widening (the sum is one bit wider than its widest operand), so adding the
-   rounding carry can never wrap.
+   Amaranth's ``+`` is widening (the sum is one bit wider than its widest
+   operand), so adding the rounding constant can never wrap.
 
 2. **Overflow** into ``fmt``: ``saturate`` clips to ``[fmt.min_int, fmt.max_int]``,
    ``wrap`` keeps the low ``fmt.width`` bits (two's complement reinterpretation
@@ -80,16 +76,15 @@ def _round(value: Value, shift: int, rounding: str) -> Value:
     sgn = value.shape().signed
     if rounding == "truncate":
         y = value.shift_right(shift)
-    elif shift < len(value):
-        # the kept bits plus a carry from the dropped ones: the adder is only as wide as the result
-        up = value[shift - 1]           # dropped part >= half
-        if rounding == "half_even":     # ... and above half, or a tie with an odd quotient
-            up = up & (value[:shift - 1].any() | value[shift])
-        y = value.shift_right(shift) + up
     elif rounding == "half_up":
         y = (value + (1 << (shift - 1))).shift_right(shift)
-    else:  # half_even, every bit dropped
-        parity = value[-1] if sgn else Const(0, 1)  # bits above the top are copies of the sign
+    else:  # half_even
+        if shift < len(value):
+            parity = value[shift]
+        elif sgn:
+            parity = value[-1]          # bits above the top are copies of the sign
+        else:
+            parity = Const(0, 1)
         y = (value + ((1 << (shift - 1)) - 1) + parity).shift_right(shift)
     if len(y) == 0:                     # unsigned value shifted out entirely
         y = Const(0, 1)
