@@ -239,7 +239,7 @@ class ActivationUnit(wiring.Component):
             r1 = Signal(unsigned(s))
             m.d.sync += r1.eq(a[:s])
             # stage 3: one multiply
-            prod2 = Signal.like(rd.data.delta * r1, name="prod2")
+            prod2 = Signal.like(rd.data.delta * r1, name="prod2", reset_less=True)  # rtl.outreg
             base2 = Signal.like(rd.data.base, name="base2")
             m.d.sync += [prod2.eq(rd.data.delta * r1), base2.eq(rd.data.base)]
             # stage 4: round-half-up shift and add

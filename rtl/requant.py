@@ -19,9 +19,10 @@ fixed-point format ``fmt`` in two steps, exactly as the golden model does:
 2. **Overflow** into ``fmt``: ``saturate`` clips to ``[fmt.min_int, fmt.max_int]``,
    ``wrap`` keeps the low ``fmt.width`` bits (two's complement reinterpretation
    for a signed ``fmt``).  The flag is 1 when the rounded value lies outside
-   ``fmt``'s range (it was saturated or wrapped).  The range is tested on the
-   bits above the format's magnitude, so the only carry chain is the rounding
-   adder.
+   ``fmt``'s range (it was saturated or wrapped).  Without a rounding adder the
+   range is tested on the bits above the format's magnitude; with one, on the
+   value before it, against the constants where the rounded value leaves the
+   range, so the range tests run beside the adder, not after it.
 
 Everything is combinational; put registers around it as the timing needs.
 """
@@ -110,6 +111,25 @@ def _out_of_range(y: Value, fmt: Fmt):
     return hi, lo
 
 
+def _rounds_out_of_range(value: Value, shift: int, fmt: Fmt):
+    """``(y > fmt.max_int, y < fmt.min_int)`` for ``y`` the rounded ``value`` (``shift > 0``,
+    half_up or half_even) as comparisons of ``value`` with constants: carry chains beside the
+    rounding adder rather than after it; ``None`` for a side ``value``'s shape can never cross.
+
+    With ``half = 2**(shift-1)``, ``y`` exceeds ``max_int`` from ``v = (max_int + 1) * 2**shift
+    - half`` up and falls below ``min_int`` under ``v = min_int * 2**shift - half``.  Both modes
+    agree at these ties: ``max_int`` is odd and ``min_int - 1`` is odd in every format, so
+    half_even, like half_up, rounds the tie above ``max_int`` out of range and the tie below
+    ``min_int`` into it."""
+    half = 1 << (shift - 1)
+    hi_from = ((fmt.max_int + 1) << shift) - half
+    lo_under = (fmt.min_int << shift) - half
+    vmin, vmax = _shape_range(value.shape())
+    hi = value >= hi_from if vmax >= hi_from else None
+    lo = value < lo_under if vmin < lo_under else None
+    return hi, lo
+
+
 def requantize(value, from_frac: int, fmt: Fmt, rounding: str, overflow: str):
     """Combinational requantization; returns ``(out, flag)``.
 
@@ -150,8 +170,12 @@ def requantize(value, from_frac: int, fmt: Fmt, rounding: str, overflow: str):
     if len(value) == 0:
         value = Const(0, 1)
 
-    y = _round(value, from_frac - fmt.frac_bits, rounding)
-    hi, lo = _out_of_range(y, fmt)
+    shift = from_frac - fmt.frac_bits
+    y = _round(value, shift, rounding)
+    if shift > 0 and rounding != "truncate":
+        hi, lo = _rounds_out_of_range(value, shift, fmt)
+    else:
+        hi, lo = _out_of_range(y, fmt)
     flags = [f for f in (hi, lo) if f is not None]
     flag = Const(0, 1) if not flags else (flags[0] if len(flags) == 1 else flags[0] | flags[1])
 

@@ -74,9 +74,10 @@ class Stages:
     def product(self, a, b, name: str):
         """``a * b`` of two recorded signals, taken at the later of their stages ``s`` and registered
         ``model.latency.PRODUCT`` times (the multiplier's output register, so nothing adds to a product
-        in the cycle that forms it); belongs to stage ``s + PRODUCT``."""
+        in the cycle that forms it; without a reset, so :mod:`rtl.outreg` moves it into an ECP5
+        MULT18X18D); belongs to stage ``s + PRODUCT``."""
         s = max(self.stage_of(a), self.stage_of(b))
         value = self.at(a, s) * self.at(b, s)
-        for k in range(1, latency.PRODUCT + 1):
-            value = self.reg(value, s + k, name)
+        for k in range(1, latency.PRODUCT + 1):  # no reset: the multiplier's block can hold them
+            value = self.reg(value, s + k, name, reset_less=True)
         return value if latency.PRODUCT else self.put(value, s, name)
