@@ -12,7 +12,10 @@ tool.  The bound is a clock trade: a LUT RAM of many ``TRELLIS_DPR16X4`` spreads
 multiplexer over the fabric.  Measured on the default LSTM (ECP5, seed 1): with every memory up to
 8,192 bits in LUT RAM, 49 block RAMs and 107.3 MHz (the h memory's read address fanned out to 50
 LUT RAMs critical); up to 2,048 bits (unit state, h0, c0, input buffer), 52 block RAMs and 121.3 MHz;
-none, 56 block RAMs and 117.8 MHz.
+none, 56 block RAMs and 117.8 MHz.  After the clock work of commit ca870d4: up to 2,048 bits, 52
+block RAMs and 128.95 MHz; up to 4,096 bits (the h memory too), 50 block RAMs and 105.8 MHz (the
+input buffer's read address -> the h memory's LUT RAM address -> its read multiplexer -> z's
+register).
 """
 from __future__ import annotations
 
