@@ -809,11 +809,15 @@ def format_kinds(rows: list, target: str) -> str:
 
 def describe(cfg) -> str:
     """What a cell or network config builds, one layer after the other: ``lstm 13->100 (16 lanes)``, or
-    ``lstm 13->32 x2 (8 lanes); lstm 64->32 (8 lanes); head 10 classes`` (`` x2``: a bidirectional layer)."""
-    net = NetworkConfig.from_cell(cfg) if not isinstance(cfg, NetworkConfig) else cfg
-    return "; ".join(f"{c.variant} {c.input_size}->{c.hidden_size}{' x2' if d == 2 else ''} ({c.lanes} lanes)"
-                     for c, d in zip(net.layers, net.directions)) + (f"; head {net.head.classes} classes"
-                                                                     if net.head else "")
+    ``lstm 13->32 x2 (8 lanes); lstm 64->32 (8 lanes); head 10 classes`` (`` x2``: a bidirectional layer);
+    a beat or interleave other than 1 is named after the lanes: ``(16 lanes, beat 2, interleave 2)``."""
+    def layer(c, directions=1):
+        hw = "".join(f", {k} {v}" for k, v in (("beat", c.beat), ("interleave", c.interleave)) if v != 1)
+        return f"{c.variant} {c.input_size}->{c.hidden_size}{' x2' if directions == 2 else ''} ({c.lanes} lanes{hw})"
+    if not isinstance(cfg, NetworkConfig):
+        return layer(cfg)
+    return "; ".join(layer(c, d) for c, d in zip(cfg.layers, cfg.directions)) + (
+        f"; head {cfg.head.classes} classes" if cfg.head else "")
 
 
 def _progress(msg: str) -> None:

@@ -481,6 +481,8 @@ def test_bram_efficiency_by_hand():
 def test_describe_names_kind_sizes_and_lanes_per_layer():
     from model.network.config import NetworkConfig
     assert synth.describe(tiny()) == "lstm 3->4 (2 lanes)"
+    # a cell config a network could not hold (interleave > 1) is still described, beat and interleave named
+    assert synth.describe(tiny().replace(beat=7, interleave=2)) == "lstm 3->4 (2 lanes, beat 7, interleave 2)"
     net = NetworkConfig.load(ROOT / "configs" / "networks" / "stack_small.toml")
     assert synth.describe(net) == "lstm 3->4 (2 lanes); gru (reset-after) 4->5 (3 lanes); head 3 classes"
     bi = NetworkConfig.load(ROOT / "configs" / "networks" / "tiny_net.toml")
