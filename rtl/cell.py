@@ -566,14 +566,20 @@ class RecurrentCell(wiring.Component):
         slot_r, bank_r, sos_r = (Signal(range(max(sch.slots, 2)), name=f"pslot{p}"),
                                  Signal.like(bank, name=f"pbank{p}"), Signal(name=f"psos{p}"))
         n = Array(len(q) for q in queues)
-        k = slot_r * width + idx
-        lane, row, unit, gate = (Signal(range(max(hi, 2)), name=f"{nm}{p}") for nm, hi in
-                                 (("plane", sch.lanes), ("prow", sch.rows), ("punit", sch.hidden),
-                                  ("pgate", sch.gates)))
-        local = Signal(range(max(-(-sch.hidden // P), 2)), name=f"plocal{p}")
-        m.d.comb += [lane.eq(Array(e[0] for e in flat)[k]), row.eq(Array(e[1] for e in flat)[k]),
-                     unit.eq(Array(e[2] for e in flat)[k]), gate.eq(Array(e[3] for e in flat)[k]),
-                     local.eq(Array(e[2] // P for e in flat)[k])]
+        # the entry's flat index (slot * width + idx) kept as a register beside idx, and the entry's
+        # fields registered from the next index, so the walker's outputs are registers (no multiply, no
+        # table lookup in front of the bias and state memories' read addresses)
+        k = Signal(range(max(len(flat), 2)), name=f"pk{p}")
+        k_next = Mux(done, Array(s * width for s in range(sch.slots))[slot], Mux(busy, k + 1, k))
+        m.d.sync += k.eq(k_next)
+        fields = (("plane", sch.lanes, 0), ("prow", sch.rows, 1), ("punit", sch.hidden, 2),
+                  ("pgate", sch.gates, 3), ("plocal", -(-sch.hidden // P), None))
+        lane, row, unit, gate, local = (
+            Signal(range(max(hi, 2)), name=f"{nm}{p}", init=flat[0][f] if f is not None else flat[0][2] // P)
+            for nm, hi, f in fields)
+        for sig, (_, _, f) in zip((lane, row, unit, gate, local), fields):
+            table = [e[f] if f is not None else e[2] // P for e in flat]
+            m.d.sync += sig.eq(Array(table)[k_next])
         with m.If(busy):
             m.d.sync += idx.eq(idx + 1)
             with m.If(idx == n[slot_r] - 1):
