@@ -572,14 +572,12 @@ class RecurrentCell(wiring.Component):
         k = Signal(range(max(len(flat), 2)), name=f"pk{p}")
         k_next = Mux(done, Array(s * width for s in range(sch.slots))[slot], Mux(busy, k + 1, k))
         m.d.sync += k.eq(k_next)
-        fields = (("plane", sch.lanes, 0), ("prow", sch.rows, 1), ("punit", sch.hidden, 2),
-                  ("pgate", sch.gates, 3), ("plocal", -(-sch.hidden // P), None))
-        lane, row, unit, gate, local = (
-            Signal(range(max(hi, 2)), name=f"{nm}{p}", init=flat[0][f] if f is not None else flat[0][2] // P)
-            for nm, hi, f in fields)
-        for sig, (_, _, f) in zip((lane, row, unit, gate, local), fields):
-            table = [e[f] if f is not None else e[2] // P for e in flat]
-            m.d.sync += sig.eq(Array(table)[k_next])
+        tables = [[e[f] for e in flat] for f in range(4)] + [[e[2] // P for e in flat]]
+        fields = (("plane", sch.lanes), ("prow", sch.rows), ("punit", sch.hidden), ("pgate", sch.gates),
+                  ("plocal", -(-sch.hidden // P)))
+        lane, row, unit, gate, local = outs = [Signal(range(max(hi, 2)), name=f"{nm}{p}", init=t[0])
+                                               for (nm, hi), t in zip(fields, tables)]
+        m.d.sync += [sig.eq(Array(t)[k_next]) for sig, t in zip(outs, tables)]
         with m.If(busy):
             m.d.sync += idx.eq(idx + 1)
             with m.If(idx == n[slot_r] - 1):
