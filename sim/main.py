@@ -22,6 +22,7 @@ from importlib import metadata
 from pathlib import Path
 
 from model.cli import Parser, config_file, nonneg_int, positive_int
+from rtl.synth import describe
 
 from . import runner
 
@@ -147,7 +148,7 @@ def summarize(res: runner.RunResult, build_s: float) -> list[tuple[str, str]]:
     util = cyc.get("mac_utilization")
     rows = [
         ("config", f"{cfg.name} ({Path(b.config_path).relative_to(runner.ROOT) if Path(b.config_path).is_relative_to(runner.ROOT) else b.config_path}): "
-                   f"{cfg.variant}, input {cfg.input_size}, hidden {cfg.hidden_size}, lanes {cfg.lanes}"),
+                   f"{describe(cfg)}"),
         ("simulator", _sim_version(b.sim)),
         ("seed / parameter seed", f"{res.job.seed} / {b.param_seed}") if not cfg.params else
         ("seed / parameters", f"{res.job.seed} / {Path(cfg.params).name} (trained)"),
@@ -238,14 +239,11 @@ def network_summary(res: runner.RunResult, build_s: float) -> list[tuple[str, st
     """The summary rows of a network run (:mod:`sim.netbench`)."""
     ncfg, rep = res.build.cfg, res.report
     net, cyc, st = rep.get("test_network", {}), rep.get("test_network_cycles", {}), rep.get("test_network_state", {})
-    shape = ", ".join(f"{c.variant} {c.input_size}->{c.hidden_size}{' x2' if d == 2 else ''} ({c.lanes} lanes)"
-                      for c, d in zip(ncfg.layers, ncfg.directions))
     compared = sum(rep.get(t, {}).get("compared", 0) for t in res.expected_tests)
     mism = sum(rep.get(t, {}).get("mismatches", 0) for t in res.expected_tests)
     set_bits = [k for k, v in (net.get("status") or {}).items() if v]
     rows = [
-        ("config", f"{ncfg.name} ({res.build.config_path.name}): {shape}"
-                   + (f", head {ncfg.head.classes} classes" if ncfg.head else "")),
+        ("config", f"{ncfg.name} ({res.build.config_path.name}): {describe(ncfg)}"),
         ("simulator", _sim_version(res.build.sim)),
         ("seed / parameter seed", f"{res.job.seed} / {res.build.param_seed}"),
         ("sequences / steps", f"network {net.get('sequences', 'n/a')} seqs / {net.get('steps', 'n/a')} steps; "

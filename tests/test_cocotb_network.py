@@ -60,6 +60,8 @@ def test_make_sim_and_make_verilog_on_a_network(tmp_path, capsys):
                           "--steps", "3"]) == 0
     out = capsys.readouterr().out
     assert "Network simulation summary (icarus)" in out and "bit-exact mismatches" in out
+    # layer 1 takes both directions' 4 hidden units of layer 0
+    assert "tiny_net (tiny_net.toml): lstm 3->4 x2 (2 lanes); lstm 8->4 x2 (2 lanes); head 3 classes" in out
     assert "0 mismatches" in out and "result                                        PASS" in out
     assert export.main(["--config", str(NETWORKS / "stack_small.toml"), "--out", str(tmp_path)]) == 0
     v = (tmp_path / "stack_small" / "stack_small.v").read_text()

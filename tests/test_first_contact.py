@@ -275,6 +275,7 @@ def test_summary_names_the_points_that_saturated():
                         "test_stalls": {**zero, "sat_pre": 1, "sat_cell": 1}})
     assert saturation(res) == "pre, cell (status sat_pre, sat_cell)  <-- values did not fit their formats there"
     assert ("saturated at", saturation(res)) in summarize(res, 0.0)
+    assert ("config", "tiny (configs/tiny.toml): lstm 3->4 (2 lanes)") in summarize(res, 0.0)
     assert saturation(_fake_result({"test_cycles": zero, "test_stalls": zero})) == "none"
 
 
