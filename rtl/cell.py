@@ -48,7 +48,7 @@ Word layouts are defined once in :mod:`rtl.streams`.
 from __future__ import annotations
 
 from amaranth import Array, Cat, Module, Mux, Signal, signed
-from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from model import cycles, latency
@@ -62,7 +62,7 @@ from .input_buffer import InputBuffer
 from .kinds import post_processor
 from .layout import Layout, aux_format, init_regions, memory_images
 from .mac_lane import MacLane
-from .ram import small_memory
+from .ram import SmallFIFO, small_memory
 from .serializer import Serializer
 from .stages import Stages
 from .write_port import WriteDecoder, regions
@@ -195,8 +195,10 @@ class RecurrentCell(wiring.Component):
             hreg = [[Signal(hshape, name=f"h{b}_{u}") for u in range(H)] for b in range(NB)]
         else:
             # a step reads its h(t-1) bank only once that bank's step has written all of it, and that
-            # bank's next writer issues after the reader: no read meets a write of its word
-            m.submodules.hmem = hmem = small_memory(shape=hshape, depth=NB * H, init=[], collisions=False)
+            # bank's next writer issues after the reader: no read meets a write of its word.  Bank b's
+            # unit u is word b << hb | u, so no address needs an adder
+            hb = (H - 1).bit_length()
+            m.submodules.hmem = hmem = small_memory(shape=hshape, depth=NB << hb, init=[], collisions=False)
             hw_, hr = hmem.write_port(), hmem.read_port()
         state_fmt = f[cfg.cell.unit_state]
         if P > 1:
@@ -304,18 +306,34 @@ class RecurrentCell(wiring.Component):
         m.d.sync += [isx1[b].eq(j < -(-(I - b) // B)) for b in range(B)]
         # z's memories (h0, h(t-1), r*h(t-1)) read every cycle, as the lanes' do (no enable to fan out from the
         # issue logic): a word read in a cycle without a chunk meets no valid in the lanes
+        # their addresses are registers kept with j (element j*B + b of z is h element j*B + b - I), so a
+        # LUT RAM's read follows a register, not the counter's arithmetic
         h0r = [h0mem.read_port() for _ in range(B)]
-        m.d.comb += [port.addr.eq(j * B + b - I) for b, port in enumerate(h0r)]
+        zoff = [Signal(signed(max(I, K * B).bit_length() + 1), name=f"z_off{b}", init=b - I) for b in range(B)]
+        zoff_next = [Mux(wrap_j, b - I, zoff[b] + B) for b in range(B)]
+        with m.If(issue):
+            m.d.sync += [zoff[b].eq(zoff_next[b]) for b in range(B)]
+        m.d.comb += [port.addr.eq(zoff[b]) for b, port in enumerate(h0r)]
         # stage 2: every memory's word registered apart and chosen after the registers (on the way into
         # the next z register), so no cycle holds a memory read and the choice
         if wide:
             z2 = self._z_registers(m, cfg, inbuf, release, hreg, h0r, j, cur_bank, zero1, zw)
         else:
-            # the h(t-1) bank's base address, set as a step starts
-            hbase = Signal(range(NB * H), name="h_base")
-            with m.If(issue & at_start):
-                m.d.sync += hbase.eq(Array((b ^ 1) * H for b in range(NB))[new_bank])
-            m.d.comb += hr.addr.eq(hbase + j - I)
+            # the read address of chunk j, h element j - I of the h(t-1) bank, kept as a register: a step's
+            # first issue sets it from a table of the banks, each chunk adds one, and a slot starts again
+            # from the bank's base (register h_start) less I; all modulo the address width
+            aw = hb + (NB - 1).bit_length()
+            hstart = Signal(aw, name="h_start", init=-I % 2 ** aw)
+            haddr = Signal(aw, name="h_addr", init=-I % 2 ** aw)
+            first_j = 1 if K > 1 else 0  # the chunk after a step's first
+            with m.If(issue):
+                with m.If(at_start):
+                    m.d.sync += [hstart.eq(Array((((b ^ 1) << hb) - I) % 2 ** aw for b in range(NB))[new_bank]),
+                                 haddr.eq(Array((((b ^ 1) << hb) + first_j - I) % 2 ** aw
+                                                for b in range(NB))[new_bank])]
+                with m.Else():
+                    m.d.sync += haddr.eq(Mux(wrap_j, hstart, haddr + 1))
+            m.d.comb += hr.addr.eq(haddr)
             x2, h2, h02 = (Signal.like(w, name=n) for w, n in ((inbuf.rd_data, "zx2"), (hr.data, "zh2"),
                                                                 (h0r[0].data, "zh0_2")))
             isx2, zero2 = Signal(name="isx2"), Signal(name="zero2")
@@ -326,7 +344,7 @@ class RecurrentCell(wiring.Component):
                 pass2_1, pass2_2 = Signal(name="pass2_1"), Signal(name="pass2_2")
                 op2 = Signal.like(opr.data, name="zop2")
                 m.d.sync += [pass2_1.eq(s >= p2), pass2_2.eq(pass2_1), op2.eq(opr.data)]
-                m.d.comb += opr.addr.eq(j - I)
+                m.d.comb += opr.addr.eq(zoff[0])
                 hpart = Mux(pass2_2, op2, hpart)
             z2 = Mux(isx2, x2, hpart)
         stages = Stages(m)
@@ -449,12 +467,11 @@ class RecurrentCell(wiring.Component):
                             m.d.sync += hreg[b][u].eq(out.h)
         else:
             out = outs[0]
-            base = Mux(out.bank, H, 0) if N == 1 else Array(b * H for b in range(NB))[out.bank]
-            m.d.comb += [hw_.addr.eq(base + out.unit), hw_.data.eq(out.h), hw_.en.eq(out.valid)]
+            m.d.comb += [hw_.addr.eq((out.bank << hb) | out.unit), hw_.data.eq(out.h), hw_.en.eq(out.valid)]
         depth = self.out_depth if P == 1 else -(-H // P) * (-(-self.out_depth // H) + 1)
         fifos = []
         for p, out in enumerate(outs):
-            ofifo = fifo.SyncFIFOBuffered(width=oword.width, depth=depth)
+            ofifo = SmallFIFO(width=oword.width, depth=depth)
             m.submodules["ofifo" if P == 1 else f"ofifo{p}"] = ofifo
             wword = data.View(oword.layout(), ofifo.w_data)
             m.d.comb += [wword.data.eq(out.h), wword.last.eq(out.unit == H - 1),
@@ -492,7 +509,7 @@ class RecurrentCell(wiring.Component):
             m.d.sync += hq.eq(Array(Array(hreg[b]) for b in range(NB))[last_bank][a])
         else:
             hq_port = hmem.read_port()
-            m.d.comb += hq_port.addr.eq(Array(b * H for b in range(NB))[last_bank] + self.state_addr)
+            m.d.comb += hq_port.addr.eq((last_bank << hb) | self.state_addr[:hb])
             hq = hq_port.data
         if P > 1:
             sq = Signal(signed(state_fmt.width), name="s_q")
