@@ -26,7 +26,8 @@ replace the lanes' hold registers then).
 
 Timing: the lanes hand a slot's accumulators to the post-processors
 ``latency.lane(beat)`` cycles after the slot's last issue; a row at queue position
-``q`` enters its post-processor ``q`` cycles later, and a unit's hidden value is
+``q`` enters its post-processor ``q`` cycles later (``q + latency.CHOICE`` with several
+post-processors, whose lane choice has two registered levels), and a unit's hidden value is
 registered ``row_to_h`` cycles after its last row entered.  Step ``t + 1`` streams
 its ``x`` chunks at once, but its first chunk with an ``h`` element waits until
 all of ``h(t)`` is written (``h_wait``); a reset-before GRU's pass 2 may also wait
@@ -183,7 +184,13 @@ class Schedule:
 def _h_written(cfg, sch: Schedule, unit: int) -> int:
     """Cycle h[unit] is registered, counted from the issue of its done row's slot's last chunk."""
     row = sch.unit_done_row(unit)
-    return latency.lane(sch.beat) + sch.queue_position(row) + cfg.cell.row_to_h
+    return _to_post(sch) + sch.queue_position(row) + cfg.cell.row_to_h
+
+
+def _to_post(sch: Schedule) -> int:
+    """Cycles from a slot's last issue to its first row in a post-processor: the lanes, then the choice
+    of a row's sum out of the lanes (two levels with several post-processors)."""
+    return latency.lane(sch.beat) + latency.choice(sch.posts)
 
 
 def rh_wait(cfg) -> int:
@@ -194,7 +201,7 @@ def rh_wait(cfg) -> int:
     sch = Schedule.for_config(cfg)
     s_r, _ = sch.slot_of(sch.hidden - 1)
     p_r = sch.queue_position(sch.hidden - 1)
-    ready = (s_r + 1) * sch.slot_cycles - 1 + latency.lane(sch.beat) + p_r + cfg.cell.op_ready
+    ready = (s_r + 1) * sch.slot_cycles - 1 + _to_post(sch) + p_r + cfg.cell.op_ready
     return max(0, ready - (sch.pass_slots[0] * sch.slot_cycles + sch.h_chunk))
 
 

@@ -21,6 +21,18 @@ def lane(beat: int) -> int:
     """Issue of a row's last z chunk -> its sum in the lane's hold register: ``LANE`` plus the adder tree."""
     return LANE + tree(beat)
 
+#: Several post-processors: a row's sum is chosen out of every lane's hold register in two registered
+#: levels (a group of lanes, then the group; ``rtl.cell``), one cycle more than the single choice of one
+#: post-processor, whose lanes are few enough for one level.
+CHOICE = 1
+
+
+def choice(posts: int) -> int:
+    """Cycles the lane choice adds between a row's hand-over and its post-processor: ``CHOICE`` with
+    several post-processors, 0 with one."""
+    return CHOICE if posts > 1 else 0
+
+
 #: Every activation unit: magnitude, table read, interpolation product, interpolation sum, clamp and
 #: mirror (``rtl.activation.ActivationUnit.latency``).
 ACT = 5

@@ -384,8 +384,9 @@ class RecurrentCell(wiring.Component):
             hold.append(lane.hold)
             hold_x.append(lane.hold_x)
         acc_shape = signed(dp.acc_width)
-        hold = Array(hold)
-        hold_x = Array(hold_x) if split_x else None
+        holds, holds_x = hold, hold_x if split_x else None
+        hold = Array(holds)
+        hold_x = Array(holds_x) if split_x else None
 
         # ---- rows to the post-processors: one row per cycle each, in schedule order ---------------
         if P == 1:
@@ -394,10 +395,12 @@ class RecurrentCell(wiring.Component):
                          ser.sos.eq(stages.at(sos1, SD))]
             with m.If(ser.overrun):
                 m.d.sync += st.err_overrun.eq(1)
-            walkers = [(ser.valid, ser.lane, ser.row, ser.unit, ser.gate, None, ser.row_bank, ser.row_sos)]
+            walkers = [(ser.valid, hold[ser.lane], hold_x[ser.lane] if split_x else None, ser.row, ser.unit,
+                        ser.gate, None, ser.row_bank, ser.row_sos)]
         else:
-            walkers = [self._walker(m, sch, p, done, stages.at(slot1, SD), stages.at(bank1, SD),
-                                    stages.at(sos1, SD), st) for p in range(P)]
+            walkers = [self._choose(m, p, holds, holds_x, *self._walker(m, sch, p, done, stages.at(slot1, SD),
+                                                                      stages.at(bank1, SD), stages.at(sos1, SD), st))
+                       for p in range(P)]
 
         m.submodules.bmem = bmem = small_memory(shape=signed(f["bias"].width), depth=R, init=img["bias"],
                                                    collisions=False)  # written while idle
@@ -417,7 +420,7 @@ class RecurrentCell(wiring.Component):
         outs = []
         # a bank's sequence's first state word (seq * hidden_size), in the unit state memory
         state_base = Array(n * H for n in range(N) for _ in range(2))
-        for p, (busy, q, rowc, unit, hg, local, pp_bank, pp_sos) in enumerate(walkers):
+        for p, (busy, lane_sum, lane_sum_x, rowc, unit, hg, local, pp_bank, pp_sos) in enumerate(walkers):
             br, s0r = bmem.read_port(), s0mem.read_port()
             m.d.comb += [br.addr.eq(rowc), s0r.addr.eq(unit)]
             aux_data = None
@@ -429,11 +432,11 @@ class RecurrentCell(wiring.Component):
             pv1, a1, hg1, u1, pp1, ps1 = (Signal(name=f"pv1_{p}"), Signal(acc_shape, name=f"a1_{p}"),
                                           Signal.like(hg, name=f"hg1_{p}"), Signal.like(unit, name=f"u1_{p}"),
                                           Signal(range(NB), name=f"pp1_{p}"), Signal(name=f"ps1_{p}"))
-            m.d.sync += [pv1.eq(busy), a1.eq(hold[q]), hg1.eq(hg), u1.eq(unit), pp1.eq(pp_bank), ps1.eq(pp_sos)]
+            m.d.sync += [pv1.eq(busy), a1.eq(lane_sum), hg1.eq(hg), u1.eq(unit), pp1.eq(pp_bank), ps1.eq(pp_sos)]
             ax1 = None
             if split_x:
                 ax1 = Signal(acc_shape, name=f"ax1_{p}")
-                m.d.sync += ax1.eq(hold_x[q])
+                m.d.sync += ax1.eq(lane_sum_x)
             state_w = _StatePort(H, NB, state_fmt.width, p)
             if P == 1:
                 if N > 1:
@@ -566,6 +569,27 @@ class RecurrentCell(wiring.Component):
         out = Signal(signed(B * zw), name="z2")
         m.d.comb += out.eq(Cat(*elems))
         return out
+
+    def _choose(self, m, p, hold, hold_x, busy, lane, row, unit, gate, local, bank, sos):
+        """Post-processor ``p``'s row sum out of every lane's hold register in two registered levels
+        (``model.latency.CHOICE`` cycles more than one post-processor's single choice): each group of
+        ``2 ** gb`` lanes registers its choice by the lane's low bits as the walker hands the row over,
+        and the group's is chosen the cycle after, when the row's other fields, registered here, follow.
+        Returns the walker's tuple with the lane replaced by the sum (and the x part's sum, or None)."""
+        gb = max(1, ((len(hold) - 1).bit_length() + 1) // 2)
+        groups = -(-len(hold) // 2 ** gb)
+        low, high = lane[:gb], Signal(range(max(groups, 2)), name=f"plane_hi{p}")
+        m.d.sync += high.eq(lane[gb:])
+
+        def two_levels(sums, name):
+            parts = [Signal.like(sums[0], name=f"{name}{p}_{g}") for g in range(groups)]
+            m.d.sync += [part.eq(Array(sums[g * 2 ** gb:(g + 1) * 2 ** gb])[low]) for g, part in enumerate(parts)]
+            return Array(parts)[high]
+        later = [Signal.like(v, name=f"{v.name}_c") for v in (busy, row, unit, gate, local, bank, sos)]
+        m.d.sync += [d.eq(v) for d, v in zip(later, (busy, row, unit, gate, local, bank, sos))]
+        busy_c, row_c, unit_c, gate_c, local_c, bank_c, sos_c = later
+        return (busy_c, two_levels(hold, "psum"), two_levels(hold_x, "psum_x") if hold_x is not None else None,
+                row_c, unit_c, gate_c, local_c, bank_c, sos_c)
 
     def _walker(self, m, sch, p, done, slot, bank, sos, st):
         """Post-processor ``p``'s row walker: on ``done`` it takes slot ``slot``'s queue

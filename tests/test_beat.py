@@ -55,14 +55,15 @@ def test_post_processors_take_whole_units():
 def test_cycle_model_fully_parallel_by_hand():
     """tiny, 16 lanes x beat 7 = 112 multipliers, one per weight: one slot of one cycle, one unit per
     post-processor (4).  The sums reach the hold registers LANE + 3 (adder-tree levels for 7 products)
-    cycles after the issue, a post-processor's fourth row enters 3 cycles later, h is registered
+    cycles after the issue, a post-processor's first row enters CHOICE later (the two-level choice
+    out of 16 lanes' sums), its fourth row 3 cycles after that, h is registered
     row_to_h after it and seen one cycle later.  The next step's one chunk holds h(t-1): it issues
     then, the cycle after the wait that begins one cycle after the previous issue.  Its four rows
     overfill the 1-cycle slot by 3, so the issue pauses 3 cycles after every step: a sequence's first
     step takes 1 + 3 = 4 cycles (as many as the output stream's 4 elements)."""
     cfg = load("tiny", lanes=16, beat=7)
     cm = CycleModel.for_config(cfg)
-    h_seen = latency.LANE + 3 + 3 + cfg.cell.row_to_h + 1
+    h_seen = latency.LANE + 3 + latency.CHOICE + 3 + cfg.cell.row_to_h + 1
     assert (cm.slots, cm.slot_cycles, cm.posts, cm.drain) == (1, 1, 4, 3)
     assert cm.cycles_per_step == h_seen and cm.h_wait == h_seen - 4
     assert cm.first_step_cycles == 4

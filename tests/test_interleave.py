@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model import golden
+from model import golden, latency
 from model.config import MAX_INTERLEAVE, Config, ConfigError
 from model.cycles import CycleModel
 from model.network.config import NetworkConfig
@@ -50,12 +50,14 @@ def test_interleave_hides_the_h_wait_by_hand():
 
 
 def test_a_short_issue_needs_more_sequences_by_hand():
-    """tiny (input 3, hidden 4) with 8 lanes: 2 slots of 7 cycles = 14 issue cycles and h_wait 25, so a
-    single sequence's step is 39 cycles.  Two sequences: a round is max(2 x 14, 14 + 25) = 39 (the wait
-    still shows); three: max(42, 39) = 42, the wait hidden, utilization 3 x 14 / 42 = 1."""
+    """tiny (input 3, hidden 4) with 8 lanes: 2 slots of 7 cycles = 14 issue cycles and h_wait 26 (two
+    post-processors, so 25 plus latency.CHOICE), so a single sequence's step is 40 cycles.  Two
+    sequences: a round is max(2 x 14, 14 + 26) = 40 (the wait still shows); three: max(42, 40) = 42, the
+    wait hidden, utilization 3 x 14 / 42 = 1."""
     cms = [CycleModel.for_config(load("tiny", lanes=8, interleave=n)) for n in (1, 2, 3)]
-    assert (cms[0].slots * cms[0].slot_cycles, cms[0].h_wait) == (14, 25)
-    assert [c.cycles_per_step for c in cms] == [39, 39, 42]
+    assert latency.CHOICE == 1 and cms[0].posts == 2
+    assert (cms[0].slots * cms[0].slot_cycles, cms[0].h_wait) == (14, 26)
+    assert [c.cycles_per_step for c in cms] == [40, 40, 42]
     assert cms[2].mac_utilization == pytest.approx(1.0)
 
 
