@@ -465,21 +465,24 @@ class BiLayer(wiring.Component):
         o_all = Signal.like(rd.left)
         ob, ou = Signal(range(T_max * H + 1)), Signal(range(max(2 * H, 2)))
         ofirst, olast, oend, orev = Signal(), Signal(), Signal(), Signal()
-        oaddr = ob + Mux(ou < H, ou, ou - H)
+        # ob + (ou < H ? ou : ou - H) kept as a register beside ob and ou, so the buffers' read address (LUT
+        # RAM when small) is a register's, not an adder's
+        oaddr = Signal(range(T_max * H + 1), name="o_addr")
         fq, rq = rd.delay(fr.data, "f"), rd.delay(rr.data, "r")
         m.d.comb += [fr.addr.eq(oaddr), rr.addr.eq(oaddr), rd.word.data.eq(Mux(rd.delay(orev, "rev"), rq, fq)),
                      rd.word.first.eq(rd.delay(ofirst, "first")), rd.word.last.eq(rd.delay(olast, "last")),
                      rd.word.end.eq(rd.delay(oend, "end"))]
         with m.If(run_done):
             n_out = 2 * H if self._last_only else h_words << 1
-            m.d.sync += [rd.left.eq(n_out), o_all.eq(n_out), ob.eq(last_hb if self._last_only else 0), ou.eq(0)]
+            first_b = last_hb if self._last_only else 0
+            m.d.sync += [rd.left.eq(n_out), o_all.eq(n_out), ob.eq(first_b), ou.eq(0), oaddr.eq(first_b)]
         with m.If(rd.issue):
             m.d.sync += [ofirst.eq(rd.left == o_all), olast.eq(ou == 2 * H - 1), oend.eq(rd.left == 1),
                          orev.eq(ou >= H)]
             with m.If(ou == 2 * H - 1):
-                m.d.sync += [ou.eq(0), ob.eq(ob + H)]
+                m.d.sync += [ou.eq(0), ob.eq(ob + H), oaddr.eq(ob + H)]
             with m.Else():
-                m.d.sync += ou.eq(ou + 1)
+                m.d.sync += [ou.eq(ou + 1), oaddr.eq(Mux(ou == H - 1, ob, oaddr + 1))]
         with m.If((phase == 2) & (rd.left == 0) & rd.idle):
             m.d.sync += [phase.eq(0), done_f.eq(0), done_r.eq(0)]
         return m
