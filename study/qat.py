@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model import golden
+from model import golden, kinds
 from model.activations import make_activation
 from model.config import Config, ConfigError
 from model.datapath import FLOAT_EXACT, Datapath
@@ -53,7 +53,7 @@ from model.network import HeadParams
 from model.params import CellParams, quantize
 from model.cli import Parser, positive_int
 
-from . import calibrate, data, models
+from . import calibrate, data, models, qat_kinds
 from .sweep import BUILTIN_DEFAULTS, Point
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,8 +77,6 @@ BATCH = 32
 #: Softening of the logits in the distillation loss.
 TEMPERATURE = 2.0
 SEED = 0
-#: The kinds :func:`qat_cell` has steps for, with the options it accepts.
-SUPPORTED = {"lstm": {"peephole": ("none",)}, "gru": {"reset": ("after", "before")}}
 
 
 class QatError(ValueError):
@@ -117,10 +115,10 @@ def cell_tensors(params: CellParams) -> tuple:
 def check_exact(cfg: Config) -> None:
     """Raise :class:`QatError` unless ``cfg`` is a kind :func:`qat_cell` has steps for and every
     intermediate of its arithmetic is exact in float64."""
-    ok = SUPPORTED.get(cfg.kind)
-    if ok is None or any(cfg.options.get(k) not in v for k, v in ok.items()):
-        have = "; ".join(f"{k} with " + ", ".join(f"{o} in {v}" for o, v in opts.items())
-                         for k, opts in SUPPORTED.items())
+    mod = qat_kinds.steps(cfg.cell)
+    if mod is None or any(cfg.options.get(k) not in v for k, v in mod.ACCEPTS.items()):
+        have = "; ".join(f"{name} with " + ", ".join(f"{o} in {v}" for o, v in m.ACCEPTS.items())
+                         for name in kinds.names() if (m := qat_kinds.steps(kinds.make(name))) is not None)
         raise QatError(f"QAT has no steps for a {cfg.cell.variant}; accepted: {have}")
     wide = {t: f.width for t, f in cfg.formats.items() if f is not None and f.width > MAX_FORMAT_WIDTH}
     if wide:
@@ -228,7 +226,7 @@ def qat_cell(params: CellParams, head: HeadParams, cfg: Config):
             xproj = xq @ w_ih.T
             state = tuple(torch.zeros(B, cfg.hidden_size, dtype=torch.float64) for _ in cfg.cell.state)
             hs = []
-            step = STEPS[cfg.kind]
+            step = qat_kinds.steps(cfg.cell).step
             for t in range(T):
                 state = step(self, xproj[:, t], state, w_hh, bias, bias_hn)
                 hs.append(state[0])
@@ -250,39 +248,6 @@ def qat_cell(params: CellParams, head: HeadParams, cfg: Config):
             return cell, HeadParams(self.head_w.detach().numpy().copy(), self.head_b.detach().numpy().copy())
 
     return _Cell()
-
-
-def _lstm_step(m, xp, state, w_hh, bias, bias_hn):
-    """:meth:`model.kinds.lstm.LstmFamily.golden_step` without peepholes, on real values."""
-    H, a = m.cfg.hidden_size, m.acts
-    h, c = state
-    pre = m.q(xp + h @ w_hh.T + bias, "pre", "pre")
-    i, f, o = (a["sigmoid"](pre[:, k * H:(k + 1) * H]) for k in (0, 1, 3))
-    g = a["tanh_pre"](pre[:, 2 * H:3 * H])
-    c_new = m.q(f * c + i * g, "cell", "cell")
-    return m.q(o * a["tanh_cell"](c_new), "hidden", "hidden"), c_new
-
-
-def _gru_step(m, xp, state, w_hh, bias, bias_hn):
-    """:meth:`model.kinds.gru.Gru.golden_step` on real values."""
-    H, a = m.cfg.hidden_size, m.acts
-    h = state[0]
-    if bias_hn is not None:  # reset-after
-        hp = h @ w_hh.T
-        pre_rz = m.q(xp[:, :2 * H] + hp[:, :2 * H] + bias[:2 * H], "pre", "pre")
-        r, z = a["sigmoid"](pre_rz[:, :H]), a["sigmoid"](pre_rz[:, H:])
-        hn = m.q(hp[:, 2 * H:] + bias_hn, "pre", "gru_hn")
-        pre_n = m.q(xp[:, 2 * H:] + bias[2 * H:] + r * hn, "pre", "pre")
-    else:
-        pre_rz = m.q(xp[:, :2 * H] + h @ w_hh[:2 * H].T + bias[:2 * H], "pre", "pre")
-        r, z = a["sigmoid"](pre_rz[:, :H]), a["sigmoid"](pre_rz[:, H:])
-        rh = m.q(r * h, "hidden", "gru_rh")
-        pre_n = m.q(xp[:, 2 * H:] + rh @ w_hh[2 * H:].T + bias[2 * H:], "pre", "pre")
-    n = a["tanh_pre"](pre_n)
-    return (m.q((1.0 - z) * n + z * h, "hidden", "hidden"),)
-
-
-STEPS = {"lstm": _lstm_step, "gru": _gru_step}
 
 
 # ---- the golden side ---------------------------------------------------------------------------------------

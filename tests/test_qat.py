@@ -1,6 +1,7 @@
 """Quantization-aware training: the torch forward against the golden model (integers, every element), the
 straight-through gradients by hand, a tiny training run that stays bit-exact, and rejected input."""
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +13,8 @@ from model.fixedpoint import Fmt, quantize_exact
 from model.network import HeadParams
 from model.params import CellParams, quantize
 from study import calibrate, models, qat
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _config(kind, rounding, overflow, sigmoid, tanh, **opts):
@@ -158,6 +161,12 @@ def test_rejects_peephole_and_wide_formats():
     cfg = _config("lstm", "half_even", "saturate", "pwl", "pwl", peephole="c_prev")
     with pytest.raises(qat.QatError, match="no steps for a peephole-lstm"):
         qat.qat_cell(p, HeadParams(np.zeros((2, 5)), np.zeros(2)), cfg)
+    # a kind with no QAT step module (model.kinds' qat None): the CIFG; the message lists the kinds that have one
+    cifg = Config.load(ROOT / "configs" / "cifg_small.toml")
+    with pytest.raises(qat.QatError) as e:
+        qat.check_exact(cifg)
+    assert str(e.value) == ("QAT has no steps for a cifg-lstm (f=1-i); accepted: lstm with peephole in ('none',); "
+                            "gru with reset in ('after', 'before')")
     wide = _config("gru", "half_even", "saturate", "pwl", "pwl").replace(formats={"pre": "s6.20"})
     with pytest.raises(qat.QatError, match="wider than 24 bits.*pre \\(26 bits\\)"):
         qat.check_exact(wide)

@@ -57,6 +57,9 @@ class CellKind:
         Every requantization point the kind may use (for config validation).
     gateware, cpp : str
         Module paths of the kind's gateware post-processor and C++ step emitter.
+    qat : str or None
+        Module path of the kind's quantization-aware training step (:mod:`study.qat_kinds`; ``None``:
+        the kind has none).
     torch_class : str or None
         The ``torch.nn`` class this kind imports from (``None``: no PyTorch module).
     onnx_op : str or None
@@ -79,6 +82,7 @@ class CellKind:
     all_points: ClassVar[tuple] = ("pre", "hidden")
     gateware: ClassVar[str]
     cpp: ClassVar[str]
+    qat: ClassVar[str | None] = None
     torch_class: ClassVar[str | None] = None
     onnx_op: ClassVar[str | None] = None
     onnx_gates: ClassVar[tuple] = ()

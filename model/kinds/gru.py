@@ -33,6 +33,7 @@ class Gru(CellKind):
     all_points = ("pre", "gru_hn", "gru_rh", "hidden")
     gateware = "rtl.kinds.gru"
     cpp = "hls.kinds.gru"
+    qat = "study.qat_kinds.gru"
     torch_class = "GRU"
     onnx_op = "GRU"
     onnx_gates = ("z", "r", "n")

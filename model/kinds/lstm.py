@@ -189,6 +189,7 @@ class Lstm(LstmFamily):
                                   "o sees c(t) (ONNX)")}
     gateware = "rtl.kinds.lstm"
     cpp = "hls.kinds.lstm"
+    qat = "study.qat_kinds.lstm"
     torch_class = "LSTM"
 
     @classmethod
