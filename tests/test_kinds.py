@@ -101,17 +101,19 @@ def test_option_errors_name_the_kind():
 
 
 #: Files where a kind's name may appear in a comparison: the kind modules themselves.
-KIND_HOMES = ("model/kinds/", "rtl/kinds/", "hls/kinds/")
+KIND_HOMES = ("model/kinds/", "rtl/kinds/", "hls/kinds/", "study/qat_kinds/")
 SHARED = ("model", "rtl", "hls", "sim", "study")
 #: Kind names, option names and option values of every registered kind.
 OPTION_NAMES = set(kinds.option_names())
+KIND_NAMES = set(kinds.names())
 KIND_WORDS = set(kinds.names()) | OPTION_NAMES | {v for k in kinds.REGISTRY.values() for o in k.options.values()
                                                   for v in o.values if v != "none"}
 
 
 def _branches_on_kind(path: Path) -> list:
     """Comparisons (==, !=, in) with a kind name, option name or option value, or of a ``.kind`` or
-    option attribute (comparing two kinds' names is a branch on the kind too)."""
+    option attribute (comparing two kinds' names is a branch on the kind too); tables keyed by kind
+    names and lookups by a ``.kind`` attribute (a dispatch on the name)."""
     tree = ast.parse(path.read_text())
     hits = []
     for node in ast.walk(tree):
@@ -122,6 +124,11 @@ def _branches_on_kind(path: Path) -> list:
             consts = [n.value for n in parts if isinstance(n, ast.Constant) and isinstance(n.value, str)]
             if any(a in OPTION_NAMES or a == "kind" for a in attrs) or any(c in KIND_WORDS for c in consts):
                 hits.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+        elif isinstance(node, ast.Dict):
+            if any(isinstance(k, ast.Constant) and k.value in KIND_NAMES for k in node.keys):
+                hits.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+        elif isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Attribute) and node.slice.attr == "kind":
+            hits.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     return hits
 
 
@@ -141,9 +148,10 @@ def test_the_branch_finder_finds_branches(tmp_path):
     f = ROOT / "build" / "kind_branch_probe.py"
     f.parent.mkdir(exist_ok=True)
     f.write_text("x = cfg.kind == 'lstm'\ny = cfg.reset != 0\nz = 'gru' in names\nw = a.kind == b.kind\n"
-                 "v = x.dtype.kind in 'iu'\n")
+                 "v = x.dtype.kind in 'iu'\nSTEPS = {'lstm': f, 'gru': g}\nstep = STEPS[cfg.kind]\n"
+                 "d = {'kind': 'lstm'}\n")
     try:
-        assert [h.split(":")[1] for h in _branches_on_kind(f)] == ["1", "2", "3", "4"]
+        assert [h.split(":")[1] for h in _branches_on_kind(f)] == ["1", "2", "3", "4", "6", "7"]
     finally:
         f.unlink()
 
