@@ -38,7 +38,7 @@ from model import golden
 from model.cli import Parser
 from model.config import Config
 from model.fixedpoint import Fmt, FormatError
-from model.hls4ml_profile import Hls4mlCell, Hls4mlError, Hls4mlGru, Hls4mlTypes, TABLE_SIZE, layer_class
+from model.hls4ml_profile import LAYERS, Hls4mlCell, Hls4mlError, Hls4mlGru, Hls4mlTypes, TABLE_SIZE, layer_class
 from model.params import quantize
 
 from . import calibrate, data, models
@@ -92,7 +92,7 @@ def _layer_attributes(**attrs):
     def patched(config, verbose=True):
         layers, inputs, outputs = parse(config, verbose)
         for layer in layers:
-            if layer["class_name"] in ("LSTM", "GRU"):
+            if layer["class_name"] in LAYERS:  # the recurrent layers the kinds declare (hls4ml_layer)
                 layer.update({k: (v(layer) if callable(v) else v) for k, v in attrs.items()})
         return layers, inputs, outputs
 

@@ -122,6 +122,8 @@ def _branches_on_kind(path: Path) -> list:
             attrs = [n.attr for n in parts if isinstance(n, ast.Attribute)
                      and not (isinstance(n.value, ast.Attribute) and n.value.attr == "dtype")]  # numpy dtype.kind
             consts = [n.value for n in parts if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+            consts += [e.value.lower() for n in parts if isinstance(n, (ast.Tuple, ast.List, ast.Set))
+                       for e in n.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
             if any(a in OPTION_NAMES or a == "kind" for a in attrs) or any(c in KIND_WORDS for c in consts):
                 hits.append(f"{path.relative_to(ROOT)}:{node.lineno}")
         elif isinstance(node, ast.Dict):
@@ -149,9 +151,9 @@ def test_the_branch_finder_finds_branches(tmp_path):
     f.parent.mkdir(exist_ok=True)
     f.write_text("x = cfg.kind == 'lstm'\ny = cfg.reset != 0\nz = 'gru' in names\nw = a.kind == b.kind\n"
                  "v = x.dtype.kind in 'iu'\nSTEPS = {'lstm': f, 'gru': g}\nstep = STEPS[cfg.kind]\n"
-                 "d = {'kind': 'lstm'}\n")
+                 "d = {'kind': 'lstm'}\nu = layer in ('LSTM', 'GRU')\n")
     try:
-        assert [h.split(":")[1] for h in _branches_on_kind(f)] == ["1", "2", "3", "4", "6", "7"]
+        assert [h.split(":")[1] for h in _branches_on_kind(f)] == ["1", "2", "3", "4", "6", "7", "9"]
     finally:
         f.unlink()
 
