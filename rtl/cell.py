@@ -384,9 +384,7 @@ class RecurrentCell(wiring.Component):
             hold.append(lane.hold)
             hold_x.append(lane.hold_x)
         acc_shape = signed(dp.acc_width)
-        holds, holds_x = hold, hold_x if split_x else None
-        hold = Array(holds)
-        hold_x = Array(holds_x) if split_x else None
+        hold_x = hold_x if split_x else None
 
         # ---- rows to the post-processors: one row per cycle each, in schedule order ---------------
         if P == 1:
@@ -395,10 +393,10 @@ class RecurrentCell(wiring.Component):
                          ser.sos.eq(stages.at(sos1, SD))]
             with m.If(ser.overrun):
                 m.d.sync += st.err_overrun.eq(1)
-            walkers = [(ser.valid, hold[ser.lane], hold_x[ser.lane] if split_x else None, ser.row, ser.unit,
-                        ser.gate, None, ser.row_bank, ser.row_sos)]
+            walkers = [(ser.valid, Array(hold)[ser.lane], Array(hold_x)[ser.lane] if split_x else None, ser.row,
+                        ser.unit, ser.gate, None, ser.row_bank, ser.row_sos)]
         else:
-            walkers = [self._choose(m, p, holds, holds_x, *self._walker(m, sch, p, done, stages.at(slot1, SD),
+            walkers = [self._choose(m, p, hold, hold_x, *self._walker(m, sch, p, done, stages.at(slot1, SD),
                                                                       stages.at(bank1, SD), stages.at(sos1, SD), st))
                        for p in range(P)]
 

@@ -148,7 +148,7 @@ def summarize(res: runner.RunResult, build_s: float) -> list[tuple[str, str]]:
     util = cyc.get("mac_utilization")
     rows = [
         ("config", f"{cfg.name} ({Path(b.config_path).relative_to(runner.ROOT) if Path(b.config_path).is_relative_to(runner.ROOT) else b.config_path}): "
-                   f"{describe(cfg)}"),
+                   + describe(cfg)),
         ("simulator", _sim_version(b.sim)),
         ("seed / parameter seed", f"{res.job.seed} / {b.param_seed}") if not cfg.params else
         ("seed / parameters", f"{res.job.seed} / {Path(cfg.params).name} (trained)"),
